@@ -1,0 +1,114 @@
+# Apache httpd module suite: mod_syslog, mod_cidr_lookup, mod_scribe.
+#
+#   make deps      install the Debian packages the suite needs (idempotent)
+#   make           build build/*.so and the tools
+#   make test      unit tests (Check) then integration tests (pytest, real httpd)
+#   make bench     benchmarks (t/bench), figures printed, nothing asserted on time
+#   make run       httpd + rsyslogd + Scribe collector on loopback, foreground
+#   make install   apxs -i each module, conf.d files into Apache's mods-available
+#   make fuzz      libFuzzer targets for a bounded time
+#
+# SANITIZE=1 builds with AddressSanitizer and UBSan; the test harness then
+# preloads the sanitizer runtime into httpd.
+
+SHELL := /bin/bash
+BUILD := build
+APXS ?= apxs
+CXX ?= g++
+CC ?= gcc
+PYTHON := /usr/bin/python3
+
+DEB_PACKAGES := apache2 apache2-dev libapr1-dev libaprutil1-dev check rsyslog curl \
+	python3-pytest python3-requests libthrift-dev libboost-dev thrift-compiler \
+	python3-thrift wrk pkg-config g++ clang libclang-rt-14-dev
+
+# Lazy (=) so that 'make deps' works before apxs exists.
+HTTPD_CFLAGS = -I$(shell $(APXS) -q INCLUDEDIR) $(shell pkg-config --cflags apr-1 apr-util-1)
+APR_LIBS = $(shell pkg-config --libs apr-1 apr-util-1)
+CHECK_CFLAGS = $(shell pkg-config --cflags check)
+CHECK_LIBS = $(shell pkg-config --libs check)
+
+WARN := -Wall -Wextra -Werror
+OPT := -O2 -g -fPIC -pthread
+ifeq ($(SANITIZE),1)
+OPT := -O1 -g -fPIC -pthread -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDSAN := -fsanitize=address,undefined
+endif
+CXXFLAGS_COMMON = -std=c++17 $(OPT) $(WARN) -Iinclude $(EXTRA_CXXFLAGS)
+CFLAGS_COMMON = -std=gnu11 $(OPT) $(WARN) -Iinclude
+# What every module .so links with. libstdc++ is linked explicitly: httpd is C.
+SO_LDFLAGS = -shared $(LDSAN) -Wl,-z,defs -Wl,--as-needed
+SO_LIBS = $(APR_LIBS) -lstdc++ -lpthread
+
+MODULES :=
+UNIT_TESTS :=
+TOOLS :=
+FUZZERS :=
+BENCHES :=
+
+all: build-all
+
+-include mod_syslog/module.mk
+-include mod_cidr_lookup/module.mk
+-include mod_scribe/module.mk
+
+build-all: $(MODULES) $(TOOLS) $(UNIT_TESTS)
+
+# Generic object rules. Sources under the module directories and include/.
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_COMMON) $(HTTPD_CFLAGS) $(CXXFLAGS_$(firstword $(subst /, ,$*))) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(HTTPD_CFLAGS) -MMD -MP -c $< -o $@
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+.PHONY: all build-all deps test unit integration bench run install fuzz clean format
+
+# Idempotent: asks dpkg first and runs apt-get only for what is missing.
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:" $$missing; \
+	    SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+unit: build-all
+	@rc=0; for t in $(UNIT_TESTS); do echo "== $$t"; CK_FORK=yes $$t || rc=1; done; exit $$rc
+
+integration: build-all
+	SANITIZE=$(SANITIZE) $(PYTHON) -m pytest -p no:cacheprovider t/integration $(PYTEST_ARGS)
+
+test: deps
+	$(MAKE) build-all
+	$(MAKE) unit
+	$(MAKE) integration
+
+bench: deps
+	$(MAKE) build-all
+	$(PYTHON) t/bench/run_bench.py $(BENCH_ARGS)
+
+run: deps
+	$(MAKE) build-all
+	$(PYTHON) t/run_demo.py
+
+install: build-all
+	@for m in $(MODULES); do n=$$(basename $$m .so); n=$${n#mod_}; \
+	    $(APXS) -i -n $$n $$m || exit 1; done
+	install -d $(DESTDIR)/etc/apache2/mods-available
+	install -m 644 conf.d/*.load conf.d/*.conf $(DESTDIR)/etc/apache2/mods-available/
+
+fuzz: deps
+	$(MAKE) $(FUZZERS)
+	@for f in $(FUZZERS); do echo "== $$f"; $$f -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 t/fuzz/corpus/$$(basename $$f) || exit 1; done
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.hpp' '*.c')
+
+clean:
+	rm -rf $(BUILD)

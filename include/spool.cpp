@@ -1,0 +1,353 @@
+#include "spool.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+namespace delivery {
+
+namespace {
+
+const std::array<uint32_t, 256>& crc_table() {
+  static const std::array<uint32_t, 256> table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  return table;
+}
+
+void put_u32(std::string& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint32_t get_u32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+std::string errno_text(const std::string& what, const std::string& path) {
+  return what + " " + path + ": " + std::strerror(errno);
+}
+
+// A record larger than this cannot come from a valid writer: treat it as a
+// torn or corrupt tail rather than trying to allocate it.
+constexpr uint32_t kMaxPayload = 64u << 20;
+
+}  // namespace
+
+uint32_t crc32(const void* data, size_t len) {
+  const auto& t = crc_table();
+  uint32_t c = 0xFFFFFFFFu;
+  auto p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < len; ++i) c = t[(c ^ p[i]) & 0xff] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+void encode_spool_record(const Record& rec, std::string& out) {
+  std::string payload;
+  size_t tag_len = std::min<size_t>(rec.tag.size(), 0xffff);
+  payload.reserve(2 + tag_len + rec.body.size());
+  payload.push_back(static_cast<char>(tag_len & 0xff));
+  payload.push_back(static_cast<char>(tag_len >> 8));
+  payload.append(rec.tag, 0, tag_len);
+  payload.append(rec.body);
+  put_u32(out, static_cast<uint32_t>(payload.size()));
+  put_u32(out, crc32(payload.data(), payload.size()));
+  out.append(payload);
+}
+
+// ---- SpoolWriter ----
+
+SpoolWriter::~SpoolWriter() { close(); }
+
+bool SpoolWriter::open(const std::string& path, std::string& error) {
+  close();
+  // Created and locked under a name replay does not look at, then renamed:
+  // a replaying child must never claim (and delete) a file before its
+  // writer holds the lock.
+  const std::string tmp = path + ".new";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    error = errno_text("cannot create spool file", tmp);
+    return false;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0 || rename(tmp.c_str(), path.c_str()) != 0) {
+    error = errno_text("cannot lock and name spool file", path);
+    ::close(fd);
+    unlink(tmp.c_str());
+    return false;
+  }
+  fd_ = fd;
+  size_ = 0;
+  path_ = path;
+  return true;
+}
+
+bool SpoolWriter::append(const std::vector<Record>& recs, std::string& error) {
+  if (fd_ < 0) {
+    error = "spool file not open";
+    return false;
+  }
+  std::string buf;
+  for (const auto& r : recs) encode_spool_record(r, buf);
+  size_t off = 0;
+  while (off < buf.size()) {
+    ssize_t n = ::write(fd_, buf.data() + off, buf.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      error = errno_text("cannot write spool file", path_);
+      // Cut back to the last whole record so the file stays readable.
+      if (ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
+        // The reader stops at the torn tail anyway.
+      }
+      return false;
+    }
+    off += static_cast<size_t>(n);
+  }
+  size_ += buf.size();
+  return true;
+}
+
+void SpoolWriter::close() {
+  if (fd_ >= 0) {
+    ::close(fd_);  // also releases the lock
+    fd_ = -1;
+  }
+}
+
+// ---- SpoolReader ----
+
+SpoolReader::~SpoolReader() { close(); }
+
+bool SpoolReader::open(const std::string& path, std::string& error) {
+  close();
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    error = errno_text("cannot open spool file", path);
+    return false;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    error = errno_text("spool file in use", path);
+    ::close(fd);
+    return false;
+  }
+  fd_ = fd;
+  offset_ = 0;
+  buf_.clear();
+  path_ = path;
+  return true;
+}
+
+bool SpoolReader::fill(size_t need) {
+  while (buf_.size() < need) {
+    char chunk[65536];
+    ssize_t n = ::pread(fd_, chunk, sizeof chunk, static_cast<off_t>(offset_ + buf_.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    buf_.append(chunk, static_cast<size_t>(n));
+  }
+  return true;
+}
+
+SpoolReader::Status SpoolReader::next(Record& out) {
+  if (fd_ < 0) return Status::End;
+  if (!fill(8)) return buf_.empty() ? Status::End : Status::Torn;
+  uint32_t len = get_u32(buf_.data());
+  uint32_t crc = get_u32(buf_.data() + 4);
+  if (len < 2 || len > kMaxPayload) return Status::Torn;
+  if (!fill(8 + size_t{len})) return Status::Torn;
+  const char* p = buf_.data() + 8;
+  if (crc32(p, len) != crc) return Status::Torn;
+  size_t tag_len = static_cast<unsigned char>(p[0]) | (static_cast<unsigned char>(p[1]) << 8);
+  if (tag_len + 2 > len) return Status::Torn;
+  out.tag.assign(p + 2, tag_len);
+  out.body.assign(p + 2 + tag_len, len - 2 - tag_len);
+  buf_.erase(0, 8 + size_t{len});
+  offset_ += 8 + uint64_t{len};
+  return Status::Ok;
+}
+
+void SpoolReader::seek(uint64_t offset) {
+  offset_ = offset;
+  buf_.clear();
+}
+
+void SpoolReader::close() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  buf_.clear();
+}
+
+uint64_t count_spool_records(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  uint64_t count = 0;
+  off_t off = 0;
+  char hdr[8];
+  while (::pread(fd, hdr, 8, off) == 8) {
+    uint32_t len = get_u32(hdr);
+    if (len < 2 || len > kMaxPayload) break;
+    off += 8 + static_cast<off_t>(len);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || off > st.st_size) break;
+    ++count;
+  }
+  ::close(fd);
+  return count;
+}
+
+// ---- SpoolDir ----
+
+SpoolDir::SpoolDir(std::string dir, std::string name, uint64_t max_bytes, Reporter report)
+    : dir_(std::move(dir)),
+      name_(std::move(name)),
+      max_bytes_(max_bytes),
+      report_(std::move(report)) {}
+
+SpoolDir::~SpoolDir() {
+  writer_.close();
+  reader_.close();
+}
+
+std::vector<std::string> SpoolDir::list() const {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir_.c_str());
+  if (!d) return out;
+  const std::string prefix = name_ + ".";
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n.size() > prefix.size() + 6 && n.compare(0, prefix.size(), prefix) == 0 &&
+        n.compare(n.size() - 6, 6, ".spool") == 0)
+      out.push_back(dir_ + "/" + n);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool SpoolDir::append(const std::vector<Record>& recs) {
+  if (recs.empty()) return true;
+  std::string error;
+  // A file per writer rotates at an eighth of the limit, so that shedding
+  // the oldest whole file frees room without dropping recent lines.
+  const uint64_t rotate_at = std::max<uint64_t>(max_bytes_ / 8, 4096);
+  if (writer_.is_open() && writer_.size() >= rotate_at) writer_.close();
+  if (!writer_.is_open()) {
+    struct timeval tv;
+    gettimeofday(&tv, nullptr);
+    char stamp[64];
+    snprintf(stamp, sizeof stamp, ".%016llu.%d.%llu.spool",
+             static_cast<unsigned long long>(tv.tv_sec) * 1000000ull + tv.tv_usec,
+             static_cast<int>(getpid()), static_cast<unsigned long long>(seq_++));
+    if (!writer_.open(dir_ + "/" + name_ + stamp, error)) {
+      report_(Level::Error, error);
+      return false;
+    }
+    enforce_limit();
+  }
+  if (!writer_.append(recs, error)) {
+    report_(Level::Error, error);
+    writer_.close();
+    return false;
+  }
+  appended_since_check_ += recs.size();
+  if (appended_since_check_ >= 1000) {
+    appended_since_check_ = 0;
+    enforce_limit();
+  }
+  return true;
+}
+
+void SpoolDir::enforce_limit() {
+  std::vector<std::string> files = list();
+  std::vector<std::pair<std::string, uint64_t>> sized;
+  uint64_t total = 0;
+  for (const auto& f : files) {
+    struct stat st;
+    if (stat(f.c_str(), &st) != 0) continue;
+    sized.emplace_back(f, static_cast<uint64_t>(st.st_size));
+    total += static_cast<uint64_t>(st.st_size);
+  }
+  for (const auto& [path, size] : sized) {
+    if (total <= max_bytes_) break;
+    if (path == writer_.path() || path == reader_.path()) continue;
+    // Only files nobody writes to may go: take the lock to be sure.
+    SpoolReader probe;
+    std::string error;
+    if (!probe.open(path, error)) continue;
+    uint64_t n = count_spool_records(path);
+    if (unlink(path.c_str()) == 0) {
+      dropped_ += n;
+      total -= size;
+      report_(Level::Warning, "spool over its limit of " + std::to_string(max_bytes_) +
+                                  " bytes: dropped " + std::to_string(n) + " oldest lines with " +
+                                  path);
+    }
+  }
+}
+
+void SpoolDir::seal() { writer_.close(); }
+
+bool SpoolDir::claim_next() {
+  for (const auto& path : list()) {
+    if (path == writer_.path() && writer_.is_open()) continue;
+    std::string error;
+    if (reader_.open(path, error)) {
+      batch_start_ = 0;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool SpoolDir::next_batch(std::vector<Record>& out, size_t max) {
+  for (;;) {
+    if (!reader_.is_open() && !claim_next()) return false;
+    batch_start_ = reader_.offset();
+    size_t got = 0;
+    SpoolReader::Status st = SpoolReader::Status::Ok;
+    while (got < max) {
+      Record r;
+      st = reader_.next(r);
+      if (st != SpoolReader::Status::Ok) break;
+      out.push_back(std::move(r));
+      ++got;
+    }
+    if (got > 0) return true;
+    // Nothing left in this file: it was all delivered before.
+    if (st == SpoolReader::Status::Torn) {
+      ++torn_;
+      report_(Level::Warning, "spool file " + reader_.path() +
+                                  " ends in a torn record (crash while writing); the rest of it "
+                                  "was replayed");
+    }
+    unlink(reader_.path().c_str());
+    reader_.close();
+  }
+}
+
+void SpoolDir::commit() { batch_start_ = reader_.offset(); }
+
+void SpoolDir::rollback() {
+  if (reader_.is_open()) reader_.seek(batch_start_);
+}
+
+void SpoolDir::release() { reader_.close(); }
+
+}  // namespace delivery

@@ -1,0 +1,57 @@
+"""Fixtures shared by the integration suites.
+
+`httpd` is parametrized over the event and prefork MPMs. After each test the
+error log is scanned: a [warn] or worse that the test did not declare with
+httpd.expect_log() fails the test, and so does any sanitizer report.
+"""
+import pytest
+
+from lib.httpd import Httpd
+from lib.paths import BUILD
+from lib.rsyslog import Rsyslogd
+
+MPMS = ["event", "prefork"]
+
+
+def _make_httpd(request, mpm):
+    h = Httpd(mpm=mpm)
+    yield h
+    h.stop()
+    bad = h.unexpected_log_lines()
+    san = h.sanitizer_reports()
+    failed = getattr(request.node, "rep_call", None)
+    if (bad or san) and not (failed and failed.failed):
+        h.cleanup()
+        pytest.fail("unexpected error-log lines:\n" + "\n".join(bad + san), pytrace=False)
+    h.cleanup()
+
+
+@pytest.fixture(params=MPMS)
+def httpd(request):
+    """A real httpd (not started) for each MPM."""
+    yield from _make_httpd(request, request.param)
+
+
+@pytest.fixture
+def httpd_event(request):
+    """A real httpd with the event MPM, for tests where the MPM does not matter."""
+    yield from _make_httpd(request, "event")
+
+
+@pytest.fixture
+def rsyslog():
+    r = Rsyslogd().start()
+    yield r
+    r.cleanup()
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def pytest_report_header(config):
+    built = sorted(p.name for p in BUILD.glob("mod_*.so"))
+    return "modules built: " + (", ".join(built) or "none")

@@ -1,0 +1,277 @@
+"""A real httpd for tests: config builder, start/stop/graceful, log hygiene.
+
+Modelled on the shape of httpd's own pytest framework: every test gets its own
+ServerRoot in a temp dir, a free loopback port and real MPM children (never
+-X). After each test the error log is scanned, and any [warn] or worse that
+the test did not declare with expect_log() fails it.
+"""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from .paths import HTTPD_BIN, module_path
+from .ports import free_port, wait_tcp
+
+SEVERE = re.compile(r"^\[[^\]]*\] \[(?:[\w.-]*:)?(warn|error|crit|alert|emerg)\]")
+RESUMING = "resuming normal operations"
+
+# Lines that appear on any start/stop and mean nothing is wrong.
+BENIGN = [
+    # A child that had not started serving yet when we stopped.
+    r"AH00169: caught SIGTERM, shutting down",
+]
+
+
+def sanitizer_env():
+    """LD_PRELOAD and options so that an ASan/UBSan-built module runs in httpd."""
+    if os.environ.get("SANITIZE") != "1":
+        return {}
+    libs = []
+    for lib in ("libasan.so", "libubsan.so"):
+        out = subprocess.run(["gcc", f"-print-file-name={lib}"], capture_output=True, text=True)
+        path = out.stdout.strip()
+        if path and os.path.exists(path):
+            libs.append(os.path.realpath(path))
+    return {
+        "LD_PRELOAD": " ".join(libs),
+        # httpd frees its pools at exit but keeps allocations by design.
+        "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0:halt_on_error=1",
+        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+    }
+
+
+class HttpdConf:
+    """Builds httpd.conf text: base server, modules in load order, extras."""
+
+    def __init__(self, httpd):
+        self.httpd = httpd
+        self.modules = []
+        self.lines = []
+
+    def load(self, *names):
+        for n in names:
+            if n not in self.modules:
+                self.modules.append(n)
+        return self
+
+    def add(self, text):
+        self.lines.append(text.strip("\n"))
+        return self
+
+    def add_vhost(self, text, server_name="vhost.test", listen=None):
+        """A name-based vhost on the main port, or an IP vhost on `listen`."""
+        addr = listen or f"127.0.0.1:{self.httpd.port}"
+        if listen:
+            self.lines.append(f"Listen {listen}")
+        self.lines.append(
+            f"<VirtualHost {addr}>\n  ServerName {server_name}\n{text.strip()}\n</VirtualHost>")
+        return self
+
+    def text(self):
+        h = self.httpd
+        base = [
+            f'ServerRoot "{h.root}"',
+            f'DefaultRuntimeDir "{h.root}/run"',
+            f'PidFile "{h.root}/run/httpd.pid"',
+            f'Mutex file:{h.root}/run default',
+            "ServerName 127.0.0.1",
+            f"Listen 127.0.0.1:{h.port}",
+            f"LoadModule mpm_{h.mpm}_module {module_path('mpm_' + h.mpm)}",
+        ]
+        for m in ("authz_core", "authz_host", "mime", "dir"):
+            base.append(f"LoadModule {m}_module {module_path(m)}")
+        if os.geteuid() == 0:
+            base += ["User www-data", "Group www-data"]
+        base += [
+            "TypesConfig /etc/mime.types",
+            f'ErrorLog "{h.root}/logs/error_log"',
+            "LogLevel notice",
+            f'DocumentRoot "{h.root}/htdocs"',
+            f'<Directory "{h.root}/htdocs">\n  Require all granted\n</Directory>',
+            'LogFormat "%h %l %u %t \\"%r\\" %>s %b" common',
+            # The request line carries ?id=...: lib.load.ids_in() reads it back.
+            'LogFormat "%r" idline',
+            "Timeout 10",
+            "KeepAlive On",
+            "GracefulShutdownTimeout 15",
+        ]
+        if h.mpm == "prefork":
+            base += ["StartServers 2", "MinSpareServers 2", "MaxSpareServers 6",
+                     "MaxRequestWorkers 32", "ServerLimit 32"]
+        else:
+            base += ["StartServers 2", "ServerLimit 4", "ThreadsPerChild 16",
+                     "MaxRequestWorkers 64", "MinSpareThreads 8", "MaxSpareThreads 64"]
+        mods = [f"LoadModule {m}_module {module_path(m)}" for m in self.modules]
+        return "\n".join(base + mods + self.lines) + "\n"
+
+
+class Httpd:
+    def __init__(self, mpm="event", root=None):
+        self.mpm = mpm
+        self.root = Path(root or tempfile.mkdtemp(prefix="modsuite-httpd-"))
+        # Children run as www-data: the tree must be readable to them.
+        os.chmod(self.root, 0o755)
+        for d in ("run", "logs", "htdocs", "conf"):
+            (self.root / d).mkdir(exist_ok=True)
+            os.chmod(self.root / d, 0o777 if d in ("run", "logs") else 0o755)
+        (self.root / "htdocs" / "index.html").write_text("<html>ok</html>\n")
+        (self.root / "htdocs" / "small.txt").write_text("x" * 64)
+        self.port = free_port()
+        self.error_log = self.root / "logs" / "error_log"
+        self.conf_file = self.root / "conf" / "httpd.conf"
+        self.expected = [re.compile(p) for p in BENIGN]
+        self.started = False
+        self.env = dict(os.environ, **sanitizer_env())
+
+    # -- config --------------------------------------------------------
+    def conf(self):
+        return HttpdConf(self)
+
+    def write(self, conf, path=None):
+        path = Path(path or self.conf_file)
+        path.write_text(conf.text() if isinstance(conf, HttpdConf) else conf)
+        return path
+
+    def config_test(self, conf):
+        """Runs `apache2 -t`; returns (exit code, everything it printed)."""
+        path = self.write(conf, self.root / "conf" / "test.conf")
+        p = subprocess.run([HTTPD_BIN, "-t", "-f", str(path)], capture_output=True, text=True,
+                           env=self.env, timeout=60)
+        return p.returncode, p.stdout + p.stderr
+
+    # -- lifecycle -----------------------------------------------------
+    def _ctl(self, action, timeout=60):
+        return subprocess.run([HTTPD_BIN, "-f", str(self.conf_file), "-k", action],
+                              capture_output=True, text=True, env=self.env, timeout=timeout)
+
+    def pid(self):
+        try:
+            return int((self.root / "run" / "httpd.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def start(self, conf=None, wait=True):
+        if conf is not None:
+            self.write(conf)
+        p = self._ctl("start")
+        if p.returncode != 0:
+            raise RuntimeError(f"httpd failed to start ({p.returncode}): {p.stdout}{p.stderr}\n"
+                               f"{self.read_error_log()}")
+        self.started = True
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.pid() and wait_tcp("127.0.0.1", self.port, 0.5):
+                try:
+                    requests.get(self.url("/index.html"), timeout=2)
+                    return
+                except requests.RequestException:
+                    pass
+            time.sleep(0.05)
+        raise RuntimeError(f"httpd not ready on port {self.port}:\n{self.read_error_log()}")
+
+    def _count(self, needle):
+        return self.read_error_log().count(needle)
+
+    def graceful(self, conf=None, timeout=30):
+        """Graceful restart; returns when the new generation serves."""
+        if conf is not None:
+            self.write(conf)
+        before = self._count(RESUMING)
+        p = self._ctl("graceful")
+        if p.returncode != 0:
+            raise RuntimeError(f"graceful failed: {p.stdout}{p.stderr}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._count(RESUMING) > before:
+                self.wait_ready()
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"no new generation after graceful:\n{self.read_error_log()}")
+
+    def stop(self, timeout=30):
+        """Stops httpd and waits for the parent to go (children go first)."""
+        if not self.started:
+            return
+        pid = self.pid()
+        self._ctl("stop")
+        deadline = time.monotonic() + timeout
+        while pid and time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+                raise RuntimeError("httpd did not stop in time")
+        self.started = False
+
+    def graceful_stop(self, timeout=30):
+        pid = self.pid()
+        self._ctl("graceful-stop")
+        deadline = time.monotonic() + timeout
+        while pid and time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        self.started = False
+
+    def children(self):
+        """Pids of the current children of the parent."""
+        pid = self.pid()
+        if not pid:
+            return []
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+        return [int(x) for x in out.stdout.split()]
+
+    # -- HTTP ----------------------------------------------------------
+    def url(self, path="/"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path="/", **kw):
+        kw.setdefault("timeout", 10)
+        return requests.get(self.url(path), **kw)
+
+    # -- logs ----------------------------------------------------------
+    def read_error_log(self):
+        try:
+            return self.error_log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def expect_log(self, pattern):
+        """Declares a [warn]-or-worse line the test expects (regex)."""
+        self.expected.append(re.compile(pattern))
+
+    def unexpected_log_lines(self):
+        bad = []
+        for line in self.read_error_log().splitlines():
+            if SEVERE.search(line) and not any(p.search(line) for p in self.expected):
+                bad.append(line)
+        return bad
+
+    def sanitizer_reports(self):
+        text = self.read_error_log()
+        return [l for l in text.splitlines()
+                if "ERROR: AddressSanitizer" in l or "runtime error:" in l]
+
+    def cleanup(self):
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)

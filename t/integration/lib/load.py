@@ -1,0 +1,101 @@
+"""Bounded request bursts with unique ids, to count lines end to end."""
+import re
+import threading
+import time
+
+import requests
+
+
+ID = re.compile(r"[?&]id=([\w.-]+)")
+
+
+def ids_in(lines):
+    """The request ids found in log lines (a list: duplicates kept)."""
+    out = []
+    for line in lines:
+        m = ID.search(line)
+        if m:
+            out.append(m.group(1))
+    return out
+
+
+def burst(httpd, count, concurrency=8, path="/small.txt", prefix="req", timeout=10):
+    """Sends `count` GETs of `path?id=<prefix>-<n>` from `concurrency` threads.
+    Returns (ids that got a 200, list of (id, error) for the others)."""
+    ok, failed = [], []
+    lock = threading.Lock()
+    counter = iter(range(count))
+
+    def worker():
+        s = requests.Session()
+        while True:
+            with lock:
+                n = next(counter, None)
+            if n is None:
+                return
+            rid = f"{prefix}-{n}"
+            try:
+                r = s.get(httpd.url(f"{path}?id={rid}"), timeout=timeout)
+                with lock:
+                    (ok if r.status_code == 200 else failed).append(
+                        rid if r.status_code == 200 else (rid, r.status_code))
+            except requests.RequestException as e:
+                with lock:
+                    failed.append((rid, str(e)))
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return ok, failed
+
+
+class BackgroundLoad:
+    """Keeps sending requests until stopped (bounded by max_seconds)."""
+
+    def __init__(self, httpd, concurrency=4, path="/small.txt", prefix="bg", max_seconds=60):
+        self.httpd, self.path, self.prefix = httpd, path, prefix
+        self.concurrency, self.max_seconds = concurrency, max_seconds
+        self.ok, self.failed = [], []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._n = 0
+        self._threads = []
+
+    def _next(self):
+        with self._lock:
+            self._n += 1
+            return f"{self.prefix}-{self._n}"
+
+    def _worker(self):
+        s = requests.Session()
+        end = time.monotonic() + self.max_seconds
+        while not self._stop.is_set() and time.monotonic() < end:
+            rid = self._next()
+            try:
+                r = s.get(self.httpd.url(f"{self.path}?id={rid}"), timeout=10)
+                with self._lock:
+                    if r.status_code == 200:
+                        self.ok.append(rid)
+                    else:
+                        self.failed.append((rid, r.status_code))
+            except requests.RequestException as e:
+                # A connection refused or reset while httpd restarts: the
+                # request was not served, so no line is owed for it.
+                with self._lock:
+                    self.failed.append((rid, str(e)))
+                s = requests.Session()
+                time.sleep(0.01)
+
+    def __enter__(self):
+        for _ in range(self.concurrency):
+            t = threading.Thread(target=self._worker, daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for t in self._threads:
+            t.join()

@@ -1,0 +1,35 @@
+"""The harness itself: httpd and rsyslogd come up, serve, restart, stop."""
+import subprocess
+
+from lib.load import burst, ids_in
+
+
+def test_httpd_serves_and_restarts(httpd):
+    conf = httpd.conf()
+    conf.add(f'CustomLog "{httpd.root}/logs/access_log" idline')
+    httpd.start(conf)
+    assert httpd.get("/index.html").text == "<html>ok</html>\n"
+    ok, failed = burst(httpd, 50, prefix="h")
+    assert not failed
+    httpd.graceful()
+    assert httpd.get("/small.txt").status_code == 200
+    httpd.stop()
+    lines = (httpd.root / "logs" / "access_log").read_text().splitlines()
+    assert set(ids_in(lines)) == set(ok)
+
+
+def test_config_test_reports_errors(httpd_event):
+    conf = httpd_event.conf().add("NoSuchDirective here")
+    rc, out = httpd_event.config_test(conf)
+    assert rc != 0 and "NoSuchDirective" in out
+
+
+def test_rsyslog_receives_from_logger(rsyslog):
+    subprocess.run(["logger", "-u", rsyslog.socket, "-p", "local6.notice", "-t", "probe",
+                    "hello unix"], check=True)
+    subprocess.run(["logger", "-n", "127.0.0.1", "-P", str(rsyslog.udp_port), "-d",
+                    "-p", "local5.info", "-t", "probe", "hello udp"], check=True)
+    recs = rsyslog.records(2, where=lambda r: r["tag"] == "probe")
+    got = {(r["facility"], r["severity"], r["text"]) for r in recs}
+    assert ("local6", "notice", "hello unix") in got
+    assert ("local5", "info", "hello udp") in got
