@@ -54,12 +54,18 @@ all: build-all
 
 build-all: $(MODULES) $(TOOLS) $(UNIT_TESTS)
 
+# A plain and a sanitizer build must not share objects: switching flavour
+# throws the old objects away.
+FLAVOUR_STAMP := $(BUILD)/.flavour-sanitize$(SANITIZE)
+$(FLAVOUR_STAMP):
+	@rm -rf $(BUILD)/obj $(BUILD)/.flavour-*; mkdir -p $(BUILD); touch $@
+
 # Generic object rules. Sources under the module directories and include/.
-$(BUILD)/obj/%.o: %.cpp
+$(BUILD)/obj/%.o: %.cpp $(FLAVOUR_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS_COMMON) $(HTTPD_CFLAGS) $(CXXFLAGS_$(firstword $(subst /, ,$*))) -MMD -MP -c $< -o $@
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c $(FLAVOUR_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(HTTPD_CFLAGS) -MMD -MP -c $< -o $@
 
@@ -90,7 +96,7 @@ test: deps
 	$(MAKE) integration
 
 bench: deps
-	$(MAKE) build-all
+	$(MAKE) build-all $(BENCHES)
 	$(PYTHON) t/bench/run_bench.py $(BENCH_ARGS)
 
 run: deps

@@ -44,6 +44,7 @@ Clock::duration BatchPolicy::wait_for(size_t waiting, Clock::time_point oldest,
 
 bool RecordQueue::push(Record&& rec, Clock::time_point now) {
   size_t cost = rec.cost();
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (bytes_ + cost > max_bytes_) {
@@ -52,8 +53,9 @@ bool RecordQueue::push(Record&& rec, Clock::time_point now) {
     }
     bytes_ += cost;
     q_.emplace_back(std::move(rec), now);
+    if (q_.size() == wake_threshold_) wake = poked_ = true;
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
   return true;
 }
 
@@ -107,6 +109,7 @@ Shipper::Shipper(std::unique_ptr<Sink> sink, ShipperOptions opts, Reporter repor
       queue_(opts_.queue_bytes),
       policy_(std::max<size_t>(opts_.batch_lines, 1), opts_.flush_interval),
       backoff_(opts_.retry_min, opts_.retry_max) {
+  queue_.set_wake_threshold(policy_.max_lines());
   if (!opts_.spool_dir.empty())
     spool_ = std::make_unique<SpoolDir>(opts_.spool_dir, opts_.spool_name, opts_.spool_max_bytes,
                                         report_);
@@ -139,14 +142,14 @@ bool Shipper::push(std::string_view tag, std::string_view body) {
   }
   Record r{std::string(tag), std::string(body)};
   if (!queue_.push(std::move(r), Clock::now())) return false;
-  std::lock_guard<std::mutex> lock(stats_mu_);
-  ++stats_.queued;
+  queued_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
 ShipperStats Shipper::stats() const {
   std::lock_guard<std::mutex> lock(stats_mu_);
   ShipperStats s = stats_;
+  s.queued = queued_.load(std::memory_order_relaxed);
   s.dropped_queue = queue_.dropped();
   s.dropped_spool = spool_ ? spool_->dropped() : 0;
   s.lost = lost_.load(std::memory_order_relaxed);

@@ -110,6 +110,9 @@ class RecordQueue {
   // Waits until there are records, `deadline` passes or notify() is called.
   void wait(Clock::time_point deadline);
   void notify();
+  // push() wakes a waiting consumer once this many records wait (a full
+  // batch), so a flood is sent at once instead of at the next interval.
+  void set_wake_threshold(size_t n) { wake_threshold_ = n ? n : 1; }
   size_t size() const;
   size_t bytes() const;
   size_t capacity() const { return max_bytes_; }
@@ -123,6 +126,7 @@ class RecordQueue {
   size_t bytes_ = 0;
   size_t max_bytes_;
   bool poked_ = false;
+  size_t wake_threshold_ = 1;
   std::atomic<uint64_t> dropped_{0};
 };
 
@@ -207,7 +211,8 @@ class Shipper {
   std::deque<std::pair<Record, Clock::time_point>> recent_;
   size_t recent_bytes_ = 0;
 
-  mutable std::mutex stats_mu_;
+  std::atomic<uint64_t> queued_{0};
+  mutable std::mutex stats_mu_;  // sender-side counters, read by stats()
   ShipperStats stats_;
   uint64_t reported_queue_drops_ = 0;
   uint64_t reported_spool_drops_ = 0;
