@@ -276,6 +276,18 @@ void Shipper::run() {
       queue_.wait(std::min(retry_at, now + opts_.flush_interval));
       continue;
     }
+    if (spool_ && down && spool_->writing()) {
+      // What was spilled during the outage is older than anything queued:
+      // make it replayable so that it goes first.
+      spool_->seal();
+      spool_work = true;
+    } else if (spool_ && !down && queue_.bytes() > queue_.capacity() / 4 * 3) {
+      // Up but slower than the traffic (or busy replaying): spill before
+      // request threads find the queue full; the spool replays in order.
+      spill_queue();
+      spool_->seal();
+      spool_work = true;
+    }
     if (pending.empty()) {
       from_spool = false;
       if (spool_work) {
@@ -345,16 +357,19 @@ void Shipper::run() {
     }
     if (res == SendResult::Failed && !acks) take_back_recent(pending);
   }
-  finish(pending, from_spool);
+  finish(pending, from_spool, down);
 }
 
-void Shipper::finish(std::vector<Record>& pending, bool from_spool) {
+void Shipper::finish(std::vector<Record>& pending, bool from_spool, bool down) {
   if (from_spool) {
     spool_->rollback();
     pending.clear();
   }
+  // While the peer is failing, another attempt could block for a whole
+  // timeout past the deadline: with a spool to fall back on, spool at once.
+  const bool attempt = !down || !spool_;
   auto deadline = Clock::now() + opts_.exit_deadline;
-  while (Clock::now() < deadline) {
+  while (attempt && Clock::now() < deadline) {
     if (pending.empty() && queue_.pop(pending, policy_.max_lines()) == 0) break;
     if (send_guarded(pending) != SendResult::Ok) break;
     std::lock_guard<std::mutex> lock(stats_mu_);

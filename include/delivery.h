@@ -187,7 +187,7 @@ class Shipper {
 
  private:
   void run();
-  void finish(std::vector<Record>& pending, bool from_spool);
+  void finish(std::vector<Record>& pending, bool from_spool, bool down);
   void report_drops(bool force);
   SendResult send_guarded(const std::vector<Record>& batch);
   // Spool (or, without a spool, count as lost) and clear.

@@ -16,10 +16,12 @@
 #include <cstring>
 #include <vector>
 
-// clang-format off: httpd.h must come before the other httpd headers.
+// httpd.h must come before the other httpd headers. clang-format 14 honours
+// only the bare markers below (no text after "off").
+// clang-format off
+#include "httpd.h"
 #include "apr_optional.h"
 #include "http_config.h"
-#include "httpd.h"
 #include "mod_log_config.h"
 #include "util_cfgtree.h"
 // clang-format on

@@ -85,12 +85,14 @@ bool SpoolWriter::open(const std::string& path, std::string& error) {
     error = errno_text("cannot create spool file", tmp);
     return false;
   }
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0 || rename(tmp.c_str(), path.c_str()) != 0) {
+  // link(), not rename(): it refuses to replace an existing spool file.
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0 || link(tmp.c_str(), path.c_str()) != 0) {
     error = errno_text("cannot lock and name spool file", path);
     ::close(fd);
     unlink(tmp.c_str());
     return false;
   }
+  unlink(tmp.c_str());
   fd_ = fd;
   size_ = 0;
   path_ = path;
@@ -142,6 +144,15 @@ bool SpoolReader::open(const std::string& path, std::string& error) {
   }
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     error = errno_text("spool file in use", path);
+    ::close(fd);
+    return false;
+  }
+  // The previous holder may have replayed and unlinked the file between our
+  // open() and flock(): replaying that copy again would duplicate it all.
+  struct stat by_fd, by_name;
+  if (fstat(fd, &by_fd) != 0 || stat(path.c_str(), &by_name) != 0 ||
+      by_fd.st_ino != by_name.st_ino || by_fd.st_dev != by_name.st_dev) {
+    error = "spool file " + path + " was removed meanwhile";
     ::close(fd);
     return false;
   }

@@ -1,0 +1,676 @@
+// httpd side of mod_scribe: directives, config checks, mod_log_config's
+// writer pair, and one Shipper per collector set in each child.
+//
+// The logic worth testing lives elsewhere: parsing in scribe_target.cpp, the
+// Thrift client in scribe_sink.cpp (which must not see httpd.h's OK macro),
+// queueing, batching, retrying and spooling in include/delivery.cpp.
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "delivery.h"
+#include "scribe_sink.h"
+#include "scribe_target.h"
+
+// httpd.h must come before the other httpd headers (the markers below keep
+// include sorting from moving it).
+// clang-format off
+#include "httpd.h"
+#include "ap_mpm.h"
+#include "apr_strings.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "log_writer_chain.h"
+#include "unixd.h"
+#include "util_cfgtree.h"
+// clang-format on
+
+extern "C" module AP_MODULE_DECLARE_DATA scribe_module;
+APLOG_USE_MODULE(scribe);
+
+namespace {
+
+using scribe::Endpoint;
+
+// ---- small helpers ----
+
+// A C++ object living in an APR pool: destroyed by the pool's cleanup.
+template <typename T, typename... Args>
+T* pool_new(apr_pool_t* p, Args&&... args) {
+  void* mem = apr_palloc(p, sizeof(T));
+  T* obj = new (mem) T(std::forward<Args>(args)...);
+  apr_pool_cleanup_register(
+      p, obj,
+      [](void* o) -> apr_status_t {
+        static_cast<T*>(o)->~T();
+        return APR_SUCCESS;
+      },
+      apr_pool_cleanup_null);
+  return obj;
+}
+
+const char* directive_error(cmd_parms* cmd, const std::string& what) {
+  return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", what.c_str(), nullptr);
+}
+
+int apr_level(delivery::Level level) {
+  switch (level) {
+    case delivery::Level::Error:
+      return APLOG_ERR;
+    case delivery::Level::Warning:
+      return APLOG_WARNING;
+    case delivery::Level::Notice:
+      return APLOG_NOTICE;
+    case delivery::Level::Info:
+      return APLOG_INFO;
+    case delivery::Level::Debug:
+      return APLOG_DEBUG;
+  }
+  return APLOG_ERR;
+}
+
+// ---- configuration ----
+
+// Per-child settings: only the main server's values count.
+struct Settings {
+  std::string spool_dir;                   // empty until resolved: DefaultRuntimeDir/scribe-spool
+  const char* spool_dir_origin = nullptr;  // "file:line" of ScribeSpoolDir
+  uint64_t spool_max = 1ull << 30;
+  uint64_t queue_bytes = 8ull << 20;
+  uint64_t batch_lines = 1000;
+  uint64_t flush_ms = 200;
+  uint64_t timeout_ms = 2000;
+  uint64_t retry_min_ms = 500;
+  uint64_t retry_max_ms = 30000;
+};
+
+struct ServerConfig {
+  // Per server: a virtual host without them inherits the main server's.
+  std::optional<std::vector<Endpoint>> servers;
+  std::optional<bool> strip_newline;
+  Settings settings;
+
+  std::vector<Endpoint> effective_servers() const {
+    if (servers) return *servers;
+    return {Endpoint{"127.0.0.1", scribe::kDefaultPort}};
+  }
+};
+
+ServerConfig* config_of(server_rec* s) {
+  return static_cast<ServerConfig*>(ap_get_module_config(s->module_config, &scribe_module));
+}
+
+// ---- the current configuration generation ----
+
+// One collector set: one connection (one Shipper) per child, shared by all
+// categories sent there; the category travels as the record's tag.
+struct Destination {
+  std::vector<Endpoint> servers;
+  std::string key;
+  std::unique_ptr<delivery::Shipper> shipper;  // in a child, after child_init
+};
+
+// What a CustomLog "scribe:..." resolves to. It carries everything the
+// writer needs, because vhosts inheriting the main server's CustomLog reuse
+// this handle.
+struct Handle {
+  std::string category;
+  Destination* destination;
+  bool strip_newline;
+};
+
+struct Generation {
+  server_rec* main_server = nullptr;
+  Settings settings;
+  std::vector<std::unique_ptr<Destination>> destinations;
+  std::vector<std::unique_ptr<Handle>> handle_store;
+  logchain::HandleRegistry<Handle> handles;
+
+  Destination* destination_for(const std::vector<Endpoint>& servers) {
+    const std::string key = scribe::servers_key(servers);
+    for (auto& d : destinations)
+      if (d->key == key) return d.get();
+    auto d = std::make_unique<Destination>();
+    d->servers = servers;
+    d->key = key;
+    destinations.push_back(std::move(d));
+    return destinations.back().get();
+  }
+};
+
+// Set in the parent at open_logs, before the children are forked; read-only
+// in request threads. Plain pointers: nothing heavy is static, since the DSO
+// is unloaded and reloaded on every restart.
+Generation* g_gen = nullptr;
+logchain::WriterChain g_chain;
+bool g_block_signals = false;  // prefork: see SignalGuard
+server_rec* g_log_server = nullptr;
+
+// Prefork's SIGTERM handler runs the child's pool cleanups (our Shipper's
+// stop) right away, on the only thread. If that thread was inside push()
+// holding the queue's mutex, stop() would deadlock on it. Keeping the signal
+// out of push() costs two syscalls per line, only under prefork.
+class SignalGuard {
+ public:
+  explicit SignalGuard(bool active) : active_(active) {
+    if (!active_) return;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, &old_);
+  }
+  ~SignalGuard() {
+    if (active_) pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+
+ private:
+  bool active_;
+  sigset_t old_;
+};
+
+// ---- directives ----
+
+const char* set_servers(cmd_parms* cmd, void*, int argc, char* const argv[]) {
+  try {
+    if (argc < 1) return directive_error(cmd, "expects at least one host:port");
+    std::vector<Endpoint> list;
+    for (int i = 0; i < argc; ++i) {
+      Endpoint ep;
+      std::string err;
+      if (!scribe::parse_endpoint(argv[i], ep, err)) return directive_error(cmd, err);
+      list.push_back(std::move(ep));
+    }
+    config_of(cmd->server)->servers = std::move(list);
+    return nullptr;
+  } catch (const std::exception& e) {
+    return directive_error(cmd, e.what());
+  } catch (...) {
+    return directive_error(cmd, "unexpected failure");
+  }
+}
+
+const char* set_strip_newline(cmd_parms* cmd, void*, int on) {
+  config_of(cmd->server)->strip_newline = on != 0;
+  return nullptr;
+}
+
+// The per-child settings: main server only.
+Settings* global_settings(cmd_parms* cmd, const char** error) {
+  *error = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+  return *error ? nullptr : &config_of(cmd->server)->settings;
+}
+
+const char* set_spool_dir(cmd_parms* cmd, void*, const char* arg) {
+  const char* err;
+  Settings* st = global_settings(cmd, &err);
+  if (!st) return err;
+  if (!*arg) return directive_error(cmd, "empty directory name");
+  const char* path = ap_server_root_relative(cmd->pool, arg);
+  if (!path) return directive_error(cmd, std::string("invalid path '") + arg + "'");
+  try {
+    st->spool_dir = path;
+    while (st->spool_dir.size() > 1 && st->spool_dir.back() == '/') st->spool_dir.pop_back();
+  } catch (...) {
+    return directive_error(cmd, "out of memory");
+  }
+  st->spool_dir_origin =
+      apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename, cmd->directive->line_num);
+  return nullptr;
+}
+
+// One handler for the numeric directives; cmd->info says which field.
+enum class NumField { SpoolMax, QueueSize, BatchSize, FlushInterval, Timeout };
+
+const char* set_number(cmd_parms* cmd, void*, const char* arg) {
+  const char* err;
+  Settings* st = global_settings(cmd, &err);
+  if (!st) return err;
+  try {
+    std::string e;
+    auto field = static_cast<NumField>(reinterpret_cast<intptr_t>(cmd->info));
+    bool ok = false;
+    switch (field) {
+      case NumField::SpoolMax:
+        ok = scribe::parse_size(arg, 4096, 1ull << 50, st->spool_max, e);
+        break;
+      case NumField::QueueSize:
+        ok = scribe::parse_size(arg, 4096, 1ull << 40, st->queue_bytes, e);
+        break;
+      case NumField::BatchSize:
+        ok = scribe::parse_number(arg, 1, 1000000, st->batch_lines, e);
+        break;
+      case NumField::FlushInterval:
+        ok = scribe::parse_number(arg, 1, 3600000, st->flush_ms, e);
+        break;
+      case NumField::Timeout:
+        ok = scribe::parse_number(arg, 10, 3600000, st->timeout_ms, e);
+        break;
+    }
+    return ok ? nullptr : directive_error(cmd, e);
+  } catch (const std::exception& ex) {
+    return directive_error(cmd, ex.what());
+  } catch (...) {
+    return directive_error(cmd, "unexpected failure");
+  }
+}
+
+const char* set_retry(cmd_parms* cmd, void*, const char* min_arg, const char* max_arg) {
+  const char* err;
+  Settings* st = global_settings(cmd, &err);
+  if (!st) return err;
+  try {
+    std::string e;
+    uint64_t lo = 0, hi = 0;
+    if (!scribe::parse_number(min_arg, 1, 86400000, lo, e) ||
+        !scribe::parse_number(max_arg, 1, 86400000, hi, e))
+      return directive_error(cmd, e);
+    if (hi < lo)
+      return directive_error(
+          cmd, std::string("the maximum '") + max_arg + "' is below the minimum '" + min_arg + "'");
+    st->retry_min_ms = lo;
+    st->retry_max_ms = hi;
+    return nullptr;
+  } catch (...) {
+    return directive_error(cmd, "unexpected failure");
+  }
+}
+
+// C++ cannot use httpd's designated initialisers; the command table stores
+// every handler as cmd_func, which httpd calls back through the right type.
+template <typename F>
+cmd_func as_cmd_func(F* f) {
+  return reinterpret_cast<cmd_func>(reinterpret_cast<void (*)()>(f));
+}
+
+void* num_info(NumField f) { return reinterpret_cast<void*>(static_cast<intptr_t>(f)); }
+
+// ---- spool directory ----
+
+// Whether uid/gid can search every directory above `dir`.
+bool reachable_by(const std::string& dir, uid_t uid, gid_t gid, std::string& blocker) {
+  if (uid == 0) return true;
+  std::vector<gid_t> groups{gid};
+  if (passwd* pw = getpwuid(uid)) {
+    int n = 64;
+    std::vector<gid_t> buf(static_cast<size_t>(n));
+    if (getgrouplist(pw->pw_name, gid, buf.data(), &n) < 0 && n > 0) {
+      buf.resize(static_cast<size_t>(n));
+      getgrouplist(pw->pw_name, gid, buf.data(), &n);
+    }
+    if (n > 0) groups.assign(buf.begin(), buf.begin() + std::min<size_t>(buf.size(), n));
+  }
+  std::string path = dir;
+  while (true) {
+    size_t slash = path.find_last_of('/');
+    if (slash == std::string::npos) break;
+    path = slash == 0 ? "/" : path.substr(0, slash);
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) break;
+    bool ok = (st.st_mode & S_IXOTH) || (st.st_uid == uid && (st.st_mode & S_IXUSR));
+    if (!ok && (st.st_mode & S_IXGRP))
+      for (gid_t g : groups) ok = ok || g == st.st_gid;
+    if (!ok) {
+      blocker = path;
+      return false;
+    }
+    if (path == "/") break;
+  }
+  return true;
+}
+
+// Creates the spool directory (parents 0755, itself 0700), hands it to the
+// user the children run as, and checks that files can be created in it.
+bool prepare_spool_dir(const std::string& dir, std::string& error) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0) {
+    for (size_t slash = dir.find('/', 1); slash != std::string::npos;
+         slash = dir.find('/', slash + 1)) {
+      std::string parent = dir.substr(0, slash);
+      if (mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
+        error = "cannot create " + parent + ": " + std::strerror(errno);
+        return false;
+      }
+    }
+    if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      error = "cannot create " + dir + ": " + std::strerror(errno);
+      return false;
+    }
+    if (stat(dir.c_str(), &st) != 0) {
+      error = "cannot stat " + dir + ": " + std::strerror(errno);
+      return false;
+    }
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    error = dir + " exists and is not a directory";
+    return false;
+  }
+  if (geteuid() == 0) {
+    uid_t uid = ap_unixd_config.user_id;
+    gid_t gid = ap_unixd_config.group_id;
+    if ((st.st_uid != uid || st.st_gid != gid) && chown(dir.c_str(), uid, gid) != 0) {
+      error =
+          "cannot hand " + dir + " to user " + std::to_string(uid) + ": " + std::strerror(errno);
+      return false;
+    }
+    std::string blocker;
+    if (!reachable_by(dir, uid, gid, blocker)) {
+      error = "the user the children run as (" +
+              std::string(ap_unixd_config.user_name ? ap_unixd_config.user_name : "?") +
+              ") cannot enter " + blocker;
+      return false;
+    }
+  }
+  std::string probe = dir + "/.probe." + std::to_string(getpid());
+  int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    error = "cannot write in " + dir + ": " + std::strerror(errno);
+    return false;
+  }
+  close(fd);
+  unlink(probe.c_str());
+  return true;
+}
+
+Settings resolved_settings(apr_pool_t* p, server_rec* main) {
+  Settings st = config_of(main)->settings;
+  if (st.spool_dir.empty()) st.spool_dir = ap_runtime_dir_relative(p, "scribe-spool");
+  return st;
+}
+
+bool spool_dir_ready(const Settings& st) {
+  std::string error;
+  if (prepare_spool_dir(st.spool_dir, error)) return true;
+  ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, nullptr, "ScribeSpoolDir %s%s%s: %s",
+               st.spool_dir.c_str(), st.spool_dir_origin ? " at " : " (default)",
+               st.spool_dir_origin ? st.spool_dir_origin : "", error.c_str());
+  return false;
+}
+
+// ---- log writer ----
+
+void* scribe_writer_init(apr_pool_t* p, server_rec* s, const char* name) {
+  if (!logchain::has_prefix(name, scribe::kTargetPrefix)) return g_chain.next_init(p, s, name);
+  try {
+    if (!g_gen) return nullptr;
+    scribe::Target t;
+    std::string err;
+    if (!scribe::parse_target(name, t, err)) {
+      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "CustomLog %s", err.c_str());
+      return nullptr;
+    }
+    const ServerConfig* sc = config_of(s);
+    auto h = std::make_unique<Handle>();
+    h->category = t.category;
+    h->destination =
+        g_gen->destination_for(t.servers.empty() ? sc->effective_servers() : t.servers);
+    h->strip_newline = sc->strip_newline.value_or(false);
+    Handle* raw = h.get();
+    g_gen->handle_store.push_back(std::move(h));
+    g_gen->handles.add(raw);
+    return raw;
+  } catch (const std::exception& e) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "CustomLog %s: %s", name, e.what());
+  } catch (...) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "CustomLog %s: unexpected failure",
+                 name);
+  }
+  return nullptr;
+}
+
+// Request thread: copy the line into the child's queue and return. Never
+// touches the network or the disk.
+apr_status_t scribe_writer(request_rec* r, void* handle, const char** strs, int* lens, int n,
+                           apr_size_t len) {
+  Generation* gen = g_gen;
+  Handle* h = gen ? gen->handles.find(handle) : nullptr;
+  if (!h) return g_chain.next_write(r, handle, strs, lens, n, len);
+  try {
+    delivery::Shipper* shipper = h->destination->shipper.get();
+    if (!shipper) return APR_SUCCESS;
+    size_t total = 0;
+    for (int i = 0; i < n; ++i) total += static_cast<size_t>(lens[i]);
+    char* buf = static_cast<char*>(apr_palloc(r->pool, total + 1));
+    size_t used = 0;
+    for (int i = 0; i < n; ++i) {
+      memcpy(buf + used, strs[i], static_cast<size_t>(lens[i]));
+      used += static_cast<size_t>(lens[i]);
+    }
+    if (h->strip_newline && used > 0 && buf[used - 1] == '\n') {
+      --used;
+      if (used > 0 && buf[used - 1] == '\r') --used;
+    }
+    SignalGuard guard(g_block_signals);
+    // A full queue is counted and reported by the sender thread, once per
+    // interval; a per-request warning from mod_log_config would flood.
+    shipper->push(h->category, std::string_view(buf, used));
+  } catch (const std::exception& e) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "scribe: cannot queue a line: %s", e.what());
+  } catch (...) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "scribe: cannot queue a line");
+  }
+  return APR_SUCCESS;
+}
+
+// ---- hooks ----
+
+apr_status_t forget_generation(void*) {
+  g_gen = nullptr;
+  return APR_SUCCESS;
+}
+
+int scribe_open_logs(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
+  try {
+    g_gen = pool_new<Generation>(pconf);
+    apr_pool_cleanup_register(pconf, nullptr, forget_generation, apr_pool_cleanup_null);
+    g_gen->main_server = s;
+    g_gen->settings = resolved_settings(pconf, s);
+    g_chain.install(scribe_writer_init, scribe_writer);
+    return OK;
+  } catch (const std::exception& e) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "mod_scribe: %s", e.what());
+  } catch (...) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "mod_scribe: unexpected failure");
+  }
+  return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+// Runs for `apachectl -t` too, before the logs are opened: every scribe:
+// target is parsed here so that a bad one fails the check with its file and
+// line, and the spool directory is made ready.
+int scribe_check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) {
+  try {
+    bool bad = false, any = false;
+    logchain::for_each_log_target(ap_conftree, scribe::kTargetPrefix, ptemp,
+                                  [&](const ap_directive_t* d, const char* target) {
+                                    any = true;
+                                    scribe::Target t;
+                                    std::string err;
+                                    if (!scribe::parse_target(target, t, err)) {
+                                      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0,
+                                                   nullptr, "%s line %d: %s: %s", d->filename,
+                                                   d->line_num, d->directive, err.c_str());
+                                      bad = true;
+                                    }
+                                  });
+    if (bad) return HTTP_INTERNAL_SERVER_ERROR;
+    if (any && !spool_dir_ready(resolved_settings(ptemp, s))) return HTTP_INTERNAL_SERVER_ERROR;
+    return OK;
+  } catch (const std::exception& e) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "mod_scribe: %s", e.what());
+  } catch (...) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "mod_scribe: unexpected failure");
+  }
+  return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+// After open_logs: the handles exist, so we know whether a spool is needed.
+int scribe_post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) {
+  try {
+    if (g_gen && !g_gen->destinations.empty() && !spool_dir_ready(g_gen->settings))
+      return HTTP_INTERNAL_SERVER_ERROR;
+    return OK;
+  } catch (const std::exception& e) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "mod_scribe: %s", e.what());
+  } catch (...) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "mod_scribe: unexpected failure");
+  }
+  return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+void thrift_output(const char* message) {
+  // Notice: shown at the default LogLevel without counting as a warning; the
+  // sender reports the failure that matters (with the retry) itself.
+  if (g_log_server)
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, g_log_server, "libthrift: %s", message);
+}
+
+apr_status_t restore_thrift(void*) {
+  scribe::restore_thrift_output();
+  g_log_server = nullptr;
+  return APR_SUCCESS;
+}
+
+// Flushes what it can within the exit deadline and spools the rest.
+apr_status_t stop_shippers(void* data) {
+  auto* gen = static_cast<Generation*>(data);
+  for (auto& d : gen->destinations) {
+    try {
+      if (d->shipper) {
+        d->shipper->stop();
+        d->shipper.reset();
+      }
+    } catch (const std::exception& e) {
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, gen->main_server, "scribe: %s: stopping: %s",
+                   d->key.c_str(), e.what());
+    } catch (...) {
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, gen->main_server, "scribe: %s: stopping failed",
+                   d->key.c_str());
+    }
+  }
+  return APR_SUCCESS;
+}
+
+void scribe_child_init(apr_pool_t* pchild, server_rec* s) {
+  Generation* gen = g_gen;
+  if (!gen || gen->destinations.empty()) return;
+  int threaded = 0;
+  if (ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded) == APR_SUCCESS)
+    g_block_signals = threaded == AP_MPMQ_NOT_SUPPORTED;
+  // Cleanups run last-registered first: the shippers stop before libthrift's
+  // output goes back to stderr.
+  g_log_server = gen->main_server;
+  scribe::route_thrift_output(thrift_output);
+  apr_pool_cleanup_register(pchild, nullptr, restore_thrift, apr_pool_cleanup_null);
+  apr_pool_cleanup_register(pchild, gen, stop_shippers, apr_pool_cleanup_null);
+
+  const Settings& st = gen->settings;
+  server_rec* log_to = gen->main_server;
+  auto report = [log_to](delivery::Level level, const std::string& msg) {
+    ap_log_error(APLOG_MARK, apr_level(level), 0, log_to, "%s", msg.c_str());
+  };
+  for (auto& d : gen->destinations) {
+    try {
+      scribe::SinkOptions so;
+      so.servers = d->servers;
+      so.timeout = delivery::Millis(st.timeout_ms);
+      so.retry_min = delivery::Millis(st.retry_min_ms);
+      so.retry_max = delivery::Millis(st.retry_max_ms);
+      delivery::ShipperOptions opts;
+      opts.queue_bytes = st.queue_bytes;
+      opts.batch_lines = st.batch_lines;
+      opts.flush_interval = delivery::Millis(st.flush_ms);
+      opts.retry_min = delivery::Millis(st.retry_min_ms);
+      opts.retry_max = delivery::Millis(st.retry_max_ms);
+      opts.spool_dir = st.spool_dir;
+      opts.spool_name = scribe::spool_name_for(d->servers);
+      opts.spool_max_bytes = st.spool_max;
+      auto sink = std::make_unique<scribe::ScribeSink>(std::move(so), report);
+      d->shipper = std::make_unique<delivery::Shipper>(std::move(sink), opts, report);
+      d->shipper->start();
+    } catch (const std::exception& e) {
+      d->shipper.reset();
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "scribe: %s: cannot start the sender: %s",
+                   d->key.c_str(), e.what());
+    } catch (...) {
+      d->shipper.reset();
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "scribe: %s: cannot start the sender",
+                   d->key.c_str());
+    }
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+// Defined here, referenced by the module record in mod_scribe.c.
+extern const command_rec scribe_directives[];
+
+void* scribe_create_server_config(apr_pool_t* p, server_rec*) {
+  try {
+    return pool_new<ServerConfig>(p);
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+void* scribe_merge_server_config(apr_pool_t* p, void* base_v, void* add_v) {
+  try {
+    auto* base = static_cast<ServerConfig*>(base_v);
+    auto* add = static_cast<ServerConfig*>(add_v);
+    auto* merged = pool_new<ServerConfig>(p);
+    merged->servers = add->servers ? add->servers : base->servers;
+    merged->strip_newline = add->strip_newline ? add->strip_newline : base->strip_newline;
+    merged->settings = base->settings;  // main server only
+    return merged;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+const command_rec scribe_directives[] = {
+    {"ScribeServer", as_cmd_func(set_servers), nullptr, RSRC_CONF, TAKE_ARGV,
+     "host:port of the Scribe collectors, in order of preference"},
+    {"ScribeSpoolDir", as_cmd_func(set_spool_dir), nullptr, RSRC_CONF, TAKE1,
+     "directory for lines no collector could take (default: scribe-spool under "
+     "DefaultRuntimeDir)"},
+    {"ScribeSpoolMaxSize", as_cmd_func(set_number), num_info(NumField::SpoolMax), RSRC_CONF, TAKE1,
+     "bytes the spool directory may hold before the oldest lines are dropped"},
+    {"ScribeQueueSize", as_cmd_func(set_number), num_info(NumField::QueueSize), RSRC_CONF, TAKE1,
+     "bytes of lines each child keeps in memory"},
+    {"ScribeBatchSize", as_cmd_func(set_number), num_info(NumField::BatchSize), RSRC_CONF, TAKE1,
+     "most lines sent in one Log() call"},
+    {"ScribeFlushInterval", as_cmd_func(set_number), num_info(NumField::FlushInterval), RSRC_CONF,
+     TAKE1, "milliseconds a line may wait for its batch to fill"},
+    {"ScribeTimeout", as_cmd_func(set_number), num_info(NumField::Timeout), RSRC_CONF, TAKE1,
+     "milliseconds for connecting, sending and receiving"},
+    {"ScribeRetryInterval", as_cmd_func(set_retry), nullptr, RSRC_CONF, TAKE2,
+     "minimum and maximum milliseconds between retries"},
+    {"ScribeStripNewline", as_cmd_func(set_strip_newline), nullptr, RSRC_CONF, FLAG,
+     "On: send lines without their line end"},
+    {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr},
+};
+
+void scribe_register_hooks(apr_pool_t*) {
+  static const char* const before_log_config[] = {"mod_log_config.c", nullptr};
+  ap_hook_open_logs(scribe_open_logs, nullptr, before_log_config, APR_HOOK_MIDDLE);
+  ap_hook_check_config(scribe_check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_post_config(scribe_post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_child_init(scribe_child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
+}
+
+}  // extern "C"

@@ -1,0 +1,298 @@
+#include "scribe_target.h"
+
+#include <strings.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace scribe {
+
+namespace {
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Decimal digits to a number; false on overflow.
+bool to_u64(std::string_view s, uint64_t& out) {
+  uint64_t v = 0;
+  for (char c : s) {
+    uint64_t d = static_cast<uint64_t>(c - '0');
+    if (v > (UINT64_MAX - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  out = v;
+  return true;
+}
+
+std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+bool valid_hostname(std::string_view h) {
+  if (h.empty() || h.size() > 253) return false;
+  return std::all_of(h.begin(), h.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+  });
+}
+
+bool valid_ipv6(std::string_view h) {
+  if (h.find(':') == std::string_view::npos) return false;
+  return std::all_of(h.begin(), h.end(), [](char c) {
+    return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.';
+  });
+}
+
+bool parse_port(std::string_view whole, std::string_view text, uint16_t& port, std::string& error) {
+  if (!all_digits(text)) {
+    error = quoted(whole) + ": port " + quoted(text) + " is not a number";
+    return false;
+  }
+  uint64_t v = 0;
+  if (!to_u64(text, v) || v < 1 || v > 65535) {
+    error = quoted(whole) + ": port " + quoted(text) + " is out of range (1-65535)";
+    return false;
+  }
+  port = static_cast<uint16_t>(v);
+  return true;
+}
+
+// FNV-1a: a short, stable fingerprint for file names.
+uint32_t fnv1a(std::string_view s) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return h;
+}
+
+}  // namespace
+
+std::string Endpoint::to_string() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+bool parse_endpoint(std::string_view text, Endpoint& out, std::string& error) {
+  if (text.empty()) {
+    error = "empty collector address (expected host:port)";
+    return false;
+  }
+  Endpoint ep;
+  std::string_view host, port;
+  bool has_port = false;
+  if (text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos) {
+      error = quoted(text) + ": missing ']' after the IPv6 address";
+      return false;
+    }
+    host = text.substr(1, close - 1);
+    std::string_view rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') {
+        error = quoted(text) + ": expected ':port' after ']'";
+        return false;
+      }
+      port = rest.substr(1);
+      has_port = true;
+    }
+    if (!valid_ipv6(host)) {
+      error = quoted(text) + ": " + quoted(host) + " is not an IPv6 address";
+      return false;
+    }
+  } else {
+    size_t colon = text.find(':');
+    if (colon != std::string_view::npos && text.find(':', colon + 1) != std::string_view::npos) {
+      error = quoted(text) + ": write IPv6 addresses in brackets, e.g. [::1]:1463";
+      return false;
+    }
+    host = text.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      port = text.substr(colon + 1);
+      has_port = true;
+    }
+    if (host.empty()) {
+      error = quoted(text) + ": missing host name before ':'";
+      return false;
+    }
+    if (!valid_hostname(host)) {
+      error = quoted(text) + ": " + quoted(host) + " is not a valid host name or address";
+      return false;
+    }
+  }
+  ep.host = std::string(host);
+  if (has_port && !parse_port(text, port, ep.port, error)) return false;
+  out = std::move(ep);
+  return true;
+}
+
+bool parse_target(std::string_view text, Target& out, std::string& error) {
+  const size_t plen = std::char_traits<char>::length(kTargetPrefix);
+  if (text.size() < plen || strncasecmp(text.data(), kTargetPrefix, plen) != 0) {
+    error = quoted(text) + " does not start with " + quoted(kTargetPrefix);
+    return false;
+  }
+  std::string_view rest = text.substr(plen);
+  size_t at = rest.find('@');
+  std::string_view category = rest.substr(0, at);
+  if (category.empty()) {
+    error = quoted(text) + ": empty Scribe category (expected scribe:CATEGORY[@HOST[:PORT]])";
+    return false;
+  }
+  if (category.size() > kMaxCategoryLength) {
+    error = quoted(text) + ": category longer than " + std::to_string(kMaxCategoryLength) +
+            " characters";
+    return false;
+  }
+  for (char c : category) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (std::isspace(u) || std::iscntrl(u)) {
+      error = quoted(text) + ": the category must not contain spaces or control characters";
+      return false;
+    }
+  }
+  Target t;
+  t.category = std::string(category);
+  if (at != std::string_view::npos) {
+    std::string_view where = rest.substr(at + 1);
+    if (where.empty()) {
+      error = quoted(text) + ": missing collector after '@'";
+      return false;
+    }
+    Endpoint ep;
+    if (!parse_endpoint(where, ep, error)) return false;
+    t.servers.push_back(std::move(ep));
+  }
+  out = std::move(t);
+  return true;
+}
+
+bool parse_number(std::string_view text, uint64_t min, uint64_t max, uint64_t& out,
+                  std::string& error) {
+  uint64_t v = 0;
+  if (!all_digits(text) || !to_u64(text, v)) {
+    error = quoted(text) + " is not a number";
+    return false;
+  }
+  if (v < min || v > max) {
+    error =
+        quoted(text) + " is out of range (" + std::to_string(min) + "-" + std::to_string(max) + ")";
+    return false;
+  }
+  out = v;
+  return true;
+}
+
+bool parse_size(std::string_view text, uint64_t min, uint64_t max, uint64_t& out,
+                std::string& error) {
+  std::string_view digits = text;
+  unsigned shift = 0;
+  if (!text.empty()) {
+    switch (text.back()) {
+      case 'k':
+      case 'K':
+        shift = 10;
+        break;
+      case 'm':
+      case 'M':
+        shift = 20;
+        break;
+      case 'g':
+      case 'G':
+        shift = 30;
+        break;
+      default:
+        break;
+    }
+    if (shift) digits.remove_suffix(1);
+  }
+  uint64_t v = 0;
+  if (!all_digits(digits) || !to_u64(digits, v)) {
+    error = quoted(text) + " is not a size (bytes, optionally with K, M or G)";
+    return false;
+  }
+  if (shift && v > (UINT64_MAX >> shift)) {
+    error = quoted(text) + " is too large";
+    return false;
+  }
+  v <<= shift;
+  if (v < min || v > max) {
+    error = quoted(text) + " is out of range (" + std::to_string(min) + "-" + std::to_string(max) +
+            " bytes)";
+    return false;
+  }
+  out = v;
+  return true;
+}
+
+std::string servers_key(const std::vector<Endpoint>& servers) {
+  std::string key;
+  for (const auto& ep : servers) {
+    if (!key.empty()) key += ',';
+    key += ep.to_string();
+  }
+  return key;
+}
+
+std::string spool_name_for(const std::vector<Endpoint>& servers) {
+  const std::string key = servers_key(servers);
+  std::string readable;
+  for (char c : key) {
+    if (readable.size() >= 80) break;
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')
+      readable += c;
+    else if (c == ',')
+      readable += "--";
+    else if (c != '[' && c != ']')
+      readable += '_';
+  }
+  char hash[16];
+  snprintf(hash, sizeof hash, "%08x", fnv1a(key));
+  return "scribe-" + readable + "-" + hash;
+}
+
+// ---- CollectorRotation ----
+
+CollectorRotation::CollectorRotation(size_t count, delivery::Millis retry_min,
+                                     delivery::Millis retry_max, uint64_t seed) {
+  slots_.reserve(count);
+  for (size_t i = 0; i < count; ++i)
+    slots_.push_back(Slot{delivery::Backoff(retry_min, retry_max, seed ? seed + i : 0), {}});
+}
+
+bool CollectorRotation::backing_off(size_t index, delivery::Clock::time_point now) const {
+  return now < slots_.at(index).retry_at;
+}
+
+std::vector<size_t> CollectorRotation::connect_order(delivery::Clock::time_point now) const {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < slots_.size(); ++i)
+    if (!backing_off(i, now)) order.push_back(i);
+  if (order.empty() && !slots_.empty()) {
+    size_t soonest = 0;
+    for (size_t i = 1; i < slots_.size(); ++i)
+      if (slots_[i].retry_at < slots_[soonest].retry_at) soonest = i;
+    order.push_back(soonest);
+  }
+  return order;
+}
+
+std::optional<size_t> CollectorRotation::preferred_over(size_t current,
+                                                        delivery::Clock::time_point now) const {
+  for (size_t i = 0; i < current && i < slots_.size(); ++i)
+    if (!backing_off(i, now)) return i;
+  return std::nullopt;
+}
+
+void CollectorRotation::failed(size_t index, delivery::Clock::time_point now) {
+  Slot& s = slots_.at(index);
+  s.retry_at = s.backoff.failed(now);
+}
+
+void CollectorRotation::succeeded(size_t index) {
+  Slot& s = slots_.at(index);
+  s.backoff.succeeded();
+  s.retry_at = {};
+}
+
+}  // namespace scribe

@@ -1,0 +1,962 @@
+// Unit tests of the shared delivery machinery (include/delivery.h,
+// include/spool.h): spool file format, SpoolDir replay and limits, batching
+// and backoff on an explicit clock, queue accounting, and a Shipper driving
+// an in-process fake Sink.
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "apr_file_io.h"
+#include "apr_general.h"
+#include "apr_pools.h"
+#include "delivery.h"
+#include "spool.h"
+
+using namespace delivery;
+using namespace std::chrono_literals;
+
+// ---- fixture: one APR pool and one scratch directory per test ----
+
+static apr_pool_t* pool;
+static std::string tmpdir;
+
+static void setup() {
+  ck_assert_int_eq(apr_initialize(), APR_SUCCESS);
+  ck_assert_int_eq(apr_pool_create(&pool, nullptr), APR_SUCCESS);
+  const char* base = nullptr;
+  ck_assert_int_eq(apr_temp_dir_get(&base, pool), APR_SUCCESS);
+  std::string templ = std::string(base) + "/test_delivery.XXXXXX";
+  std::vector<char> buf(templ.begin(), templ.end());
+  buf.push_back('\0');
+  ck_assert_ptr_nonnull(mkdtemp(buf.data()));
+  tmpdir = buf.data();
+}
+
+static void remove_tree(const std::string& path) {
+  if (DIR* d = opendir(path.c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n == "." || n == "..") continue;
+      std::string p = path + "/" + n;
+      struct stat st;
+      if (lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+        remove_tree(p);
+      else
+        unlink(p.c_str());
+    }
+    closedir(d);
+  }
+  rmdir(path.c_str());
+}
+
+static void teardown() {
+  remove_tree(tmpdir);
+  apr_pool_destroy(pool);
+  apr_terminate();
+}
+
+// ---- helpers ----
+
+static std::vector<Record> make_records(size_t n, const std::string& prefix,
+                                        const std::string& tag = "www") {
+  std::vector<Record> v;
+  for (size_t i = 0; i < n; ++i) v.push_back(Record{tag, prefix + std::to_string(i) + "\n"});
+  return v;
+}
+
+static std::vector<std::string> files_in(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") out.push_back(n);
+    }
+    closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+static off_t file_size(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? st.st_size : -1;
+}
+
+struct Reports {
+  std::mutex mu;
+  std::vector<std::pair<Level, std::string>> lines;
+  Reporter reporter() {
+    return [this](Level l, const std::string& m) {
+      std::lock_guard<std::mutex> lock(mu);
+      lines.emplace_back(l, m);
+    };
+  }
+  bool contains(const std::string& needle) {
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto& [l, m] : lines)
+      if (m.find(needle) != std::string::npos) return true;
+    return false;
+  }
+};
+
+template <typename Pred>
+static bool eventually(Pred pred, std::chrono::milliseconds limit = 10s) {
+  auto end = Clock::now() + limit;
+  while (Clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return pred();
+}
+
+// ---- spool file format ----
+
+START_TEST(crc32_known_vector) {
+  const char* s = "123456789";
+  ck_assert_uint_eq(crc32(s, strlen(s)), 0xCBF43926u);
+  ck_assert_uint_eq(crc32("", 0), 0u);
+}
+END_TEST
+
+START_TEST(encode_layout) {
+  std::string out;
+  encode_spool_record(Record{"ab", "xyz"}, out);
+  // u32 length, u32 crc, u16 tag length, tag, body
+  ck_assert_uint_eq(out.size(), 8u + 2 + 2 + 3);
+  ck_assert_uint_eq(static_cast<unsigned char>(out[0]), 7u);
+  ck_assert_uint_eq(static_cast<unsigned char>(out[1]), 0u);
+  ck_assert_uint_eq(static_cast<unsigned char>(out[8]), 2u);
+  ck_assert_uint_eq(static_cast<unsigned char>(out[9]), 0u);
+  ck_assert(out.compare(10, 5, "abxyz") == 0);
+  uint32_t crc = crc32(out.data() + 8, 7);
+  for (int i = 0; i < 4; ++i)
+    ck_assert_uint_eq(static_cast<unsigned char>(out[4 + i]), (crc >> (8 * i)) & 0xff);
+}
+END_TEST
+
+START_TEST(spool_round_trip) {
+  std::vector<Record> recs = {
+      {"www", "GET / HTTP/1.1\n"},
+      {"", "no tag"},
+      {"api", ""},
+      {"bin", std::string("a\0b\xff\n", 5)},
+      {std::string(300, 't'), std::string(70000, 'x')},
+  };
+  std::string path = tmpdir + "/rt.spool";
+  std::string err;
+  SpoolWriter w;
+  ck_assert_msg(w.open(path, err), "%s", err.c_str());
+  ck_assert(w.append({recs.begin(), recs.begin() + 2}, err));
+  ck_assert(w.append({recs.begin() + 2, recs.end()}, err));
+  ck_assert_int_eq(static_cast<long>(w.size()), static_cast<long>(file_size(path)));
+  w.close();
+
+  SpoolReader r;
+  ck_assert_msg(r.open(path, err), "%s", err.c_str());
+  for (const auto& want : recs) {
+    Record got;
+    ck_assert(r.next(got) == SpoolReader::Status::Ok);
+    ck_assert(got.tag == want.tag);
+    ck_assert(got.body == want.body);
+  }
+  Record extra;
+  ck_assert(r.next(extra) == SpoolReader::Status::End);
+  ck_assert_uint_eq(count_spool_records(path), recs.size());
+}
+END_TEST
+
+// A crash in the middle of a write leaves a partial record at the end: the
+// records before it are intact and the reader stops there.
+START_TEST(spool_torn_tail_short) {
+  std::string path = tmpdir + "/torn.spool";
+  std::string err;
+  SpoolWriter w;
+  ck_assert(w.open(path, err));
+  ck_assert(w.append(make_records(3, "line-"), err));
+  off_t whole = file_size(path);
+  w.close();
+  // Cut the last record short at every possible length.
+  std::string one;
+  encode_spool_record(Record{"www", "line-2\n"}, one);
+  for (size_t cut = 1; cut < one.size(); ++cut) {
+    ck_assert_int_eq(truncate(path.c_str(), whole - static_cast<off_t>(cut)), 0);
+    SpoolReader r;
+    ck_assert(r.open(path, err));
+    Record rec;
+    ck_assert(r.next(rec) == SpoolReader::Status::Ok);
+    ck_assert(rec.body == "line-0\n");
+    ck_assert(r.next(rec) == SpoolReader::Status::Ok);
+    ck_assert(rec.body == "line-1\n");
+    ck_assert(r.next(rec) == SpoolReader::Status::Torn);
+    ck_assert_uint_eq(count_spool_records(path), 2u);
+    r.close();
+    // Restore the length for the next cut (the tail is zeros now: also torn).
+    ck_assert_int_eq(truncate(path.c_str(), whole), 0);
+  }
+}
+END_TEST
+
+START_TEST(spool_torn_tail_bad_crc) {
+  std::string path = tmpdir + "/crc.spool";
+  std::string err;
+  SpoolWriter w;
+  ck_assert(w.open(path, err));
+  ck_assert(w.append(make_records(2, "l"), err));
+  w.close();
+  // Flip a byte in the last record's body.
+  int fd = open(path.c_str(), O_RDWR);
+  ck_assert_int_ge(fd, 0);
+  off_t size = file_size(path);
+  char c;
+  ck_assert_int_eq(pread(fd, &c, 1, size - 2), 1);
+  c ^= 0x20;
+  ck_assert_int_eq(pwrite(fd, &c, 1, size - 2), 1);
+  close(fd);
+  SpoolReader r;
+  ck_assert(r.open(path, err));
+  Record rec;
+  ck_assert(r.next(rec) == SpoolReader::Status::Ok);
+  ck_assert(r.next(rec) == SpoolReader::Status::Torn);
+}
+END_TEST
+
+START_TEST(spool_header_garbage) {
+  std::string path = tmpdir + "/junk.spool";
+  // A length far beyond any valid record must not be allocated.
+  std::string junk = "\xff\xff\xff\x7f\0\0\0\0";
+  FILE* f = fopen(path.c_str(), "wb");
+  fwrite(junk.data(), 1, junk.size(), f);
+  fclose(f);
+  std::string err;
+  SpoolReader r;
+  ck_assert(r.open(path, err));
+  Record rec;
+  ck_assert(r.next(rec) == SpoolReader::Status::Torn);
+  ck_assert_uint_eq(count_spool_records(path), 0u);
+}
+END_TEST
+
+START_TEST(spool_writer_holds_lock) {
+  std::string path = tmpdir + "/locked.spool";
+  std::string err;
+  SpoolWriter w;
+  ck_assert(w.open(path, err));
+  SpoolReader r;
+  ck_assert(!r.open(path, err));  // the writer's flock keeps replay away
+  w.close();
+  ck_assert(r.open(path, err));
+  SpoolWriter again;
+  ck_assert(!again.open(path, err));  // O_EXCL: never appends to an old file
+}
+END_TEST
+
+// ---- SpoolDir ----
+
+static std::vector<Record> drain(SpoolDir& sd, size_t max_batch) {
+  std::vector<Record> all, batch;
+  while (sd.next_batch(batch, max_batch)) {
+    ck_assert_uint_le(batch.size(), max_batch);
+    for (auto& r : batch) all.push_back(r);
+    batch.clear();
+    sd.commit();
+  }
+  return all;
+}
+
+START_TEST(spooldir_replay_commit) {
+  Reports rep;
+  SpoolDir sd(tmpdir, "dest", 1 << 20, rep.reporter());
+  auto recs = make_records(25, "r");
+  ck_assert(sd.append({recs.begin(), recs.begin() + 10}));
+  ck_assert(sd.append({recs.begin() + 10, recs.end()}));
+  std::vector<Record> batch;
+  ck_assert(!sd.next_batch(batch, 10));  // still being written: not replayable
+  sd.seal();
+  auto got = drain(sd, 10);
+  ck_assert_uint_eq(got.size(), 25u);
+  for (size_t i = 0; i < got.size(); ++i) ck_assert(got[i].body == recs[i].body);
+  ck_assert_uint_eq(sd.list().size(), 0u);  // removed once all was accepted
+  ck_assert(files_in(tmpdir).empty());
+}
+END_TEST
+
+START_TEST(spooldir_rollback) {
+  Reports rep;
+  SpoolDir sd(tmpdir, "dest", 1 << 20, rep.reporter());
+  auto recs = make_records(7, "r");
+  ck_assert(sd.append(recs));
+  sd.seal();
+  std::vector<Record> a, b;
+  ck_assert(sd.next_batch(a, 3));
+  sd.commit();
+  ck_assert(sd.next_batch(b, 3));
+  ck_assert(b[0].body == "r3\n");
+  sd.rollback();  // not delivered: comes again
+  b.clear();
+  ck_assert(sd.next_batch(b, 3));
+  ck_assert(b[0].body == "r3\n");
+  ck_assert_uint_eq(b.size(), 3u);
+  sd.rollback();
+  // A release (child exit) leaves the file for the next replayer, from the
+  // last commit on.
+  sd.release();
+  SpoolDir other(tmpdir, "dest", 1 << 20, rep.reporter());
+  auto rest = drain(other, 100);
+  ck_assert_uint_eq(rest.size(), 7u);  // commit offsets are not persisted: at-least-once
+}
+END_TEST
+
+START_TEST(spooldir_oldest_first_and_names) {
+  Reports rep;
+  SpoolDir first(tmpdir, "dest", 1 << 20, rep.reporter());
+  ck_assert(first.append(make_records(3, "old")));
+  first.seal();
+  std::this_thread::sleep_for(2ms);
+  SpoolDir second(tmpdir, "dest", 1 << 20, rep.reporter());
+  ck_assert(second.append(make_records(3, "new")));
+  second.seal();
+  // Another shipper's files and stray names are not ours.
+  SpoolDir stranger(tmpdir, "other", 1 << 20, rep.reporter());
+  ck_assert(stranger.append(make_records(2, "x")));
+  stranger.seal();
+  FILE* f = fopen((tmpdir + "/dest.notes.txt").c_str(), "w");
+  fclose(f);
+
+  SpoolDir replay(tmpdir, "dest", 1 << 20, rep.reporter());
+  ck_assert_uint_eq(replay.list().size(), 2u);
+  auto got = drain(replay, 2);
+  ck_assert_uint_eq(got.size(), 6u);
+  ck_assert(got[0].body == "old0\n");
+  ck_assert(got[3].body == "new0\n");
+  ck_assert_uint_eq(stranger.list().size(), 1u);
+}
+END_TEST
+
+START_TEST(spooldir_skips_file_being_written) {
+  Reports rep;
+  SpoolDir writer(tmpdir, "dest", 1 << 20, rep.reporter());
+  ck_assert(writer.append(make_records(4, "w")));  // open, locked
+  SpoolDir reader(tmpdir, "dest", 1 << 20, rep.reporter());
+  std::vector<Record> batch;
+  ck_assert(!reader.next_batch(batch, 10));
+  writer.seal();
+  ck_assert(reader.next_batch(batch, 10));
+  ck_assert_uint_eq(batch.size(), 4u);
+}
+END_TEST
+
+START_TEST(spooldir_torn_file_replayed_then_removed) {
+  Reports rep;
+  SpoolDir sd(tmpdir, "dest", 1 << 20, rep.reporter());
+  ck_assert(sd.append(make_records(5, "t")));
+  sd.seal();
+  auto files = sd.list();
+  ck_assert_uint_eq(files.size(), 1u);
+  ck_assert_int_eq(truncate(files[0].c_str(), file_size(files[0]) - 3), 0);
+  auto got = drain(sd, 100);
+  ck_assert_uint_eq(got.size(), 4u);
+  ck_assert_uint_eq(sd.torn(), 1u);
+  ck_assert(rep.contains("torn"));
+  ck_assert(sd.list().empty());
+}
+END_TEST
+
+// Over the limit, whole oldest files go and every line in them is counted.
+START_TEST(spooldir_limit_sheds_oldest_counted) {
+  Reports rep;
+  const uint64_t limit = 8192;  // files rotate at max(limit/8, 4096) bytes
+  SpoolDir sd(tmpdir, "dest", limit, rep.reporter());
+  const size_t total = 2000;
+  auto recs = make_records(total, "line-with-some-padding-");
+  for (size_t i = 0; i < total; i += 20)
+    ck_assert(sd.append({recs.begin() + i, recs.begin() + i + 20}));
+  sd.seal();
+  ck_assert_uint_gt(sd.dropped(), 0u);
+  uint64_t on_disk = 0;
+  for (const auto& f : sd.list()) on_disk += static_cast<uint64_t>(file_size(f));
+  // Never more than the limit plus the file being written when it was checked.
+  ck_assert_uint_le(on_disk, limit + 4096 + 2048);
+  ck_assert(rep.contains("dropped"));
+  SpoolDir replay(tmpdir, "dest", limit, rep.reporter());
+  auto got = drain(replay, 1000);
+  ck_assert_uint_eq(got.size() + sd.dropped(), total);
+  // What survives is the newest lines, in order.
+  ck_assert(got.back().body == recs.back().body);
+  for (size_t i = 1; i < got.size(); ++i) {
+    auto n = [](const std::string& b) { return std::stoul(b.substr(b.rfind('-') + 1)); };
+    ck_assert_uint_eq(n(got[i].body), n(got[i - 1].body) + 1);
+  }
+}
+END_TEST
+
+// ---- BatchPolicy and Backoff on a fake clock ----
+
+static const Clock::time_point T0 = Clock::time_point{} + std::chrono::hours(1);
+
+START_TEST(batch_policy_due) {
+  BatchPolicy p(100, Millis(200));
+  ck_assert(!p.due(0, T0, T0 + 1h));            // nothing waits
+  ck_assert(!p.due(99, T0, T0 + Millis(199)));  // neither full nor old
+  ck_assert(p.due(100, T0, T0));                // full
+  ck_assert(p.due(1, T0, T0 + Millis(200)));    // old enough
+  ck_assert(p.due(5000, T0, T0));
+  ck_assert_uint_eq(p.max_lines(), 100u);
+}
+END_TEST
+
+START_TEST(batch_policy_wait_for) {
+  BatchPolicy p(100, Millis(200));
+  ck_assert(p.wait_for(0, T0, T0) == Millis(200));
+  ck_assert(p.wait_for(10, T0, T0 + Millis(50)) == Millis(150));
+  ck_assert(p.wait_for(10, T0, T0 + Millis(250)) == Clock::duration::zero());
+  ck_assert(p.wait_for(100, T0, T0) == Clock::duration::zero());
+}
+END_TEST
+
+START_TEST(backoff_doubles_with_jitter_and_caps) {
+  Backoff b(Millis(500), Millis(30000), 42);
+  ck_assert(b.current_ceiling() == Millis(0));
+  const long long expect[] = {500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000};
+  for (long long ceiling : expect) {
+    auto at = b.failed(T0);
+    ck_assert_int_eq(b.current_ceiling().count(), ceiling);
+    auto wait = std::chrono::duration_cast<Millis>(at - T0).count();
+    ck_assert_int_ge(wait, ceiling / 2);  // jitter stays in the upper half
+    ck_assert_int_le(wait, ceiling);
+  }
+  for (int i = 0; i < 100; ++i) b.failed(T0);  // no overflow after many failures
+  ck_assert_int_eq(b.current_ceiling().count(), 30000);
+  b.succeeded();
+  ck_assert_uint_eq(b.attempts(), 0u);
+  b.failed(T0);
+  ck_assert_int_eq(b.current_ceiling().count(), 500);
+}
+END_TEST
+
+START_TEST(backoff_jitter_spreads) {
+  // Children of one server must not reconnect in lockstep.
+  std::set<long long> waits;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    Backoff b(Millis(1000), Millis(1000), seed);
+    waits.insert(std::chrono::duration_cast<Millis>(b.failed(T0) - T0).count());
+  }
+  ck_assert_uint_gt(waits.size(), 10u);
+  Backoff same1(Millis(1000), Millis(8000), 7), same2(Millis(1000), Millis(8000), 7);
+  for (int i = 0; i < 5; ++i) ck_assert(same1.failed(T0) == same2.failed(T0));
+}
+END_TEST
+
+START_TEST(backoff_min_above_max) {
+  Backoff b(Millis(800), Millis(100), 3);  // max is raised to min
+  b.failed(T0);
+  b.failed(T0);
+  ck_assert_int_eq(b.current_ceiling().count(), 800);
+}
+END_TEST
+
+// ---- RecordQueue ----
+
+START_TEST(queue_overflow_accounting) {
+  const size_t cost = Record{"www", std::string(100, 'x')}.cost();
+  RecordQueue q(cost * 10);
+  for (int i = 0; i < 10; ++i) ck_assert(q.push(Record{"www", std::string(100, 'x')}, T0));
+  ck_assert_uint_eq(q.bytes(), cost * 10);
+  for (int i = 0; i < 5; ++i) ck_assert(!q.push(Record{"www", std::string(100, 'x')}, T0));
+  ck_assert_uint_eq(q.dropped(), 5u);
+  ck_assert_uint_eq(q.size(), 10u);
+  // A smaller record may still fit where a big one did not.
+  std::vector<Record> out;
+  ck_assert_uint_eq(q.pop(out, 3), 3u);
+  ck_assert_uint_eq(q.bytes(), cost * 7);
+  ck_assert(q.push(Record{"www", std::string(100, 'x')}, T0 + 1s));
+  ck_assert(!q.push(Record{"www", std::string(cost * 3, 'x')}, T0));
+  ck_assert_uint_eq(q.dropped(), 6u);
+  ck_assert(q.oldest() == T0);
+  out.clear();
+  ck_assert_uint_eq(q.pop(out, 100), 8u);
+  ck_assert_uint_eq(q.bytes(), 0u);
+  ck_assert(q.oldest() == Clock::time_point{});
+}
+END_TEST
+
+START_TEST(queue_pop_keeps_order) {
+  RecordQueue q(1 << 20);
+  for (int i = 0; i < 50; ++i) q.push(Record{"", std::to_string(i)}, T0 + Millis(i));
+  ck_assert(q.oldest() == T0);
+  std::vector<Record> out;
+  q.pop(out, 20);
+  ck_assert(q.oldest() == T0 + Millis(20));
+  q.pop(out, 100);
+  for (int i = 0; i < 50; ++i) ck_assert(out[i].body == std::to_string(i));
+}
+END_TEST
+
+START_TEST(queue_wait_wakes_on_notify_and_full_batch) {
+  RecordQueue q(1 << 20);
+  q.set_wake_threshold(3);
+  auto start = Clock::now();
+  std::thread t([&] {
+    std::this_thread::sleep_for(20ms);
+    for (int i = 0; i < 3; ++i) q.push(Record{"", "x"}, Clock::now());
+  });
+  q.wait(start + 5s);  // the third push wakes us
+  ck_assert(Clock::now() - start < 4s);
+  t.join();
+  start = Clock::now();
+  std::thread n([&] {
+    std::this_thread::sleep_for(20ms);
+    q.notify();
+  });
+  q.wait(start + 5s);
+  ck_assert(Clock::now() - start < 4s);
+  n.join();
+}
+END_TEST
+
+// ---- Shipper against a fake Sink ----
+
+class FakeSink : public Sink {
+ public:
+  explicit FakeSink(bool acks = true) : acks_(acks) {}
+  // Answers for the next calls, in order; Ok once the script runs out.
+  void script(std::vector<SendResult> s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto r : s) script_.push_back(r);
+  }
+  void set_down(bool down) { down_ = down; }
+  void lose_connection_once() { lost_ = true; }
+
+  SendResult send(const std::vector<Record>& batch, std::string& error) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    calls_.push_back(batch);
+    SendResult r = SendResult::Ok;
+    if (down_) {
+      r = SendResult::Failed;
+    } else if (!script_.empty()) {
+      r = script_.front();
+      script_.pop_front();
+    }
+    if (r == SendResult::Failed) error = "fake failure";
+    if (r == SendResult::Ok) {
+      for (const auto& rec : batch) delivered_.push_back(rec.body);
+      max_batch_ = std::max(max_batch_, batch.size());
+    }
+    return r;
+  }
+  bool acknowledges() const override { return acks_; }
+  bool connection_lost() override { return lost_.exchange(false); }
+  void close() override { ++closes_; }
+  std::string describe() const override { return "fake sink"; }
+
+  std::vector<std::string> delivered() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return delivered_;
+  }
+  std::vector<std::vector<Record>> calls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return calls_;
+  }
+  size_t max_batch() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return max_batch_;
+  }
+  int closes() const { return closes_; }
+
+ private:
+  bool acks_;
+  std::mutex mu_;
+  std::deque<SendResult> script_;
+  std::vector<std::vector<Record>> calls_;
+  std::vector<std::string> delivered_;
+  size_t max_batch_ = 0;
+  std::atomic<bool> down_{false};
+  std::atomic<bool> lost_{false};
+  std::atomic<int> closes_{0};
+};
+
+static ShipperOptions fast_options() {
+  ShipperOptions o;
+  o.queue_bytes = 1 << 20;
+  o.batch_lines = 100;
+  o.flush_interval = Millis(5);
+  o.retry_min = Millis(1);
+  o.retry_max = Millis(10);
+  o.exit_deadline = Millis(1000);
+  o.report_interval = Millis(50);
+  return o;
+}
+
+static std::set<std::string> bodies(size_t n, const std::string& prefix) {
+  std::set<std::string> s;
+  for (size_t i = 0; i < n; ++i) s.insert(prefix + std::to_string(i) + "\n");
+  return s;
+}
+
+static void push_all(Shipper& s, size_t n, const std::string& prefix) {
+  for (size_t i = 0; i < n; ++i) ck_assert(s.push("www", prefix + std::to_string(i) + "\n"));
+}
+
+START_TEST(shipper_delivers_in_batches_in_order) {
+  auto sink = std::make_unique<FakeSink>();
+  FakeSink* fake = sink.get();
+  Reports rep;
+  Shipper s(std::move(sink), fast_options(), rep.reporter());
+  s.start();
+  push_all(s, 1050, "a");
+  ck_assert(eventually([&] { return fake->delivered().size() >= 1050; }));
+  s.stop();
+  auto got = fake->delivered();
+  ck_assert_uint_eq(got.size(), 1050u);
+  for (size_t i = 0; i < got.size(); ++i) ck_assert(got[i] == "a" + std::to_string(i) + "\n");
+  ck_assert_uint_le(fake->max_batch(), 100u);
+  ShipperStats st = s.stats();
+  ck_assert_uint_eq(st.queued, 1050u);
+  ck_assert_uint_eq(st.sent, 1050u);
+  ck_assert_uint_eq(st.lost, 0u);
+}
+END_TEST
+
+// TRY_LATER: nothing was taken; the same batch goes again, after a backoff.
+START_TEST(shipper_try_later_resends_same_batch) {
+  auto sink = std::make_unique<FakeSink>();
+  FakeSink* fake = sink.get();
+  fake->script({SendResult::TryLater, SendResult::TryLater, SendResult::TryLater});
+  Reports rep;
+  Shipper s(std::move(sink), fast_options(), rep.reporter());
+  s.start();
+  push_all(s, 30, "t");
+  ck_assert(eventually([&] { return fake->delivered().size() >= 30; }));
+  s.stop();
+  auto calls = fake->calls();
+  ck_assert_uint_ge(calls.size(), 4u);
+  for (int i = 1; i < 4; ++i) {
+    ck_assert_uint_eq(calls[i].size(), calls[0].size());
+    for (size_t k = 0; k < calls[0].size(); ++k) ck_assert(calls[i][k].body == calls[0][k].body);
+  }
+  auto got = fake->delivered();
+  ck_assert_uint_eq(got.size(), 30u);  // exactly once: TRY_LATER took nothing
+  ck_assert(std::set<std::string>(got.begin(), got.end()) == bodies(30, "t"));
+  ck_assert(rep.contains("TRY_LATER"));
+  ck_assert_uint_eq(s.stats().failures, 3u);
+}
+END_TEST
+
+START_TEST(shipper_failed_resends_after_reconnect) {
+  auto sink = std::make_unique<FakeSink>();
+  FakeSink* fake = sink.get();
+  fake->script({SendResult::Failed, SendResult::Failed});
+  Reports rep;
+  Shipper s(std::move(sink), fast_options(), rep.reporter());
+  s.start();
+  push_all(s, 250, "f");
+  ck_assert(eventually([&] { return fake->delivered().size() >= 250; }));
+  s.stop();
+  auto got = fake->delivered();
+  ck_assert(std::set<std::string>(got.begin(), got.end()) == bodies(250, "f"));
+  ck_assert_int_ge(fake->closes(), 2);  // the connection goes after each failure
+  ck_assert(rep.contains("fake failure"));
+  ck_assert(rep.contains("delivering again"));
+}
+END_TEST
+
+// A sink that cannot confirm delivery: records sent just before the
+// connection is found dead are sent again (duplicates allowed, no loss).
+START_TEST(shipper_non_ack_resends_recent) {
+  auto sink = std::make_unique<FakeSink>(false);
+  FakeSink* fake = sink.get();
+  Reports rep;
+  Shipper s(std::move(sink), fast_options(), rep.reporter());
+  s.start();
+  push_all(s, 40, "n");
+  ck_assert(eventually([&] { return fake->delivered().size() >= 40; }));
+  fake->lose_connection_once();
+  ck_assert(eventually([&] { return fake->delivered().size() >= 80; }));
+  s.stop();
+  auto got = fake->delivered();
+  ck_assert(std::set<std::string>(got.begin(), got.end()) == bodies(40, "n"));
+  ck_assert_uint_eq(s.stats().resent, 40u);
+}
+END_TEST
+
+// Collector away: the queue spills to the spool; when it answers again the
+// spooled lines go first, and the spool is empty afterwards.
+START_TEST(shipper_spools_through_outage) {
+  auto sink = std::make_unique<FakeSink>();
+  FakeSink* fake = sink.get();
+  fake->set_down(true);
+  Reports rep;
+  ShipperOptions o = fast_options();
+  o.queue_bytes = 64 * 1024;
+  o.spool_dir = tmpdir;
+  o.spool_name = "dest";
+  Shipper s(std::move(sink), o, rep.reporter());
+  s.start();
+  for (int i = 0; i < 3000; ++i) {
+    while (!s.push("www", "o" + std::to_string(i) + "\n")) std::this_thread::sleep_for(1ms);
+  }
+  ck_assert(eventually([&] { return s.stats().spooled > 0; }));
+  fake->set_down(false);
+  ck_assert(eventually([&] {
+    auto d = fake->delivered();
+    return std::set<std::string>(d.begin(), d.end()).size() >= 3000;
+  }));
+  s.stop();
+  auto got = fake->delivered();
+  ck_assert(std::set<std::string>(got.begin(), got.end()) == bodies(3000, "o"));
+  ck_assert_uint_eq(s.stats().lost, 0u);
+  ck_assert_uint_gt(s.stats().replayed, 0u);
+  ck_assert(files_in(tmpdir).empty());
+}
+END_TEST
+
+// Child exit while the collector is away: the rest is spooled, and the next
+// child (another Shipper on the same directory) replays it.
+START_TEST(shipper_stop_spools_next_replays) {
+  Reports rep;
+  ShipperOptions o = fast_options();
+  o.spool_dir = tmpdir;
+  o.spool_name = "dest";
+  o.exit_deadline = Millis(100);
+  {
+    auto sink = std::make_unique<FakeSink>();
+    sink->set_down(true);
+    Shipper s(std::move(sink), o, rep.reporter());
+    s.start();
+    push_all(s, 500, "x");
+    s.stop();
+    ck_assert_uint_eq(s.stats().spooled, 500u);
+    ck_assert_uint_eq(s.stats().lost, 0u);
+  }
+  ck_assert(!files_in(tmpdir).empty());
+  auto sink = std::make_unique<FakeSink>();
+  FakeSink* fake = sink.get();
+  Shipper next(std::move(sink), o, rep.reporter());
+  next.start();
+  ck_assert(eventually([&] { return fake->delivered().size() >= 500; }));
+  next.stop();
+  auto got = fake->delivered();
+  ck_assert(std::set<std::string>(got.begin(), got.end()) == bodies(500, "x"));
+  ck_assert_uint_eq(next.stats().replayed, 500u);
+  ck_assert(files_in(tmpdir).empty());
+}
+END_TEST
+
+// No spool: a full queue drops, and the count reaches the report.
+START_TEST(shipper_queue_full_reports_drops) {
+  auto sink = std::make_unique<FakeSink>();
+  sink->set_down(true);
+  Reports rep;
+  ShipperOptions o = fast_options();
+  o.queue_bytes = 8 * 1024;
+  Shipper s(std::move(sink), o, rep.reporter());
+  s.start();
+  size_t refused = 0;
+  for (int i = 0; i < 1000; ++i)
+    if (!s.push("www", std::string(100, 'q'))) ++refused;
+  ck_assert_uint_gt(refused, 0u);
+  s.stop();
+  ShipperStats st = s.stats();
+  ck_assert_uint_eq(st.dropped_queue, refused);
+  ck_assert_uint_eq(st.lost + st.dropped_queue, 1000u);
+  // Reported per interval with the running total: the last report has it all.
+  ck_assert(rep.contains(std::to_string(refused) + " dropped by this child in all"));
+  ck_assert(!s.push("www", "after stop"));  // counted as lost, never queued
+}
+END_TEST
+
+// Spool over its limit: the oldest spooled lines go, counted and reported.
+START_TEST(shipper_spool_limit_reports_drops) {
+  auto sink = std::make_unique<FakeSink>();
+  sink->set_down(true);
+  Reports rep;
+  ShipperOptions o = fast_options();
+  o.queue_bytes = 16 * 1024;
+  o.spool_dir = tmpdir;
+  o.spool_name = "dest";
+  o.spool_max_bytes = 16 * 1024;
+  o.exit_deadline = Millis(50);
+  Shipper s(std::move(sink), o, rep.reporter());
+  s.start();
+  for (int i = 0; i < 5000; ++i)
+    while (!s.push("www", "spool-limit-line-" + std::to_string(i) + "\n"))
+      std::this_thread::sleep_for(1ms);
+  s.stop();
+  ShipperStats st = s.stats();
+  ck_assert_uint_gt(st.dropped_spool, 0u);
+  ck_assert(rep.contains("spooled lines because the spool was over its limit"));
+  SpoolDir replay(tmpdir, "dest", o.spool_max_bytes, rep.reporter());
+  auto left = drain(replay, 1000);
+  ck_assert_uint_eq(left.size() + st.dropped_spool, 5000u);
+}
+END_TEST
+
+// After an outage the spooled lines are older than anything still queued:
+// they go first, and the whole sequence arrives in order.
+START_TEST(shipper_spooled_before_new_after_outage) {
+  auto sink = std::make_unique<FakeSink>();
+  FakeSink* fake = sink.get();
+  fake->set_down(true);
+  Reports rep;
+  ShipperOptions o = fast_options();
+  o.queue_bytes = 64 * 1024;
+  o.spool_dir = tmpdir;
+  o.spool_name = "dest";
+  Shipper s(std::move(sink), o, rep.reporter());
+  s.start();
+  int n = 0;
+  for (; n < 2000; ++n)
+    while (!s.push("www", std::to_string(n) + "\n")) std::this_thread::sleep_for(1ms);
+  ck_assert(eventually([&] { return s.stats().spooled > 0; }));
+  fake->set_down(false);
+  ck_assert(eventually([&] { return fake->delivered().size() >= 2000; }));
+  s.stop();
+  auto got = fake->delivered();
+  ck_assert_uint_eq(got.size(), 2000u);
+  for (size_t i = 0; i < got.size(); ++i)
+    ck_assert_msg(got[i] == std::to_string(i) + "\n", "line %zu is %s", i, got[i].c_str());
+}
+END_TEST
+
+// Exit while the peer is failing: the rest is spooled at once, without
+// another attempt that could hold the child past its deadline.
+START_TEST(shipper_stop_while_down_spools_without_sending) {
+  auto sink = std::make_unique<FakeSink>();
+  FakeSink* fake = sink.get();
+  fake->set_down(true);
+  Reports rep;
+  ShipperOptions o = fast_options();
+  o.retry_min = Millis(60000);
+  o.retry_max = Millis(60000);
+  o.spool_dir = tmpdir;
+  o.spool_name = "dest";
+  Shipper s(std::move(sink), o, rep.reporter());
+  s.start();
+  push_all(s, 10, "d");
+  ck_assert(eventually([&] { return fake->calls().size() >= 1; }));
+  push_all(s, 10, "e");
+  s.stop();
+  ck_assert_uint_eq(fake->calls().size(), 1u);
+  ck_assert_uint_eq(s.stats().spooled, 20u);
+}
+END_TEST
+
+// A peer that is up but slower than the traffic: once a call returns and the
+// queue is over three quarters full, the queue goes to the spool (instead of
+// filling up and refusing lines), and everything arrives, in order.
+START_TEST(shipper_slow_peer_spills_instead_of_dropping) {
+  class GatedSink : public FakeSink {
+   public:
+    SendResult send(const std::vector<Record>& batch, std::string& error) override {
+      {
+        std::unique_lock<std::mutex> lock(gate_mu_);
+        ++waiting_;
+        gate_cv_.wait(lock, [&] { return open_; });
+      }
+      return FakeSink::send(batch, error);
+    }
+    void open() {
+      {
+        std::lock_guard<std::mutex> lock(gate_mu_);
+        open_ = true;
+      }
+      gate_cv_.notify_all();
+    }
+    int waiting() {
+      std::lock_guard<std::mutex> lock(gate_mu_);
+      return waiting_;
+    }
+
+   private:
+    std::mutex gate_mu_;
+    std::condition_variable gate_cv_;
+    bool open_ = false;
+    int waiting_ = 0;
+  };
+  auto sink = std::make_unique<GatedSink>();
+  GatedSink* gated = sink.get();
+  Reports rep;
+  ShipperOptions o = fast_options();
+  o.queue_bytes = 64 * 1024;
+  o.batch_lines = 10;
+  o.spool_dir = tmpdir;
+  o.spool_name = "dest";
+  Shipper s(std::move(sink), o, rep.reporter());
+  s.start();
+  size_t n = 0;
+  for (; n < 5; ++n) ck_assert(s.push("www", std::to_string(n) + "\n"));
+  ck_assert(eventually([&] { return gated->waiting() == 1; }));  // stuck in the first call
+  const size_t cost = Record{"www", "10000\n"}.cost();
+  const size_t fill = o.queue_bytes * 85 / 100 / cost;
+  for (size_t i = 0; i < fill; ++i, ++n) ck_assert(s.push("www", std::to_string(n) + "\n"));
+  gated->open();
+  ck_assert(eventually([&] { return gated->delivered().size() >= n; }));
+  s.stop();
+  ck_assert_uint_gt(s.stats().spooled, 0u);
+  ck_assert_uint_eq(s.stats().dropped_queue, 0u);
+  auto got = gated->delivered();
+  ck_assert_uint_eq(got.size(), n);
+  for (size_t i = 0; i < got.size(); ++i) ck_assert(got[i] == std::to_string(i) + "\n");
+  ck_assert(files_in(tmpdir).empty());
+}
+END_TEST
+
+static Suite* delivery_suite() {
+  Suite* s = suite_create("delivery");
+  struct {
+    const char* name;
+    std::vector<const TTest*> tests;
+  } groups[] = {
+      {"spool_format",
+       {crc32_known_vector, encode_layout, spool_round_trip, spool_torn_tail_short,
+        spool_torn_tail_bad_crc, spool_header_garbage, spool_writer_holds_lock}},
+      {"spool_dir",
+       {spooldir_replay_commit, spooldir_rollback, spooldir_oldest_first_and_names,
+        spooldir_skips_file_being_written, spooldir_torn_file_replayed_then_removed,
+        spooldir_limit_sheds_oldest_counted}},
+      {"policy",
+       {batch_policy_due, batch_policy_wait_for, backoff_doubles_with_jitter_and_caps,
+        backoff_jitter_spreads, backoff_min_above_max}},
+      {"queue",
+       {queue_overflow_accounting, queue_pop_keeps_order,
+        queue_wait_wakes_on_notify_and_full_batch}},
+      {"shipper",
+       {shipper_delivers_in_batches_in_order, shipper_try_later_resends_same_batch,
+        shipper_failed_resends_after_reconnect, shipper_non_ack_resends_recent,
+        shipper_spools_through_outage, shipper_stop_spools_next_replays,
+        shipper_queue_full_reports_drops, shipper_spool_limit_reports_drops,
+        shipper_spooled_before_new_after_outage, shipper_stop_while_down_spools_without_sending,
+        shipper_slow_peer_spills_instead_of_dropping}},
+  };
+  for (auto& g : groups) {
+    TCase* tc = tcase_create(g.name);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    for (const TTest* t : g.tests) tcase_add_test(tc, t);
+    suite_add_tcase(s, tc);
+  }
+  return s;
+}
+
+int main() {
+  SRunner* sr = srunner_create(delivery_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,263 @@
+// Unit tests of mod_scribe's pure core (mod_scribe/scribe_target.h): the
+// CustomLog target and directive parsers, spool naming, and the choice of
+// collector among several (failover and return to the preferred one) on an
+// explicit clock.
+#include <check.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "apr_general.h"
+#include "apr_pools.h"
+#include "scribe_target.h"
+
+using namespace scribe;
+using delivery::Clock;
+using delivery::Millis;
+
+static apr_pool_t* pool;
+
+static void setup() {
+  ck_assert_int_eq(apr_initialize(), APR_SUCCESS);
+  ck_assert_int_eq(apr_pool_create(&pool, nullptr), APR_SUCCESS);
+}
+
+static void teardown() {
+  apr_pool_destroy(pool);
+  apr_terminate();
+}
+
+// ---- targets ----
+
+struct TargetCase {
+  const char* text;
+  bool ok;
+  const char* category;        // when ok
+  const char* host;            // when ok; nullptr: no collector named
+  unsigned port;               // when ok and host
+  const char* error_contains;  // when !ok
+};
+
+static const TargetCase kTargets[] = {
+    {"scribe:www", true, "www", nullptr, 0, nullptr},
+    {"SCRIBE:www", true, "www", nullptr, 0, nullptr},
+    {"scribe:api.access", true, "api.access", nullptr, 0, nullptr},
+    {"scribe:www@collector", true, "www", "collector", 1463, nullptr},
+    {"scribe:www@collector.example.com:9999", true, "www", "collector.example.com", 9999, nullptr},
+    {"scribe:www@127.0.0.1:1464", true, "www", "127.0.0.1", 1464, nullptr},
+    {"scribe:www@[::1]:1465", true, "www", "::1", 1465, nullptr},
+    {"scribe:www@[::1]", true, "www", "::1", 1463, nullptr},
+    {"scribe:a/b-c_d", true, "a/b-c_d", nullptr, 0, nullptr},
+    {"scribe:", false, nullptr, nullptr, 0, "empty Scribe category"},
+    {"scribe:@host:1", false, nullptr, nullptr, 0, "empty Scribe category"},
+    {"scribe:www@", false, nullptr, nullptr, 0, "missing collector after '@'"},
+    {"scribe:w w", false, nullptr, nullptr, 0, "spaces"},
+    {"scribe:w\tw", false, nullptr, nullptr, 0, "spaces"},
+    {"scribe:www@host:", false, nullptr, nullptr, 0, "is not a number"},
+    {"scribe:www@host:abc", false, nullptr, nullptr, 0, "port 'abc' is not a number"},
+    {"scribe:www@host:0", false, nullptr, nullptr, 0, "out of range"},
+    {"scribe:www@host:65536", false, nullptr, nullptr, 0, "out of range"},
+    {"scribe:www@host:99999999999999999999999", false, nullptr, nullptr, 0, "out of range"},
+    {"scribe:www@host:-1", false, nullptr, nullptr, 0, "is not a number"},
+    {"scribe:www@:1463", false, nullptr, nullptr, 0, "missing host name"},
+    {"scribe:www@ho st", false, nullptr, nullptr, 0, "not a valid host name"},
+    {"scribe:www@::1:1463", false, nullptr, nullptr, 0, "brackets"},
+    {"scribe:www@[::1", false, nullptr, nullptr, 0, "missing ']'"},
+    {"scribe:www@[::1]x", false, nullptr, nullptr, 0, "expected ':port'"},
+    {"scribe:www@[nothex]:1", false, nullptr, nullptr, 0, "is not an IPv6 address"},
+    {"syslog:local0", false, nullptr, nullptr, 0, "does not start with"},
+};
+
+START_TEST(target_table) {
+  const TargetCase& c = kTargets[_i];
+  Target t;
+  std::string err;
+  bool ok = parse_target(c.text, t, err);
+  ck_assert_msg(ok == c.ok, "%s: expected %s, got %s (%s)", c.text, c.ok ? "ok" : "error",
+                ok ? "ok" : "error", err.c_str());
+  if (c.ok) {
+    ck_assert_str_eq(t.category.c_str(), c.category);
+    if (c.host) {
+      ck_assert_uint_eq(t.servers.size(), 1u);
+      ck_assert_str_eq(t.servers[0].host.c_str(), c.host);
+      ck_assert_uint_eq(t.servers[0].port, c.port);
+    } else {
+      ck_assert_uint_eq(t.servers.size(), 0u);
+    }
+  } else {
+    ck_assert_msg(err.find(c.error_contains) != std::string::npos, "%s: error '%s' lacks '%s'",
+                  c.text, err.c_str(), c.error_contains);
+  }
+}
+END_TEST
+
+START_TEST(target_category_length) {
+  Target t;
+  std::string err;
+  ck_assert(parse_target("scribe:" + std::string(kMaxCategoryLength, 'c'), t, err));
+  ck_assert(!parse_target("scribe:" + std::string(kMaxCategoryLength + 1, 'c'), t, err));
+  ck_assert(err.find("longer than") != std::string::npos);
+}
+END_TEST
+
+START_TEST(endpoint_forms) {
+  Endpoint ep;
+  std::string err;
+  ck_assert(parse_endpoint("localhost", ep, err));
+  ck_assert(ep.to_string() == "localhost:1463");
+  ck_assert(parse_endpoint("10.0.0.7:1", ep, err));
+  ck_assert(ep.to_string() == "10.0.0.7:1");
+  ck_assert(parse_endpoint("[fe80::1]:65535", ep, err));
+  ck_assert(ep.to_string() == "[fe80::1]:65535");
+  ck_assert(!parse_endpoint("", ep, err));
+  ck_assert(err.find("empty") != std::string::npos);
+  ck_assert(!parse_endpoint("host:1:2", ep, err));
+  // The failed parse leaves the output alone.
+  ck_assert(ep.to_string() == "[fe80::1]:65535");
+}
+END_TEST
+
+// ---- sizes and numbers ----
+
+START_TEST(sizes) {
+  uint64_t v = 0;
+  std::string err;
+  ck_assert(parse_size("1024", 1, UINT64_MAX, v, err));
+  ck_assert_uint_eq(v, 1024u);
+  ck_assert(parse_size("8M", 1, UINT64_MAX, v, err));
+  ck_assert_uint_eq(v, 8u << 20);
+  ck_assert(parse_size("1g", 1, UINT64_MAX, v, err));
+  ck_assert_uint_eq(v, 1ull << 30);
+  ck_assert(parse_size("64k", 1, UINT64_MAX, v, err));
+  ck_assert_uint_eq(v, 65536u);
+  const char* bad[] = {"", "M", "abc", "1.5M", "-1", "12MB", " 12", "0x10"};
+  for (const char* b : bad) {
+    ck_assert_msg(!parse_size(b, 1, UINT64_MAX, v, err), "'%s' accepted", b);
+    ck_assert(err.find("is not a size") != std::string::npos);
+  }
+  ck_assert(!parse_size("99999999999G", 1, UINT64_MAX, v, err));
+  ck_assert(err.find("too large") != std::string::npos);
+  ck_assert(!parse_size("1K", 4096, UINT64_MAX, v, err));
+  ck_assert(err.find("out of range") != std::string::npos);
+}
+END_TEST
+
+START_TEST(numbers) {
+  uint64_t v = 0;
+  std::string err;
+  ck_assert(parse_number("200", 1, 1000, v, err));
+  ck_assert_uint_eq(v, 200u);
+  ck_assert(!parse_number("0", 1, 1000, v, err));
+  ck_assert(err.find("out of range (1-1000)") != std::string::npos);
+  ck_assert(!parse_number("1001", 1, 1000, v, err));
+  ck_assert(!parse_number("2s", 1, 1000, v, err));
+  ck_assert(err.find("is not a number") != std::string::npos);
+  ck_assert(!parse_number("", 1, 1000, v, err));
+  ck_assert(!parse_number("18446744073709551616", 0, UINT64_MAX, v, err));
+  ck_assert(parse_number("18446744073709551615", 0, UINT64_MAX, v, err));
+  ck_assert_uint_eq(v, UINT64_MAX);
+}
+END_TEST
+
+// ---- collector sets ----
+
+START_TEST(keys_and_spool_names) {
+  std::vector<Endpoint> one = {{"127.0.0.1", 1463}};
+  std::vector<Endpoint> two = {{"127.0.0.1", 1463}, {"::1", 1464}};
+  ck_assert(servers_key(one) == "127.0.0.1:1463");
+  ck_assert(servers_key(two) == "127.0.0.1:1463,[::1]:1464");
+  std::string n1 = spool_name_for(one), n2 = spool_name_for(two);
+  ck_assert(n1 != n2);
+  ck_assert(n1 == spool_name_for(one));  // stable across restarts
+  for (const std::string& n : {n1, n2}) {
+    ck_assert_msg(n.find('.') == std::string::npos, "%s has a dot", n.c_str());
+    for (char c : n) ck_assert(isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-');
+  }
+  // Names that read alike still differ (the hash).
+  ck_assert(spool_name_for({{"a.b", 1}}) != spool_name_for({{"a_b", 1}}));
+  // Long lists stay short enough for a file name.
+  std::vector<Endpoint> many;
+  for (int i = 0; i < 50; ++i)
+    many.push_back({"collector-" + std::to_string(i) + ".example", 1463});
+  ck_assert_uint_lt(spool_name_for(many).size(), 120u);
+}
+END_TEST
+
+static const Clock::time_point T0 = Clock::time_point{} + std::chrono::hours(1);
+
+START_TEST(rotation_prefers_first_and_fails_over) {
+  CollectorRotation r(3, Millis(500), Millis(4000), 1);
+  ck_assert(r.connect_order(T0) == (std::vector<size_t>{0, 1, 2}));
+  r.failed(0, T0);
+  ck_assert(r.backing_off(0, T0));
+  ck_assert(r.connect_order(T0) == (std::vector<size_t>{1, 2}));
+  r.failed(1, T0);
+  ck_assert(r.connect_order(T0) == (std::vector<size_t>{2}));
+  ck_assert(!r.preferred_over(2, T0).has_value());
+  // After the backoff (at most the ceiling), the first is preferred again.
+  auto later = T0 + Millis(501);
+  ck_assert(!r.backing_off(0, later));
+  auto p = r.preferred_over(2, later);
+  ck_assert(p.has_value());
+  ck_assert_uint_eq(*p, 0u);
+  ck_assert(!r.preferred_over(0, later).has_value());
+}
+END_TEST
+
+START_TEST(rotation_all_down_tries_soonest) {
+  CollectorRotation r(2, Millis(1000), Millis(1000), 5);
+  r.failed(0, T0 + Millis(300));  // retry at T0+800..1300
+  r.failed(1, T0);                // retry at T0+500..1000
+  auto order = r.connect_order(T0 + Millis(10));
+  ck_assert_uint_eq(order.size(), 1u);  // never an empty list
+  r.failed(0, T0 + Millis(300));
+  r.failed(0, T0 + Millis(300));
+  ck_assert_uint_eq(r.connect_order(T0 + Millis(10))[0], 1u);
+}
+END_TEST
+
+START_TEST(rotation_backoff_grows_and_resets) {
+  CollectorRotation r(2, Millis(100), Millis(1600), 9);
+  auto t = T0;
+  // Repeated failures of the first push its retry further out each time.
+  r.failed(0, t);
+  ck_assert(!r.backing_off(0, t + Millis(101)));
+  r.failed(0, t);
+  r.failed(0, t);
+  r.failed(0, t);  // ceiling 800: at least 400 away
+  ck_assert(r.backing_off(0, t + Millis(399)));
+  r.succeeded(0);
+  ck_assert(!r.backing_off(0, t));
+  r.failed(0, t);  // back to the minimum
+  ck_assert(!r.backing_off(0, t + Millis(101)));
+}
+END_TEST
+
+static Suite* scribe_suite() {
+  Suite* s = suite_create("scribe");
+  TCase* parse = tcase_create("parse");
+  tcase_add_checked_fixture(parse, setup, teardown);
+  tcase_add_loop_test(parse, target_table, 0, sizeof kTargets / sizeof kTargets[0]);
+  tcase_add_test(parse, target_category_length);
+  tcase_add_test(parse, endpoint_forms);
+  tcase_add_test(parse, sizes);
+  tcase_add_test(parse, numbers);
+  suite_add_tcase(s, parse);
+  TCase* rot = tcase_create("collectors");
+  tcase_add_checked_fixture(rot, setup, teardown);
+  tcase_add_test(rot, keys_and_spool_names);
+  tcase_add_test(rot, rotation_prefers_first_and_fails_over);
+  tcase_add_test(rot, rotation_all_down_tries_soonest);
+  tcase_add_test(rot, rotation_backoff_grows_and_resets);
+  suite_add_tcase(s, rot);
+  return s;
+}
+
+int main() {
+  SRunner* sr = srunner_create(scribe_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? 0 : 1;
+}
