@@ -8,7 +8,6 @@ each log lands. Ctrl-C stops all of it.
 """
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -89,7 +88,7 @@ def main():
         print(f"  syslog (unix):   {rs.out}  (facility local6, tag httpd)")
         print(f"  syslog (tcp):    {rs.out}  (facility local5, tag httpd-tcp)")
     if have["scribe"] and procs:
-        print(f"  scribe:          {run / 'collector'}/www*  (category www)")
+        print(f"  scribe:          {run / 'collector'}/www.log  (category www)")
     if have["cidr_lookup"]:
         print("  cidr_lookup:     client-type=office in the file log (127.0.0.0/8 is 'office')")
     print("\nCtrl-C stops everything.", flush=True)
@@ -104,29 +103,20 @@ def main():
         print("\nstopping...")
         h.stop()
         for p in procs:
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            p.stop()
         rs.stop()
         print("stopped.")
 
 
 def start_collector(root):
-    script = REPO / "t" / "collector" / "scribe_collector.py"
-    if not script.exists():
+    from lib.scribe import Collector
+    try:
+        col = Collector(port=SCRIBE_PORT, store_dir=root).start()
+    except RuntimeError as e:
+        print(f"warning: no Scribe collector on {SCRIBE_PORT}: {e}")
         return None
-    log = open(root / "collector.log", "ab")
-    p = subprocess.Popen([sys.executable, str(script), "--port", str(SCRIBE_PORT),
-                          "--dir", str(root)], stdout=log, stderr=log)
-    from lib.ports import wait_tcp
-    if not wait_tcp("127.0.0.1", SCRIBE_PORT, 10):
-        p.kill()
-        print(f"warning: Scribe collector did not come up on {SCRIBE_PORT}")
-        return None
-    print(f"collector: 127.0.0.1:{SCRIBE_PORT}, writes {root}")
-    return p
+    print(f"collector: 127.0.0.1:{SCRIBE_PORT}, writes {root}/<category>.log")
+    return col
 
 
 if __name__ == "__main__":

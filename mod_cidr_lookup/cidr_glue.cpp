@@ -1,0 +1,535 @@
+// mod_cidr_lookup's httpd side: directives, per-request hooks and the
+// `client-type` authz provider. The matching itself is the pure core
+// (cidr_loader, prefix_table); this file only moves data between it and httpd.
+//
+// Life of a list:
+//  - CIDRFile / CIDRMap parse their files while the config is read, so a bad
+//    list fails `apachectl -t` with "file:line: reason".
+//  - post_config builds each context's table in the parent (once per config
+//    generation, skipping the throw-away first pass), so children share the
+//    tables copy-on-write and never build or lock anything.
+//  - Everything hangs off pconf through cleanups: a restart clears pconf, and
+//    the next generation rebuilds from the files as they are then.
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+// httpd.h first: the other httpd headers use its types without including it.
+#include "httpd.h"
+// clang-format off
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "ap_provider.h"
+#include "apr_lib.h"
+#include "apr_strings.h"
+#include "mod_auth.h"
+// clang-format on
+
+#include "cidr_loader.h"
+#include "cidr_parse.h"
+#include "prefix_table.h"
+
+extern "C" module AP_MODULE_DECLARE_DATA cidr_lookup_module;
+APLOG_USE_MODULE(cidr_lookup);
+
+namespace {
+
+constexpr const char* kDefaultEnv = "X_CLIENT_TYPE";
+constexpr const char* kDefaultHeader = "X-Client-Type";
+constexpr const char* kRegistryKey = "mod_cidr_lookup:list_sets";
+
+// The lists of one context (the main server, a virtual host or a directory
+// section). Owned by pconf through a cleanup.
+struct ListSet {
+  cidr::Loader loader;                // entries parsed so far; emptied by build()
+  std::vector<std::string> warnings;  // parse warnings, logged once the error log is open
+  std::unique_ptr<cidr::PrefixTable> table;
+  std::string origin;  // "file:line" of the first directive, for messages
+};
+
+struct Registry {
+  std::vector<ListSet*> sets;
+};
+
+// The settings of a context. A `*_set` flag says the context gave the
+// directive; unset fields are inherited from the enclosing context.
+struct Settings {
+  ListSet* lists;
+  const char* default_type;  // null: no default
+  const char* env;
+  const char* header;       // null: off
+  const char* network_env;  // null: off
+  unsigned lists_set : 1;
+  unsigned default_set : 1;
+  unsigned env_set : 1;
+  unsigned header_set : 1;
+  unsigned network_env_set : 1;
+};
+
+// What a request was tagged with, and the settings that produced it, so the
+// header_parser pass can tell whether the directory changes anything.
+struct RequestState {
+  const ListSet* lists;
+  const char* default_type;
+  const char* env;
+  const char* header;
+  const char* network_env;
+  const char* type;     // value set in env and header, null if none
+  const char* network;  // value set in network_env, null if none
+};
+
+template <typename T>
+T* pool_new(apr_pool_t* p) {
+  return static_cast<T*>(apr_pcalloc(p, sizeof(T)));
+}
+
+apr_status_t delete_list_set(void* data) {
+  delete static_cast<ListSet*>(data);
+  return APR_SUCCESS;
+}
+
+apr_status_t delete_registry(void* data) {
+  delete static_cast<Registry*>(data);
+  return APR_SUCCESS;
+}
+
+// ListSets of this config generation, so post_config can reach those of
+// directory sections, which httpd offers no way to enumerate.
+Registry* registry(apr_pool_t* pconf, bool create) {
+  void* data = nullptr;
+  apr_pool_userdata_get(&data, kRegistryKey, pconf);
+  if (data == nullptr && create) {
+    auto* reg = new Registry;
+    apr_pool_userdata_set(reg, kRegistryKey, delete_registry, pconf);
+    data = reg;
+  }
+  return static_cast<Registry*>(data);
+}
+
+Settings* merge_settings(apr_pool_t* p, const Settings* base, const Settings* add) {
+  Settings* out = pool_new<Settings>(p);
+  *out = *base;
+  if (add->lists_set) {
+    out->lists = add->lists;
+    out->lists_set = 1;
+  }
+  if (add->default_set) {
+    out->default_type = add->default_type;
+    out->default_set = 1;
+  }
+  if (add->env_set) {
+    out->env = add->env;
+    out->env_set = 1;
+  }
+  if (add->header_set) {
+    out->header = add->header;
+    out->header_set = 1;
+  }
+  if (add->network_env_set) {
+    out->network_env = add->network_env;
+    out->network_env_set = 1;
+  }
+  return out;
+}
+
+// Directives outside any section configure the server (used in
+// post_read_request); inside <Directory>/<Location> they configure that
+// section (used in header_parser).
+Settings* settings_for(cmd_parms* cmd, void* dconf) {
+  if (cmd->path == nullptr) {
+    return static_cast<Settings*>(
+        ap_get_module_config(cmd->server->module_config, &cidr_lookup_module));
+  }
+  return static_cast<Settings*>(dconf);
+}
+
+struct Effective {
+  const ListSet* lists;
+  const char* default_type;
+  const char* env;
+  const char* header;
+  const char* network_env;
+};
+
+Effective effective(const Settings* server, const Settings* dir) {
+  Effective e;
+  const Settings* s = server;
+  e.lists = (dir && dir->lists_set) ? dir->lists : s->lists;
+  e.default_type = (dir && dir->default_set) ? dir->default_type : s->default_type;
+  e.env = (dir && dir->env_set) ? dir->env : (s->env_set ? s->env : kDefaultEnv);
+  e.header = (dir && dir->header_set) ? dir->header : (s->header_set ? s->header : kDefaultHeader);
+  e.network_env = (dir && dir->network_env_set) ? dir->network_env : s->network_env;
+  return e;
+}
+
+bool same_settings(const RequestState* st, const Effective& e) {
+  return st->lists == e.lists && st->default_type == e.default_type && st->env == e.env &&
+         st->header == e.header && st->network_env == e.network_env;
+}
+
+const Settings* server_settings(const request_rec* r) {
+  return static_cast<const Settings*>(
+      ap_get_module_config(r->server->module_config, &cidr_lookup_module));
+}
+
+const Settings* dir_settings(const request_rec* r) {
+  return static_cast<const Settings*>(ap_get_module_config(r->per_dir_config, &cidr_lookup_module));
+}
+
+RequestState* request_state(const request_rec* r) {
+  return static_cast<RequestState*>(ap_get_module_config(r->request_config, &cidr_lookup_module));
+}
+
+// The client address is useragent_addr, which mod_remoteip rewrites from
+// X-Forwarded-For. Raw sockaddr bytes avoid re-parsing text per request.
+bool lookup_client(const request_rec* r, const cidr::PrefixTable& table, cidr::Match* m) {
+  const apr_sockaddr_t* sa = r->useragent_addr;
+  if (sa != nullptr && sa->ipaddr_ptr != nullptr && (sa->ipaddr_len == 4 || sa->ipaddr_len == 16)) {
+    return table.lookup_bytes(static_cast<const unsigned char*>(sa->ipaddr_ptr),
+                              size_t(sa->ipaddr_len), m);
+  }
+  cidr::Address addr;
+  if (r->useragent_ip == nullptr || !cidr::parse_address(r->useragent_ip, &addr)) return false;
+  return table.lookup(addr, m);
+}
+
+// Tags the request per `e`, first undoing what `prev` set. The configured
+// header is always removed before anything is set: a client must not be able
+// to supply its own client type.
+RequestState* apply(request_rec* r, const Effective& e, const RequestState* prev) {
+  if (prev != nullptr) {
+    if (prev->type != nullptr) {
+      apr_table_unset(r->subprocess_env, prev->env);
+      if (prev->header != nullptr) apr_table_unset(r->headers_in, prev->header);
+    }
+    if (prev->network != nullptr) apr_table_unset(r->subprocess_env, prev->network_env);
+  }
+  if (e.header != nullptr) apr_table_unset(r->headers_in, e.header);
+
+  RequestState* st = pool_new<RequestState>(r->pool);
+  st->lists = e.lists;
+  st->default_type = e.default_type;
+  st->env = e.env;
+  st->header = e.header;
+  st->network_env = e.network_env;
+
+  cidr::Match m;
+  if (e.lists != nullptr && e.lists->table && lookup_client(r, *e.lists->table, &m)) {
+    // Type names live in the table, which lives as long as pconf.
+    st->type = e.lists->table->type_name(m.type).c_str();
+    if (e.network_env != nullptr) {
+      char* buf = static_cast<char*>(apr_palloc(r->pool, cidr::kMaxPrefixText));
+      cidr::format_prefix_to(m.network, buf);
+      st->network = buf;
+    }
+  } else {
+    st->type = e.default_type;
+  }
+  if (st->type != nullptr) {
+    apr_table_setn(r->subprocess_env, st->env, st->type);
+    if (st->header != nullptr) apr_table_setn(r->headers_in, st->header, st->type);
+  }
+  if (st->network != nullptr) apr_table_setn(r->subprocess_env, st->network_env, st->network);
+  ap_set_module_config(r->request_config, &cidr_lookup_module, st);
+  ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, "client %s: type %s, network %s",
+                r->useragent_ip ? r->useragent_ip : "?", st->type ? st->type : "(none)",
+                st->network ? st->network : "-");
+  return st;
+}
+
+int post_read_request(request_rec* r) {
+  try {
+    apply(r, effective(server_settings(r), nullptr), request_state(r));
+  } catch (const std::exception& e) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "client type lookup failed: %s", e.what());
+  } catch (...) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "client type lookup failed");
+  }
+  return DECLINED;
+}
+
+// Directory sections are known only now. When they change nothing, the
+// post_read_request result stands; a subrequest starts from its parent's.
+int header_parser(request_rec* r) {
+  try {
+    Effective e = effective(server_settings(r), dir_settings(r));
+    const RequestState* prev = request_state(r);
+    if (prev == nullptr && r->main != nullptr) prev = request_state(r->main);
+    if (prev != nullptr && same_settings(prev, e)) {
+      if (request_state(r) == nullptr) {
+        ap_set_module_config(r->request_config, &cidr_lookup_module,
+                             const_cast<RequestState*>(prev));
+      }
+      return DECLINED;
+    }
+    apply(r, e, prev);
+  } catch (const std::exception& e) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "client type lookup failed: %s", e.what());
+  } catch (...) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "client type lookup failed");
+  }
+  return DECLINED;
+}
+
+// ---- authz provider -------------------------------------------------------
+
+struct RequireTypes {
+  apr_array_header_t* types;  // const char*
+};
+
+const char* parse_require_client_type(cmd_parms* cmd, const char* require_line,
+                                      const void** parsed) {
+  try {
+    auto* req = pool_new<RequireTypes>(cmd->pool);
+    req->types = apr_array_make(cmd->pool, 4, sizeof(const char*));
+    const char* line = require_line;
+    while (*line != '\0') {
+      const char* word = ap_getword_conf(cmd->pool, &line);
+      if (*word == '\0') break;
+      if (!cidr::valid_type_name(word)) {
+        return apr_psprintf(cmd->pool,
+                            "Require client-type: '%s' is not a valid client type "
+                            "(letters, digits and -_.:+@ only)",
+                            word);
+      }
+      *static_cast<const char**>(apr_array_push(req->types)) = word;
+    }
+    if (req->types->nelts == 0) return "Require client-type needs one or more client types";
+    *parsed = req;
+    return nullptr;
+  } catch (...) {
+    return "Require client-type: out of memory";
+  }
+}
+
+// Compares with what the request was tagged with (CIDRLookupDefault
+// included), which is also what the backend sees.
+authz_status check_client_type(request_rec* r, const char* /*require_line*/, const void* parsed) {
+  try {
+    const auto* req = static_cast<const RequireTypes*>(parsed);
+    if (req == nullptr) return AUTHZ_GENERAL_ERROR;
+    const RequestState* st = request_state(r);
+    if (st == nullptr && r->main != nullptr) st = request_state(r->main);
+    const char* type = nullptr;
+    if (st != nullptr) {
+      type = st->type;
+    } else {
+      Effective e = effective(server_settings(r), dir_settings(r));
+      cidr::Match m;
+      if (e.lists != nullptr && e.lists->table && lookup_client(r, *e.lists->table, &m)) {
+        type = e.lists->table->type_name(m.type).c_str();
+      } else {
+        type = e.default_type;
+      }
+    }
+    if (type != nullptr) {
+      const auto* names = reinterpret_cast<const char* const*>(req->types->elts);
+      for (int i = 0; i < req->types->nelts; ++i) {
+        if (std::strcmp(names[i], type) == 0) return AUTHZ_GRANTED;
+      }
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  "client %s has client type %s: not allowed by 'Require client-type'",
+                  r->useragent_ip ? r->useragent_ip : "?", type ? type : "(none)");
+    return AUTHZ_DENIED;
+  } catch (...) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "Require client-type: internal error");
+    return AUTHZ_GENERAL_ERROR;
+  }
+}
+
+const authz_provider kClientTypeProvider = {&check_client_type, &parse_require_client_type};
+
+// ---- building tables ------------------------------------------------------
+
+// Builds every table of this generation and logs the warnings collected.
+// `s` decides where warnings go: the error log after open_logs, stderr
+// under `apachectl -t`.
+bool build_all(apr_pool_t* pconf, server_rec* s) {
+  Registry* reg = registry(pconf, false);
+  if (reg == nullptr) return true;
+  bool ok = true;
+  for (ListSet* set : reg->sets) {
+    if (set->table) continue;
+    for (const std::string& w : set->warnings) {
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s", w.c_str());
+    }
+    set->warnings.clear();
+    try {
+      cidr::Diagnostics diag;
+      set->table = set->loader.build(&diag);
+      for (const std::string& w : diag.warnings()) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s", w.c_str());
+      }
+      ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
+                   "lists of %s: %" APR_SIZE_T_FMT " IPv4 and %" APR_SIZE_T_FMT
+                   " IPv6 networks, %" APR_SIZE_T_FMT " client types, %" APR_SIZE_T_FMT " bytes",
+                   set->origin.c_str(), set->table->size_v4(), set->table->size_v6(),
+                   set->table->type_count(), set->table->memory_bytes());
+    } catch (const std::exception& e) {
+      ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "cannot build the lists of %s: %s",
+                   set->origin.c_str(), e.what());
+      ok = false;
+    } catch (...) {
+      ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "cannot build the lists of %s",
+                   set->origin.c_str());
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+int post_config(apr_pool_t* pconf, apr_pool_t* /*plog*/, apr_pool_t* /*ptemp*/, server_rec* s) {
+  // The first pass only checks the config and is thrown away; building a
+  // million-prefix table there would double the startup time.
+  if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
+  return build_all(pconf, s) ? OK : HTTP_INTERNAL_SERVER_ERROR;
+}
+
+// `apachectl -t` stops before post_config: build here too, so duplicate
+// networks are reported by a config test as well.
+void test_config(apr_pool_t* pconf, server_rec* s) { build_all(pconf, s); }
+
+// ---- directives -------------------------------------------------------------
+
+const char* add_lists(cmd_parms* cmd, void* dconf, const char* arg, cidr::FileKind kind) {
+  try {
+    Settings* target = settings_for(cmd, dconf);
+    if (!target->lists_set || target->lists == nullptr) {
+      auto* set = new ListSet;
+      apr_pool_cleanup_register(cmd->pool, set, delete_list_set, apr_pool_cleanup_null);
+      if (cmd->directive != nullptr) {
+        set->origin = std::string(cmd->directive->filename ? cmd->directive->filename : "?") + ":" +
+                      std::to_string(cmd->directive->line_num);
+      }
+      registry(cmd->pool, true)->sets.push_back(set);
+      target->lists = set;
+      target->lists_set = 1;
+    }
+    const char* path = ap_server_root_relative(cmd->temp_pool, arg);
+    if (path == nullptr) return apr_pstrcat(cmd->pool, "invalid path: ", arg, nullptr);
+
+    cidr::Diagnostics diag;
+    target->lists->loader.load(cidr::ListSpec{kind, path}, &diag);
+    if (diag.has_errors()) return apr_pstrdup(cmd->pool, diag.error_text().c_str());
+    for (std::string& w : diag.warnings()) target->lists->warnings.push_back(std::move(w));
+    return nullptr;
+  } catch (const std::bad_alloc&) {
+    return "out of memory while loading CIDR lists";
+  } catch (const std::exception& e) {
+    return apr_pstrcat(cmd->pool, "cannot load ", arg, ": ", e.what(), nullptr);
+  } catch (...) {
+    return apr_pstrcat(cmd->pool, "cannot load ", arg, nullptr);
+  }
+}
+
+bool valid_env_name(const char* s) {
+  if (*s == '\0' || apr_isdigit(*s)) return false;
+  for (; *s; ++s) {
+    if (!apr_isalnum(*s) && *s != '_') return false;
+  }
+  return true;
+}
+
+// RFC 9110 token characters.
+bool valid_header_name(const char* s) {
+  if (*s == '\0') return false;
+  for (; *s; ++s) {
+    if (!apr_isalnum(*s) && std::strchr("!#$%&'*+-.^_`|~", *s) == nullptr) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+// ---- entry points named by mod_cidr_lookup.c --------------------------------
+
+extern "C" {
+
+void* cidr_lookup_create_dir_config(apr_pool_t* p, char* /*dir*/) { return pool_new<Settings>(p); }
+
+void* cidr_lookup_merge_dir_config(apr_pool_t* p, void* base, void* add) {
+  return merge_settings(p, static_cast<Settings*>(base), static_cast<Settings*>(add));
+}
+
+void* cidr_lookup_create_server_config(apr_pool_t* p, server_rec* /*s*/) {
+  return pool_new<Settings>(p);
+}
+
+void* cidr_lookup_merge_server_config(apr_pool_t* p, void* base, void* add) {
+  return merge_settings(p, static_cast<Settings*>(base), static_cast<Settings*>(add));
+}
+
+const char* cidr_lookup_cmd_file(cmd_parms* cmd, void* dconf, const char* arg) {
+  return add_lists(cmd, dconf, arg, cidr::FileKind::kList);
+}
+
+const char* cidr_lookup_cmd_map(cmd_parms* cmd, void* dconf, const char* arg) {
+  return add_lists(cmd, dconf, arg, cidr::FileKind::kMap);
+}
+
+const char* cidr_lookup_cmd_default(cmd_parms* cmd, void* dconf, const char* arg) {
+  if (!cidr::valid_type_name(arg)) {
+    return apr_psprintf(cmd->pool,
+                        "CIDRLookupDefault: '%s' is not a valid client type "
+                        "(letters, digits and -_.:+@ only)",
+                        arg);
+  }
+  Settings* s = settings_for(cmd, dconf);
+  s->default_type = arg;
+  s->default_set = 1;
+  return nullptr;
+}
+
+const char* cidr_lookup_cmd_env(cmd_parms* cmd, void* dconf, const char* arg) {
+  if (!valid_env_name(arg)) {
+    return apr_psprintf(cmd->pool, "CIDRLookupEnv: '%s' is not a valid variable name", arg);
+  }
+  Settings* s = settings_for(cmd, dconf);
+  s->env = arg;
+  s->env_set = 1;
+  return nullptr;
+}
+
+const char* cidr_lookup_cmd_header(cmd_parms* cmd, void* dconf, const char* arg) {
+  bool off = strcasecmp(arg, "off") == 0;
+  if (!off && !valid_header_name(arg)) {
+    return apr_psprintf(cmd->pool, "CIDRLookupHeader: '%s' is not a valid header name", arg);
+  }
+  Settings* s = settings_for(cmd, dconf);
+  s->header = off ? nullptr : arg;
+  s->header_set = 1;
+  return nullptr;
+}
+
+const char* cidr_lookup_cmd_network_env(cmd_parms* cmd, void* dconf, const char* arg) {
+  bool off = strcasecmp(arg, "off") == 0;
+  if (!off && !valid_env_name(arg)) {
+    return apr_psprintf(cmd->pool, "CIDRLookupNetworkEnv: '%s' is not a valid variable name", arg);
+  }
+  Settings* s = settings_for(cmd, dconf);
+  s->network_env = off ? nullptr : arg;
+  s->network_env_set = 1;
+  return nullptr;
+}
+
+void cidr_lookup_register_hooks(apr_pool_t* p) {
+  // mod_remoteip must have rewritten the client address; SetEnvIf and
+  // mod_rewrite must see the result.
+  static const char* const after[] = {"mod_remoteip.c", nullptr};
+  static const char* const before[] = {"mod_setenvif.c", "mod_rewrite.c", nullptr};
+  ap_hook_post_read_request(post_read_request, after, before, APR_HOOK_MIDDLE);
+  ap_hook_header_parser(header_parser, nullptr, before, APR_HOOK_MIDDLE);
+  ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_test_config(test_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "client-type", AUTHZ_PROVIDER_VERSION,
+                            &kClientTypeProvider, AP_AUTH_INTERNAL_PER_CONF);
+}
+
+}  // extern "C"

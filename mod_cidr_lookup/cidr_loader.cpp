@@ -1,0 +1,194 @@
+#include "cidr_loader.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace cidr {
+namespace {
+
+bool has_glob_chars(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+// A FIFO or device in a list directory would block or never end: only
+// regular files (after following symlinks) are lists.
+bool is_regular_file(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+void list_directory(const std::string& dir, std::vector<std::string>* files, Diagnostics* diag) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    diag->error(dir + ": cannot read directory: " + errno_text(errno));
+    return;
+  }
+  std::string prefix = dir;
+  if (prefix.empty() || prefix.back() != '/') prefix += '/';
+  while (struct dirent* ent = ::readdir(d)) {
+    // Dot files are editor swap files, VCS metadata and the like.
+    if (ent->d_name[0] == '.') continue;
+    std::string path = prefix + ent->d_name;
+    if (is_regular_file(path)) files->push_back(std::move(path));
+  }
+  ::closedir(d);
+  std::sort(files->begin(), files->end());
+  if (files->empty()) diag->error(dir + ": directory contains no list files");
+}
+
+void expand_glob(const std::string& pattern, std::vector<std::string>* files, Diagnostics* diag) {
+  glob_t g;
+  std::memset(&g, 0, sizeof(g));
+  int rc = ::glob(pattern.c_str(), GLOB_ERR, nullptr, &g);
+  if (rc == 0) {
+    // glob() sorts its matches unless told not to.
+    for (size_t i = 0; i < g.gl_pathc; ++i) {
+      std::string path = g.gl_pathv[i];
+      if (is_regular_file(path)) files->push_back(std::move(path));
+    }
+  }
+  ::globfree(&g);
+  if (rc == GLOB_ABORTED) {
+    diag->error(pattern + ": cannot expand: a directory on the way is unreadable");
+  } else if (rc == GLOB_NOSPACE) {
+    diag->error(pattern + ": cannot expand: out of memory");
+  } else if (files->empty()) {
+    diag->error(pattern + ": no file matches");
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> expand_pattern(const std::string& pattern, Diagnostics* diag) {
+  std::vector<std::string> files;
+  struct stat st;
+  if (pattern.empty()) {
+    diag->error("empty path");
+  } else if (::stat(pattern.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    list_directory(pattern, &files, diag);
+  } else if (has_glob_chars(pattern)) {
+    expand_glob(pattern, &files, diag);
+  } else {
+    // A plain path is opened later, which reports a precise reason.
+    files.push_back(pattern);
+  }
+  return files;
+}
+
+std::string type_from_path(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  for (const char* ext : {".txt", ".list", ".lst", ".cidr"}) {
+    size_t n = std::strlen(ext);
+    if (name.size() > n && name.compare(name.size() - n, n, ext) == 0) {
+      name.resize(name.size() - n);
+      break;
+    }
+  }
+  return name;
+}
+
+bool read_file(const std::string& path, std::string* out) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    errno = err;
+    return false;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    errno = EISDIR;
+    return false;
+  }
+  out->clear();
+  if (S_ISREG(st.st_mode) && st.st_size > 0) out->reserve(size_t(st.st_size));
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n > 0) {
+      out->append(buf, size_t(n));
+    } else if (n == 0) {
+      break;
+    } else if (errno != EINTR) {
+      int err = errno;
+      ::close(fd);
+      errno = err;
+      return false;
+    }
+  }
+  ::close(fd);
+  return true;
+}
+
+bool Loader::load(const ListSpec& spec, Diagnostics* diag) {
+  size_t errors_before = diag->error_count();
+  for (const std::string& path : expand_pattern(spec.pattern, diag)) {
+    load_file(path, spec.kind, diag);
+  }
+  return diag->error_count() == errors_before;
+}
+
+bool Loader::load_file(const std::string& path, FileKind kind, Diagnostics* diag) {
+  size_t errors_before = diag->error_count();
+  std::string type;
+  if (kind == FileKind::kList) {
+    type = type_from_path(path);
+    if (!valid_type_name(type)) {
+      diag->error(path +
+                  ": the file name does not make a valid client type (letters, digits and "
+                  "-_.:+@ only)");
+      return false;
+    }
+  }
+  std::string text;
+  if (!read_file(path, &text)) {
+    diag->error(path + ": cannot read: " + errno_text(errno));
+    return false;
+  }
+  ++files_;
+  load_text(text, path, kind, type, diag);
+  return diag->error_count() == errors_before;
+}
+
+void Loader::load_text(std::string_view text, const std::string& source, FileKind kind,
+                       std::string_view list_type, Diagnostics* diag) {
+  uint32_t source_id = builder_.add_source(source);
+  uint16_t type_id = 0;
+  std::string last_type;
+  bool have_last = false;
+  if (kind == FileKind::kList) type_id = builder_.intern_type(list_type);
+
+  for_each_line(text, [&](uint32_t number, std::string_view line) {
+    ParsedLine parsed = parse_line(line, kind);
+    if (parsed.status == ParsedLine::kBlank) return;
+    if (parsed.status == ParsedLine::kError) {
+      diag->error(source + ":" + std::to_string(number) + ": " + parsed.error);
+      return;
+    }
+    if (parsed.host_bits) {
+      diag->warning(source + ":" + std::to_string(number) + ": host bits set in '" +
+                    std::string(parsed.text) + "', using " + format_prefix(parsed.prefix));
+    }
+    if (kind == FileKind::kMap) {
+      // Map files usually list many networks of one type in a row.
+      if (!have_last || parsed.type != last_type) {
+        last_type.assign(parsed.type);
+        type_id = builder_.intern_type(parsed.type);
+        have_last = true;
+      }
+    }
+    builder_.add(parsed.prefix, type_id, source_id, number);
+  });
+}
+
+}  // namespace cidr

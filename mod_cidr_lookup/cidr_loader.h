@@ -1,0 +1,60 @@
+// Turning CIDRFile / CIDRMap arguments into a PrefixTable: path, directory
+// and glob expansion, file reading, per-line diagnostics. Shared by the
+// module and the cidr-lookup tool so both accept and reject the same lists.
+#ifndef MOD_CIDR_LOOKUP_CIDR_LOADER_H_
+#define MOD_CIDR_LOOKUP_CIDR_LOADER_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cidr_parse.h"
+#include "prefix_table.h"
+
+namespace cidr {
+
+struct ListSpec {
+  FileKind kind = FileKind::kList;
+  std::string pattern;  // a file, a directory or a glob; absolute or relative to the cwd
+};
+
+// The files a pattern names, in the order they are loaded: a directory gives
+// its regular files (names starting with '.' skipped), a glob its matches
+// (directories skipped), both sorted; a plain path gives itself. Reports
+// "pattern: reason" errors when nothing usable is found.
+std::vector<std::string> expand_pattern(const std::string& pattern, Diagnostics* diag);
+
+// The client type a CIDRFile list stands for: the file's base name, less a
+// final ".txt", ".list", ".lst" or ".cidr". Other dots are kept, so
+// "partner.example.com" names the type "partner.example.com".
+std::string type_from_path(const std::string& path);
+
+class Loader {
+ public:
+  // Loads every file of the spec. Returns false if this spec added errors.
+  bool load(const ListSpec& spec, Diagnostics* diag);
+  // Loads one file. `path` is used as given in messages.
+  bool load_file(const std::string& path, FileKind kind, Diagnostics* diag);
+  // Parses text as the content of `source`. For kList, list_type is the type
+  // every entry gets.
+  void load_text(std::string_view text, const std::string& source, FileKind kind,
+                 std::string_view list_type, Diagnostics* diag);
+
+  size_t entry_count() const { return builder_.entry_count(); }
+  size_t file_count() const { return files_; }
+
+  // Duplicate-network warnings go to diag. The loader is empty afterwards.
+  std::unique_ptr<PrefixTable> build(Diagnostics* diag) { return builder_.build(diag); }
+
+ private:
+  TableBuilder builder_;
+  size_t files_ = 0;
+};
+
+// Reads a whole file. Returns false with errno set on failure.
+bool read_file(const std::string& path, std::string* out);
+
+}  // namespace cidr
+
+#endif  // MOD_CIDR_LOOKUP_CIDR_LOADER_H_
