@@ -37,7 +37,8 @@ endif
 CXXFLAGS_COMMON = -std=c++17 $(OPT) $(WARN) -Iinclude $(EXTRA_CXXFLAGS)
 CFLAGS_COMMON = -std=gnu11 $(OPT) $(WARN) -Iinclude
 # What every module .so links with. libstdc++ is linked explicitly: httpd is C.
-SO_LDFLAGS = -shared $(LDSAN) -Wl,-z,defs -Wl,--as-needed
+# No -z defs: the ap_* symbols come from the httpd binary at load time.
+SO_LDFLAGS = -shared $(LDSAN) -Wl,--as-needed
 SO_LIBS = $(APR_LIBS) -lstdc++ -lpthread
 
 MODULES :=
@@ -48,15 +49,17 @@ BENCHES :=
 
 all: build-all
 
+# A plain and a sanitizer build must not share objects: switching flavour
+# throws the old objects away. Defined before the module fragments so that
+# their rules can depend on it.
+FLAVOUR_STAMP := $(BUILD)/.flavour-sanitize$(SANITIZE)
+
 -include mod_syslog/module.mk
 -include mod_cidr_lookup/module.mk
 -include mod_scribe/module.mk
 
 build-all: $(MODULES) $(TOOLS) $(UNIT_TESTS)
 
-# A plain and a sanitizer build must not share objects: switching flavour
-# throws the old objects away.
-FLAVOUR_STAMP := $(BUILD)/.flavour-sanitize$(SANITIZE)
 $(FLAVOUR_STAMP):
 	@rm -rf $(BUILD)/obj $(BUILD)/.flavour-*; mkdir -p $(BUILD); touch $@
 
@@ -111,7 +114,7 @@ install: build-all
 
 fuzz: deps
 	$(MAKE) $(FUZZERS)
-	@for f in $(FUZZERS); do echo "== $$f"; $$f -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 t/fuzz/corpus/$$(basename $$f) || exit 1; done
+	@for f in $(FUZZERS); do echo "== $$f"; $$f -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 $(BUILD)/fuzz/corpus/$$(basename $$f) || exit 1; done
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.hpp' '*.c')

@@ -11,7 +11,7 @@ CIDR_CORE_SRCS := $(CIDR_DIR)/cidr_parse.cpp $(CIDR_DIR)/prefix_table.cpp $(CIDR
 CIDR_CORE_OBJS := $(CIDR_CORE_SRCS:%.cpp=$(BUILD)/obj/%.o)
 CIDR_GLUE_OBJS := $(BUILD)/obj/$(CIDR_DIR)/cidr_glue.o $(BUILD)/obj/$(CIDR_DIR)/mod_cidr_lookup.o
 CIDR_FUZZ_CXX ?= clang++
-CIDR_FUZZ_CORPUS := t/fuzz/corpus/fuzz_cidr_parser
+CIDR_FUZZ_CORPUS := $(BUILD)/fuzz/corpus/fuzz_cidr_parser
 
 MODULES += $(BUILD)/mod_cidr_lookup.so
 TOOLS += $(BUILD)/cidr-lookup
@@ -19,13 +19,8 @@ UNIT_TESTS += $(BUILD)/t/unit/test_cidr_lookup
 FUZZERS += $(BUILD)/t/fuzz/fuzz_cidr_parser
 BENCHES += $(BUILD)/t/bench/bench_cidr
 
-# ap_* symbols are resolved by the httpd binary when the module is loaded, so
-# this link cannot use -z defs.
-CIDR_SO_LDFLAGS = $(filter-out -Wl$(CIDR_COMMA)-z$(CIDR_COMMA)defs,$(SO_LDFLAGS))
-CIDR_COMMA := ,
-
 $(BUILD)/mod_cidr_lookup.so: $(CIDR_GLUE_OBJS) $(CIDR_CORE_OBJS)
-	$(CXX) $(CIDR_SO_LDFLAGS) -o $@ $^ $(SO_LIBS)
+	$(CXX) $(SO_LDFLAGS) -o $@ $^ $(SO_LIBS)
 
 $(BUILD)/cidr-lookup: $(BUILD)/obj/$(CIDR_DIR)/cidr_lookup_cli.o $(CIDR_CORE_OBJS)
 	$(CXX) $(LDSAN) -pthread -o $@ $^
@@ -45,7 +40,7 @@ $(BUILD)/t/bench/bench_cidr: $(BUILD)/obj/t/bench/bench_cidr.o $(CIDR_CORE_OBJS)
 
 # libFuzzer needs clang; the core is compiled into the fuzzer directly so it
 # is instrumented too. The top-level fuzz target runs the binary on
-# t/fuzz/corpus/<name>/ (git-ignored): it is seeded from t/fuzz/seeds/cidr/.
+# build/fuzz/corpus/<name>/: it is seeded from t/fuzz/seeds/cidr/.
 $(BUILD)/t/fuzz/fuzz_cidr_parser: t/fuzz/fuzz_cidr_parser.cpp $(CIDR_CORE_SRCS) \
 		$(wildcard $(CIDR_DIR)/*.h) | cidr-fuzz-corpus
 	@mkdir -p $(dir $@)

@@ -17,15 +17,6 @@ SCRIBE_PY_STAMP := $(SCRIBE_PY_GEN)/scribe/ttypes.py
 # for our code without judging thrift's output.
 CXXFLAGS_mod_scribe += -isystem $(BUILD)/gen
 
-# The build flavour's stamp (see the top Makefile). It is named here rather
-# than through $(FLAVOUR_STAMP), which is defined only after the module.mk
-# files are read: prerequisites expand as they are read.
-SCRIBE_FLAVOUR_STAMP := $(BUILD)/.flavour-sanitize$(SANITIZE)
-
-# ap_* symbols come from the httpd binary at load time: no -z defs here.
-SCRIBE_COMMA := ,
-SCRIBE_SO_LDFLAGS = $(filter-out -Wl$(SCRIBE_COMMA)-z$(SCRIBE_COMMA)defs,$(SO_LDFLAGS))
-
 SCRIBE_OBJS := $(BUILD)/obj/mod_scribe/mod_scribe.o \
 	$(BUILD)/obj/mod_scribe/scribe_glue.o \
 	$(BUILD)/obj/mod_scribe/scribe_sink.o \
@@ -47,7 +38,7 @@ $(SCRIBE_PY_STAMP): $(SCRIBE_IDL)
 
 # Generated code: warnings are thrift's business, not errors of ours. Like
 # the generic rules, these objects belong to one build flavour (SANITIZE).
-$(SCRIBE_GEN_OBJS): $(BUILD)/obj/gen/scribe/%.o: $(SCRIBE_GEN_DIR)/%.cpp $(SCRIBE_GEN_HDRS) $(SCRIBE_FLAVOUR_STAMP)
+$(SCRIBE_GEN_OBJS): $(BUILD)/obj/gen/scribe/%.o: $(SCRIBE_GEN_DIR)/%.cpp $(SCRIBE_GEN_HDRS) $(FLAVOUR_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++17 $(OPT) -w -I$(SCRIBE_GEN_DIR) -MMD -MP -c $< -o $@
 
@@ -56,11 +47,11 @@ $(SCRIBE_GEN_OBJS): $(BUILD)/obj/gen/scribe/%.o: $(SCRIBE_GEN_DIR)/%.cpp $(SCRIB
 $(BUILD)/obj/mod_scribe/scribe_sink.o: $(SCRIBE_GEN_HDRS)
 
 $(BUILD)/mod_scribe.so: $(SCRIBE_OBJS)
-	$(CXX) $(SCRIBE_SO_LDFLAGS) -o $@ $^ $(SO_LIBS) -lthrift
+	$(CXX) $(SO_LDFLAGS) -o $@ $^ $(SO_LIBS) -lthrift
 
 # Unit-test objects: Check's flags and the module's headers.
 SCRIBE_TEST_OBJS := $(BUILD)/obj/t/unit/test_delivery.o $(BUILD)/obj/t/unit/test_scribe.o
-$(SCRIBE_TEST_OBJS): $(BUILD)/obj/t/unit/%.o: t/unit/%.cpp $(SCRIBE_FLAVOUR_STAMP)
+$(SCRIBE_TEST_OBJS): $(BUILD)/obj/t/unit/%.o: t/unit/%.cpp $(FLAVOUR_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS_COMMON) $(HTTPD_CFLAGS) $(CHECK_CFLAGS) -Imod_scribe -MMD -MP -c $< -o $@
 
