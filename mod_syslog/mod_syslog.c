@@ -1,0 +1,33 @@
+/* mod_syslog: CustomLog "syslog:FACILITY[.LEVEL][:TAG][@TARGET]" sends each
+ * access-log line to syslog from inside httpd.
+ *
+ * Only the module record lives here, so that STANDARD20_MODULE_STUFF names
+ * the module "mod_syslog.c" (<IfModule mod_syslog.c> works). Everything else
+ * is C++ in syslog_glue.cpp and the httpd-free core beside it. */
+#include "mod_syslog.h"
+
+static const command_rec syslog_cmds[] = {
+    AP_INIT_TAKE1("SyslogIdent", syslog_cmd_ident, NULL, RSRC_CONF,
+                  "The syslog tag of lines whose target names none (default: the name httpd "
+                  "was started as)"),
+    AP_INIT_TAKE1("SyslogFormat", syslog_cmd_format, NULL, RSRC_CONF,
+                  "bsd or rfc5424 (default: bsd for unix: targets, rfc5424 for udp:// and "
+                  "tcp://)"),
+    AP_INIT_TAKE1("SyslogMaxLength", syslog_cmd_max_length, NULL, RSRC_CONF,
+                  "Longest syslog message in bytes, header included; longer lines are "
+                  "truncated (default 8192)"),
+    AP_INIT_TAKE1(
+        "SyslogQueueSize", syslog_cmd_queue_size, NULL, RSRC_CONF,
+        "Bytes of lines each child may hold for one log while they wait to be sent (default 4M)"),
+    {NULL}};
+
+AP_DECLARE_MODULE(syslog) = {
+    STANDARD20_MODULE_STUFF,
+    NULL,                        /* per-directory config creator */
+    NULL,                        /* per-directory config merger */
+    syslog_create_server_config, /* per-server config creator */
+    syslog_merge_server_config,  /* per-server config merger */
+    syslog_cmds,                 /* command table */
+    syslog_register_hooks,       /* hook registration */
+    AP_MODULE_FLAG_NONE,         /* flags */
+};

@@ -1,0 +1,22 @@
+# mod_syslog: build/mod_syslog.so and its unit test.
+#
+#   make build/mod_syslog.so build/t/unit/test_syslog
+
+SYSLOG_CORE_OBJS := $(addprefix $(BUILD)/obj/mod_syslog/, \
+	syslog_target.o syslog_format.o syslog_transport.o syslog_report.o)
+SYSLOG_SHARED_OBJS := $(BUILD)/obj/include/delivery.o $(BUILD)/obj/include/spool.o
+SYSLOG_GLUE_OBJS := $(BUILD)/obj/mod_syslog/mod_syslog.o $(BUILD)/obj/mod_syslog/syslog_glue.o
+
+$(BUILD)/mod_syslog.so: $(SYSLOG_GLUE_OBJS) $(SYSLOG_CORE_OBJS) $(SYSLOG_SHARED_OBJS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(SO_LDFLAGS) -o $@ $^ $(SO_LIBS)
+
+$(BUILD)/obj/t/unit/test_syslog.o: EXTRA_CXXFLAGS += -Imod_syslog $(CHECK_CFLAGS)
+
+$(BUILD)/t/unit/test_syslog: $(BUILD)/obj/t/unit/test_syslog.o $(SYSLOG_CORE_OBJS) \
+		$(SYSLOG_SHARED_OBJS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDSAN) -pthread -o $@ $^ $(CHECK_LIBS) $(APR_LIBS) $(LDSAN)
+
+MODULES += $(BUILD)/mod_syslog.so
+UNIT_TESTS += $(BUILD)/t/unit/test_syslog

@@ -1,0 +1,694 @@
+// mod_syslog's httpd glue: directives, the log-writer pair, and per-child
+// sockets and senders. The logic lives in the httpd-free core
+// (syslog_target, syslog_format, syslog_transport, syslog_report).
+//
+// Life of a handle: writer_init (parent, every config cycle) parses the
+// target, resolves udp hosts and stores everything the writer needs in a
+// handle in the config pool; vhosts that inherit the CustomLog share it.
+// child_init opens each handle's socket and starts its Shipper (one sender
+// thread per handle per child); the writer (request threads) encodes the
+// line and pushes it to the Shipper's bounded queue, never touching the
+// network; a pchild cleanup stops the Shipper (delivering what it can
+// within a deadline) and reports what was dropped or truncated.
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+// httpd.h must come first (clang-format 14 wants the marker alone).
+// clang-format off
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_main.h"
+#include "apr_strings.h"
+#include "util_cfgtree.h"
+// clang-format on
+
+#include "delivery.h"
+#include "log_writer_chain.h"
+#include "mod_syslog.h"
+#include "syslog_format.h"
+#include "syslog_report.h"
+#include "syslog_target.h"
+#include "syslog_transport.h"
+
+extern "C" module AP_MODULE_DECLARE_DATA syslog_module;
+APLOG_USE_MODULE(syslog);
+
+namespace {
+
+using syslogmod::DatagramSender;
+using syslogmod::DropLedger;
+using syslogmod::Format;
+using syslogmod::StreamSink;
+using syslogmod::SyslogTarget;
+using syslogmod::Transport;
+using SteadyClock = std::chrono::steady_clock;
+using Millis = std::chrono::milliseconds;
+
+constexpr const char* kPrefix = "syslog:";
+constexpr apr_int64_t kDefaultMaxLength = 8192;
+constexpr apr_int64_t kMinMaxLength = 480;  // what RFC 5424 receivers must take
+constexpr apr_int64_t kMaxMaxLength = 1 << 20;
+constexpr apr_int64_t kDefaultQueueSize = 4 << 20;
+constexpr apr_int64_t kMinQueueSize = 64 << 10;
+constexpr apr_int64_t kMaxQueueSize = 1ll << 30;
+constexpr Millis kReportInterval{10000};
+constexpr Millis kExitDeadline{2000};
+
+// ---- configuration ----
+
+struct ServerConfig {
+  const char* ident;       // nullptr: not set here
+  int format;              // -1: not set here, else a Format
+  apr_int64_t max_length;  // 0: not set here
+  apr_int64_t queue_size;  // 0: not set here
+};
+
+ServerConfig* server_config(server_rec* s) {
+  return static_cast<ServerConfig*>(ap_get_module_config(s->module_config, &syslog_module));
+}
+
+// ---- handles ----
+
+struct ChildState;
+
+struct SyslogHandle {
+  std::string spec;  // the target as written, names the handle in messages
+  SyslogTarget target;
+  Format format = Format::Bsd;
+  std::string tag;
+  std::string hostname;  // empty for the bsd local form
+  size_t max_length = kDefaultMaxLength;
+  size_t queue_bytes = kDefaultQueueSize;
+  // udp: resolved in the parent (getaddrinfo may block; requests must not).
+  std::vector<syslogmod::SocketAddress> addresses;
+  std::string resolve_error;
+  server_rec* server = nullptr;  // where reports go
+  ChildState* child = nullptr;   // this child's sockets, after child_init
+};
+
+// What one handle owns in one child. The shipper is declared last, so it
+// is destroyed first: its sink counts drops in the ledger.
+struct ChildState {
+  explicit ChildState(const SyslogHandle& h) : ledger(h.spec, h.max_length, kReportInterval) {}
+  DropLedger ledger;
+  syslogmod::ExitDeadline* exit = nullptr;  // the sink's
+  std::unique_ptr<delivery::Shipper> shipper;
+};
+
+using Registry = logchain::HandleRegistry<SyslogHandle>;
+
+logchain::WriterChain g_chain;  // two pointers: nothing to destroy
+// This config cycle's handles. It lives in pconf, like they do: a static
+// vector would be destroyed at exit() while pool cleanups may still read it.
+Registry* g_handles = nullptr;
+
+apr_status_t destroy_registry(void* data) {
+  auto* r = static_cast<Registry*>(data);
+  if (g_handles == r) g_handles = nullptr;
+  r->~Registry();
+  return APR_SUCCESS;
+}
+
+// A copy: callers are hooks, not requests.
+std::vector<SyslogHandle*> all_handles() {
+  return g_handles ? g_handles->all() : std::vector<SyslogHandle*>();
+}
+
+apr_status_t destroy_handle(void* data) {
+  static_cast<SyslogHandle*>(data)->~SyslogHandle();
+  return APR_SUCCESS;
+}
+
+int ap_level(delivery::Level level) {
+  switch (level) {
+    case delivery::Level::Error:
+      return APLOG_ERR;
+    case delivery::Level::Warning:
+      return APLOG_WARNING;
+    case delivery::Level::Notice:
+      return APLOG_NOTICE;
+    case delivery::Level::Info:
+      return APLOG_INFO;
+    case delivery::Level::Debug:
+      return APLOG_DEBUG;
+  }
+  return APLOG_ERR;
+}
+
+void report(server_rec* s, const std::vector<std::pair<delivery::Level, std::string>>& msgs) {
+  for (const auto& [level, text] : msgs)
+    ap_log_error(APLOG_MARK, ap_level(level), 0, s, "%s", text.c_str());
+}
+
+// The name httpd was started as, as syslog(3) would take it from argv[0].
+std::string default_ident() {
+  const char* argv0 = ap_server_argv0 ? ap_server_argv0 : "httpd";
+  const char* slash = std::strrchr(argv0, '/');
+  std::string name = slash ? slash + 1 : argv0;
+  std::string error;
+  return syslogmod::check_tag(name, error) ? name : "httpd";
+}
+
+std::string machine_hostname() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "-";
+  return syslogmod::header_hostname(buf);
+}
+
+// ---- child side ----
+
+delivery::ShipperOptions shipper_options(const SyslogHandle& h) {
+  delivery::ShipperOptions o;
+  o.queue_bytes = h.queue_bytes;
+  o.batch_lines = 1000;
+  o.flush_interval = Millis(50);
+  o.retry_min = Millis(250);
+  o.retry_max = Millis(5000);
+  o.exit_deadline = kExitDeadline;
+  // What the kernel took but the receiver may not have read when the
+  // connection dies is resent on the next one (at-least-once). Five seconds
+  // covers a receiver that hangs for a few seconds before it is restarted.
+  o.resend_window = Millis(5000);
+  o.resend_window_bytes = h.queue_bytes;
+  o.report_interval = kReportInterval;
+  return o;
+}
+
+delivery::Reporter reporter_for(server_rec* s) {
+  return [s](delivery::Level level, const std::string& msg) {
+    ap_log_error(APLOG_MARK, ap_level(level), 0, s, "%s", msg.c_str());
+  };
+}
+
+// Opens what one handle needs in this child: its sink and the Shipper that
+// drives it. A unix path is tried as a datagram socket first and used as a
+// stream socket if it is one (EPROTOTYPE), as syslog(3) does.
+void open_child_state(SyslogHandle* h) {
+  auto c = std::make_unique<ChildState>(*h);
+  delivery::ShipperOptions o = shipper_options(*h);
+  std::unique_ptr<delivery::Sink> sink;
+  auto datagram_sink = [&](std::unique_ptr<DatagramSender> sender) {
+    ChildState* state = c.get();
+    auto d = std::make_unique<syslogmod::DatagramSink>(
+        std::move(sender), h->spec, Millis(10000),
+        [state](int err) { state->ledger.count_dropped(err); });
+    c->exit = &d->exit_deadline();
+    // Bursts: one wakeup of the sender (and of the receiver) per batch, not
+    // per line.
+    o.batch_lines = 256;
+    o.retry_min = Millis(100);
+    o.retry_max = Millis(2000);
+    sink = std::move(d);
+  };
+  switch (h->target.transport) {
+    case Transport::Tcp: {
+      auto t = StreamSink::tcp(h->target.host, h->target.port, h->spec, StreamSink::Options());
+      c->exit = &t->exit_deadline();
+      sink = std::move(t);
+      break;
+    }
+    case Transport::Unix: {
+      syslogmod::SocketAddress addr;
+      std::string error;
+      if (!syslogmod::unix_address(h->target.path, addr, error)) break;
+      auto sender = std::make_unique<DatagramSender>(addr);
+      if (sender->open() == EPROTOTYPE) {
+        auto t = StreamSink::unix_stream(addr, h->spec, StreamSink::Options());
+        c->exit = &t->exit_deadline();
+        sink = std::move(t);
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, h->server,
+                     "%s: %s is a stream socket; sending through it", h->spec.c_str(),
+                     h->target.path.c_str());
+      } else {
+        datagram_sink(std::move(sender));
+      }
+      break;
+    }
+    case Transport::Udp: {
+      if (h->addresses.empty()) {
+        std::string error;
+        syslogmod::resolve(h->target.host, h->target.port, SOCK_DGRAM, h->addresses, error);
+      }
+      if (h->addresses.empty()) break;  // every line is counted as dropped
+      auto sender = std::make_unique<DatagramSender>(h->addresses.front());
+      sender->open();
+      datagram_sink(std::move(sender));
+      break;
+    }
+  }
+  if (sink) {
+    c->shipper = std::make_unique<delivery::Shipper>(std::move(sink), o, reporter_for(h->server));
+    c->shipper->start();
+  }
+  h->child = c.release();
+}
+
+void close_child_state(SyslogHandle* h) {
+  ChildState* c = h->child;
+  if (!c) return;
+  // Lines still queued get until the deadline; a send stuck on a dead
+  // receiver must not hold the child beyond it.
+  if (c->shipper) {
+    c->exit->set(SteadyClock::now() + kExitDeadline + Millis(500));
+    c->shipper->stop();
+  }
+  report(h->server, c->ledger.take(SteadyClock::now(), true));
+  h->child = nullptr;
+  delete c;
+}
+
+apr_status_t child_exit(void*) {
+  for (SyslogHandle* h : all_handles()) {
+    try {
+      close_child_state(h);
+    } catch (const std::exception& e) {
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, h->server, "%s: at child exit: %s", h->spec.c_str(),
+                   e.what());
+    } catch (...) {
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, h->server, "%s: at child exit: unknown exception",
+                   h->spec.c_str());
+    }
+  }
+  return APR_SUCCESS;
+}
+
+void child_init(apr_pool_t* pchild, server_rec* s) {
+  for (SyslogHandle* h : all_handles()) {
+    try {
+      open_child_state(h);
+    } catch (const std::exception& e) {
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s: cannot set up in this child: %s",
+                   h->spec.c_str(), e.what());
+    } catch (...) {
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s: cannot set up in this child", h->spec.c_str());
+    }
+  }
+  apr_pool_cleanup_register(pchild, nullptr, child_exit, apr_pool_cleanup_null);
+}
+
+// ---- the writer pair ----
+
+void* writer_init(apr_pool_t* p, server_rec* s, const char* name) {
+  if (!logchain::has_prefix(name, kPrefix)) return g_chain.next_init(p, s, name);
+  try {
+    SyslogTarget target;
+    std::string error;
+    if (!syslogmod::parse_target(name, target, error)) {
+      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "CustomLog \"%s\": %s", name,
+                   error.c_str());
+      return nullptr;
+    }
+    if (!g_handles) return nullptr;  // never: pre_config made it
+    const ServerConfig* cfg = server_config(s);
+    void* mem = apr_palloc(p, sizeof(SyslogHandle));
+    auto* h = new (mem) SyslogHandle();
+    apr_pool_cleanup_register(p, h, destroy_handle, apr_pool_cleanup_null);
+    h->spec = name;
+    h->target = target;
+    bool network = target.transport != Transport::Unix;
+    h->format = cfg->format >= 0 ? static_cast<Format>(cfg->format)
+                                 : (network ? Format::Rfc5424 : Format::Bsd);
+    h->tag = !target.tag.empty() ? target.tag : cfg->ident ? cfg->ident : default_ident();
+    // syslog(3) leaves the host name out of what it writes to /dev/log; on
+    // the network both formats carry it.
+    if (network || h->format == Format::Rfc5424) h->hostname = machine_hostname();
+    h->max_length = static_cast<size_t>(cfg->max_length ? cfg->max_length : kDefaultMaxLength);
+    h->queue_bytes = static_cast<size_t>(cfg->queue_size ? cfg->queue_size : kDefaultQueueSize);
+    h->server = s;
+    // The queue must hold a whole line.
+    if (h->queue_bytes < h->max_length + 4096) {
+      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s,
+                   "CustomLog \"%s\": SyslogQueueSize (%zu) must be larger than "
+                   "SyslogMaxLength (%zu)",
+                   name, h->queue_bytes, h->max_length);
+      return nullptr;
+    }
+    if (target.transport == Transport::Udp)
+      syslogmod::resolve(target.host, target.port, SOCK_DGRAM, h->addresses, h->resolve_error);
+    g_handles->add(h);
+    return h;
+  } catch (const std::exception& e) {
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "CustomLog \"%s\": %s", name, e.what());
+  } catch (...) {
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "CustomLog \"%s\": unknown exception", name);
+  }
+  return nullptr;
+}
+
+// A request never touches the network: the line goes to the handle's queue.
+void deliver(ChildState* c, const std::string& msg) {
+  if (!c->shipper) {
+    c->ledger.count_dropped(EDESTADDRREQ);  // the udp host never resolved
+    return;
+  }
+  // A full queue is counted, and reported, by the Shipper.
+  c->shipper->push(std::string_view(), msg);
+}
+
+void write_line(request_rec* r, SyslogHandle* h, const char** strs, int* lens, int n,
+                apr_size_t len) {
+  ChildState* c = h->child;
+  if (!c) return;  // no child state: never expected after child_init
+  // The line as mod_log_config made it, less its line end (the last portion).
+  char* joined = static_cast<char*>(apr_palloc(r->pool, len + 1));
+  size_t used = 0;
+  for (int i = 0; i < n; ++i) {
+    std::memcpy(joined + used, strs[i], static_cast<size_t>(lens[i]));
+    used += static_cast<size_t>(lens[i]);
+  }
+  std::string_view line(joined, used);
+  constexpr std::string_view eol = APR_EOL_STR;
+  if (n > 0 && static_cast<size_t>(lens[n - 1]) >= eol.size() && line.size() >= eol.size() &&
+      line.substr(line.size() - eol.size()) == eol)
+    line.remove_suffix(eol.size());
+
+  syslogmod::Header hdr;
+  hdr.priority = h->target.priority();
+  hdr.time = syslogmod::local_time_now();
+  hdr.hostname = h->hostname;
+  hdr.tag = h->tag;
+  hdr.pid = static_cast<long>(getpid());
+  std::string msg;
+  if (syslogmod::encode(h->format, hdr, line, h->max_length, msg)) c->ledger.count_truncated();
+
+  deliver(c, msg);
+  auto now = SteadyClock::now();
+  if (c->ledger.due(now)) report(h->server, c->ledger.take(now, false));
+}
+
+apr_status_t writer(request_rec* r, void* handle, const char** strs, int* lens, int n,
+                    apr_size_t len) {
+  SyslogHandle* h = g_handles ? g_handles->find(handle) : nullptr;
+  if (!h) return g_chain.next_write(r, handle, strs, lens, n, len);
+  try {
+    write_line(r, h, strs, lens, n, len);
+  } catch (const std::exception& e) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s: %s", h->spec.c_str(), e.what());
+  } catch (...) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s: unknown exception", h->spec.c_str());
+  }
+  // A line that could not go is counted and reported above; an error here
+  // would make mod_log_config log a warning for every request as well.
+  return APR_SUCCESS;
+}
+
+// ---- hooks ----
+
+int pre_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*) {
+  // The previous cycle's handles died with its config pool; so did its
+  // registry.
+  try {
+    g_handles = new (apr_palloc(pconf, sizeof(Registry))) Registry();
+  } catch (...) {
+    return HTTP_INTERNAL_SERVER_ERROR;
+  }
+  apr_pool_cleanup_register(pconf, g_handles, destroy_registry, apr_pool_cleanup_null);
+  return OK;
+}
+
+// mod_log_config's check_config (AH02297) takes every CustomLog target that
+// does not start with '|' for a file and fails when its "directory" does not
+// exist, which "syslog:...@unix:/dev/log" and "...@udp://host:port" have.
+// It skips an entry whose `directive` is NULL, and that field is what we
+// clear, in the entries of our own targets only. The layouts below mirror
+// mod_log_config.c's private multi_log_state and config_log_state (httpd
+// 2.4). An entry is touched only when the array's element size matches and
+// its `directive` is exactly one of the CustomLog/TransferLog nodes we found
+// in the config tree for a syslog: target, so a different layout is never
+// written to: the check then simply stays in force.
+struct LogConfigServer {
+  const char* default_format_string;
+  apr_array_header_t* default_format;
+  apr_array_header_t* config_logs;
+  apr_array_header_t* server_config_logs;
+  apr_table_t* formats;
+};
+
+struct LogConfigEntry {
+  const char* fname;
+  const char* format_string;
+  apr_array_header_t* format;
+  void* log_writer;
+  char* condition_var;
+  int inherit;
+  ap_expr_info_t* condition_expr;
+  const ap_directive_t* directive;
+};
+
+void exempt_from_log_dir_check(server_rec* s, const std::vector<const ap_directive_t*>& ours) {
+  module* log_config = ap_find_linked_module("mod_log_config.c");
+  if (!log_config || ours.empty()) return;
+  for (server_rec* v = s; v; v = v->next) {
+    auto* mls = static_cast<LogConfigServer*>(ap_get_module_config(v->module_config, log_config));
+    if (!mls || !mls->config_logs) continue;
+    const apr_array_header_t* logs = mls->config_logs;
+    if (logs->elt_size != static_cast<int>(sizeof(LogConfigEntry))) return;
+    auto* entries = reinterpret_cast<LogConfigEntry*>(logs->elts);
+    for (int i = 0; i < logs->nelts; ++i) {
+      LogConfigEntry& e = entries[i];
+      if (!e.directive) continue;
+      if (std::find(ours.begin(), ours.end(), e.directive) == ours.end()) continue;
+      if (!e.fname || !logchain::has_prefix(e.fname, kPrefix)) continue;
+      e.directive = nullptr;
+    }
+  }
+}
+
+// `apachectl -t` never opens logs: reject bad targets here, with the line.
+int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) {
+  bool ok = true;
+  try {
+    std::vector<const ap_directive_t*> ours;
+    logchain::for_each_log_target(ap_conftree, kPrefix, ptemp,
+                                  [&](const ap_directive_t* d, const char* target) {
+                                    SyslogTarget t;
+                                    std::string error;
+                                    if (!syslogmod::parse_target(target, t, error)) {
+                                      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s,
+                                                   "%s \"%s\" (line %d of %s): %s", d->directive,
+                                                   target, d->line_num, d->filename, error.c_str());
+                                      ok = false;
+                                    }
+                                    ours.push_back(d);
+                                  });
+    exempt_from_log_dir_check(s, ours);
+  } catch (const std::exception& e) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "mod_syslog: %s", e.what());
+    ok = false;
+  } catch (...) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "mod_syslog: unknown exception");
+    ok = false;
+  }
+  return ok ? OK : DONE;
+}
+
+int open_logs(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) {
+  if (!g_chain.install(writer_init, writer)) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_NOTICE, 0, s,
+                 "mod_syslog: mod_log_config is not loaded; syslog: targets are unused");
+  }
+  return OK;
+}
+
+// Returns 0 when something listens at `addr` (connect within `wait`).
+int probe(const syslogmod::SocketAddress& addr, int type, Millis wait) {
+  int fd = ::socket(addr.family(), type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return errno;
+  int err = 0;
+  if (::connect(fd, addr.get(), addr.length) != 0) {
+    err = errno;
+    if (err == EINPROGRESS) {
+      pollfd pfd{fd, POLLOUT, 0};
+      if (::poll(&pfd, 1, static_cast<int>(wait.count())) == 1) {
+        socklen_t len = sizeof err;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+      } else {
+        err = ETIMEDOUT;
+      }
+    }
+  }
+  ::close(fd);
+  return err;
+}
+
+// Warns, once per config cycle, about targets nobody listens at now. Not an
+// error: the receiver may well come up after httpd. The probe sockets are
+// closed at once; the children open their own.
+void warn_unreachable(SyslogHandle* h) {
+  const SyslogTarget& t = h->target;
+  std::string why;
+  if (t.transport == Transport::Unix) {
+    syslogmod::SocketAddress addr;
+    std::string error;
+    if (!syslogmod::unix_address(t.path, addr, error)) return;
+    int err = probe(addr, SOCK_DGRAM, Millis(0));
+    if (err == EPROTOTYPE) err = probe(addr, SOCK_STREAM, Millis(0));
+    if (err != 0 && err != EAGAIN) why = syslogmod::errno_string(err);
+  } else if (t.transport == Transport::Udp) {
+    if (h->addresses.empty()) why = h->resolve_error;
+  } else {
+    std::vector<syslogmod::SocketAddress> addrs;
+    std::string error;
+    if (!syslogmod::resolve(t.host, t.port, SOCK_STREAM, addrs, error)) {
+      why = error;
+    } else {
+      int err = probe(addrs.front(), SOCK_STREAM, Millis(500));
+      if (err != 0) why = syslogmod::errno_string(err);
+    }
+  }
+  if (!why.empty())
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, h->server,
+                 "%s: %s is not reachable now (%s); lines will be sent once it is", h->spec.c_str(),
+                 t.endpoint().c_str(), why.c_str());
+}
+
+int post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec*) {
+  // The first of the two startup passes only checks the configuration.
+  if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
+  for (SyslogHandle* h : all_handles()) {
+    try {
+      warn_unreachable(h);
+    } catch (...) {
+      // A failed probe only costs the warning.
+    }
+  }
+  return OK;
+}
+
+// ---- directives ----
+
+bool parse_bytes(const char* arg, bool allow_suffix, apr_int64_t& out) {
+  char* end = nullptr;
+  errno = 0;
+  apr_int64_t v = apr_strtoi64(arg, &end, 10);
+  if (errno || end == arg || v < 0) return false;
+  if (allow_suffix && *end) {
+    apr_int64_t mult = 0;
+    switch (*end) {
+      case 'k':
+      case 'K':
+        mult = 1 << 10;
+        break;
+      case 'm':
+      case 'M':
+        mult = 1 << 20;
+        break;
+      case 'g':
+      case 'G':
+        mult = 1 << 30;
+        break;
+    }
+    if (!mult || end[1] || v > (1ll << 40)) return false;
+    v *= mult;
+    ++end;
+  }
+  if (*end) return false;
+  out = v;
+  return true;
+}
+
+template <typename Fn>
+const char* guarded(cmd_parms* cmd, Fn&& fn) {
+  try {
+    return fn(server_config(cmd->server));
+  } catch (...) {
+    return apr_psprintf(cmd->pool, "%s: internal error", cmd->cmd->name);
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+void* syslog_create_server_config(apr_pool_t* p, server_rec*) {
+  auto* c = static_cast<ServerConfig*>(apr_pcalloc(p, sizeof(ServerConfig)));
+  c->format = -1;
+  return c;
+}
+
+void* syslog_merge_server_config(apr_pool_t* p, void* basev, void* addv) {
+  auto* base = static_cast<ServerConfig*>(basev);
+  auto* add = static_cast<ServerConfig*>(addv);
+  auto* m = static_cast<ServerConfig*>(apr_pcalloc(p, sizeof(ServerConfig)));
+  m->ident = add->ident ? add->ident : base->ident;
+  m->format = add->format >= 0 ? add->format : base->format;
+  m->max_length = add->max_length ? add->max_length : base->max_length;
+  m->queue_size = add->queue_size ? add->queue_size : base->queue_size;
+  return m;
+}
+
+const char* syslog_cmd_ident(cmd_parms* cmd, void*, const char* arg) {
+  return guarded(cmd, [&](ServerConfig* c) -> const char* {
+    std::string error;
+    if (!syslogmod::check_tag(arg, error))
+      return apr_psprintf(cmd->pool, "SyslogIdent: %s", error.c_str());
+    c->ident = apr_pstrdup(cmd->pool, arg);
+    return nullptr;
+  });
+}
+
+const char* syslog_cmd_format(cmd_parms* cmd, void*, const char* arg) {
+  return guarded(cmd, [&](ServerConfig* c) -> const char* {
+    Format f;
+    if (!syslogmod::parse_format(arg, f))
+      return apr_psprintf(cmd->pool, "SyslogFormat: unknown format '%s' (expected bsd or rfc5424)",
+                          arg);
+    c->format = static_cast<int>(f);
+    return nullptr;
+  });
+}
+
+const char* syslog_cmd_max_length(cmd_parms* cmd, void*, const char* arg) {
+  return guarded(cmd, [&](ServerConfig* c) -> const char* {
+    apr_int64_t v;
+    if (!parse_bytes(arg, false, v))
+      return apr_psprintf(cmd->pool, "SyslogMaxLength: '%s' is not a number of bytes", arg);
+    if (v < kMinMaxLength || v > kMaxMaxLength)
+      return apr_psprintf(cmd->pool,
+                          "SyslogMaxLength: %s is out of range (%" APR_INT64_T_FMT
+                          " to %" APR_INT64_T_FMT " bytes)",
+                          arg, kMinMaxLength, kMaxMaxLength);
+    c->max_length = v;
+    return nullptr;
+  });
+}
+
+const char* syslog_cmd_queue_size(cmd_parms* cmd, void*, const char* arg) {
+  return guarded(cmd, [&](ServerConfig* c) -> const char* {
+    apr_int64_t v;
+    if (!parse_bytes(arg, true, v))
+      return apr_psprintf(cmd->pool,
+                          "SyslogQueueSize: '%s' is not a size (bytes, or a number with K, M "
+                          "or G)",
+                          arg);
+    if (v < kMinQueueSize || v > kMaxQueueSize)
+      return apr_psprintf(cmd->pool, "SyslogQueueSize: %s is out of range (64K to 1G)", arg);
+    c->queue_size = v;
+    return nullptr;
+  });
+}
+
+void syslog_register_hooks(apr_pool_t*) {
+  static const char* const before_log_config[] = {"mod_log_config.c", nullptr};
+  ap_hook_pre_config(pre_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  // Before mod_log_config's own check, which must not see our targets as files.
+  ap_hook_check_config(check_config, nullptr, before_log_config, APR_HOOK_MIDDLE);
+  ap_hook_open_logs(open_logs, nullptr, before_log_config, APR_HOOK_MIDDLE);
+  ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
+}
+
+}  // extern "C"

@@ -1,0 +1,58 @@
+// Counting what a syslog handle did not deliver whole, and saying so.
+//
+// Request threads count drops and truncations with relaxed atomics; whichever
+// thread first finds a report due claims it (compare-and-swap on the next
+// report time), so the error log gets at most one report per interval per
+// handle, plus a final one at child exit. Pure: the caller passes the clock.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "delivery.h"
+
+namespace syslogmod {
+
+class DropLedger {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // `who` names the handle in messages; `max_length` is its SyslogMaxLength.
+  DropLedger(std::string who, size_t max_length, std::chrono::milliseconds interval);
+
+  void count_truncated() { truncated_.fetch_add(1, std::memory_order_relaxed); }
+  // A line that was not sent; `err` is the errno that decided it.
+  void count_dropped(int err) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    last_errno_.store(err, std::memory_order_relaxed);
+  }
+
+  // Cheap enough for every request: two relaxed loads and a compare.
+  bool due(Clock::time_point now) const;
+  // The messages for what changed since the last report, and claims the
+  // report: a concurrent caller gets nothing. `force` ignores the interval
+  // (child exit).
+  std::vector<std::pair<delivery::Level, std::string>> take(Clock::time_point now, bool force);
+
+  uint64_t truncated() const { return truncated_.load(std::memory_order_relaxed); }
+  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+
+ private:
+  std::string who_;
+  size_t max_length_;
+  std::chrono::milliseconds interval_;
+  std::atomic<uint64_t> truncated_{0};
+  std::atomic<uint64_t> dropped_{0};
+  std::atomic<int> last_errno_{0};
+  std::atomic<int64_t> next_report_ns_{0};
+  std::mutex mu_;  // serialises take(); reported_* are written only under it
+  std::atomic<uint64_t> reported_truncated_{0};
+  std::atomic<uint64_t> reported_dropped_{0};
+};
+
+}  // namespace syslogmod

@@ -1,0 +1,57 @@
+// What a "syslog:..." CustomLog target means, parsed without httpd.
+//
+//   syslog:FACILITY[.LEVEL][:TAG][@TARGET]
+//
+// FACILITY and LEVEL are syslog(3)'s names, case-insensitive; "syslog:" alone
+// is local6.info. TAG is the syslog tag (empty here means "use SyslogIdent").
+// TARGET is unix:/path, udp://host[:port] or tcp://host[:port] (host may be
+// [v6addr], port defaults to 514); without it, unix:/dev/log.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace syslogmod {
+
+enum class Transport { Unix, Udp, Tcp };
+
+// Numeric codes as on the wire (RFC 5424 section 6.2.1), not shifted.
+constexpr int kDefaultFacility = 22;  // local6
+constexpr int kDefaultSeverity = 6;   // info
+constexpr uint16_t kDefaultPort = 514;
+constexpr const char* kDefaultSocket = "/dev/log";
+// RFC 5424's APP-NAME limit; RFC 3164's TAG limit (32) is widely ignored.
+constexpr size_t kMaxTagLength = 48;
+
+struct SyslogTarget {
+  int facility = kDefaultFacility;
+  int severity = kDefaultSeverity;
+  std::string tag;  // empty: the server's SyslogIdent
+  Transport transport = Transport::Unix;
+  std::string path = kDefaultSocket;  // unix
+  std::string host;                   // udp/tcp, without brackets
+  uint16_t port = kDefaultPort;       // udp/tcp
+
+  int priority() const { return facility * 8 + severity; }
+  // "unix:/dev/log", "udp://127.0.0.1:514", "tcp://[::1]:514".
+  std::string endpoint() const;
+};
+
+// Parses a whole CustomLog target, "syslog:" prefix included (matched
+// case-insensitively). On failure returns false and sets `error` to a message
+// that quotes the offending word.
+bool parse_target(std::string_view spec, SyslogTarget& out, std::string& error);
+
+// A syslog tag: 1..kMaxTagLength printable ASCII characters, none of them a
+// space or one of ":[]@" (which would end or garble the tag on the wire).
+bool check_tag(std::string_view tag, std::string& error);
+
+// Facility/severity names <-> codes. Lookups are case-insensitive; -1 when
+// unknown.
+int facility_code(std::string_view name);
+int severity_code(std::string_view name);
+const char* facility_name(int code);
+const char* severity_name(int code);
+
+}  // namespace syslogmod

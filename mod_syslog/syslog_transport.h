@@ -1,0 +1,181 @@
+// Getting syslog messages to the receiver, without httpd.
+//
+// Both kinds of target are driven by the shared delivery::Shipper: a request
+// thread only copies its line into the handle's bounded queue, and the
+// Shipper's sender thread (one per handle per child) does all the network
+// work, with bounded waits, reconnects and backoff. No request waits on the
+// receiver.
+//
+// Datagrams (unix:/path, udp://): a DatagramSink sends one datagram per line.
+// Lines leave in bursts, as the sender finds them queued, which costs the
+// receiver far fewer wakeups than one send per request would. A unix socket
+// that a restarting rsyslogd recreated is reconnected on the next send.
+//
+// Streams (tcp://, and unix sockets that turn out to be stream sockets, as
+// syslog(3) falls back): a StreamSink. TCP frames messages by RFC 6587
+// octet counting; a unix stream socket gets them NUL-terminated, as
+// syslog(3) sends them. Only the kernel takes the bytes (no acknowledgement),
+// so the Shipper keeps what it sent recently and resends it when
+// connection_lost() sees the peer gone (at-least-once).
+#pragma once
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "delivery.h"
+
+namespace syslogmod {
+
+using Millis = std::chrono::milliseconds;
+
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  std::string text;  // for messages: "/dev/log", "127.0.0.1:514", "[::1]:514"
+
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+  int family() const { return storage.ss_family; }
+};
+
+bool unix_address(const std::string& path, SocketAddress& out, std::string& error);
+// getaddrinfo() for `socktype` (SOCK_DGRAM or SOCK_STREAM), in its order.
+bool resolve(const std::string& host, uint16_t port, int socktype, std::vector<SocketAddress>& out,
+             std::string& error);
+
+// The text of an errno value.
+std::string errno_string(int err);
+
+// The latest moment a sender thread may still wait, settable from another
+// thread (child exit).
+class ExitDeadline {
+ public:
+  void set(std::chrono::steady_clock::time_point t);
+  // The earlier of `until` and the exit deadline.
+  std::chrono::steady_clock::time_point cap(std::chrono::steady_clock::time_point until) const;
+
+ private:
+  std::atomic<int64_t> ns_{INT64_MAX};
+};
+
+// One connected datagram socket (FD_CLOEXEC). Used by one thread at a time.
+class DatagramSender {
+ public:
+  enum class Result {
+    Sent,
+    NotNow,        // not sent, may go later (receiver full or away); `err` says why
+    Failed,        // cannot be sent at all (e.g. EMSGSIZE); `err` says why
+    StreamSocket,  // the unix path is a stream socket: use a StreamSink
+  };
+
+  explicit DatagramSender(SocketAddress address);
+  ~DatagramSender();
+  DatagramSender(const DatagramSender&) = delete;
+  DatagramSender& operator=(const DatagramSender&) = delete;
+
+  // Creates the socket and connects it. Returns 0 or the errno of the
+  // connect; the socket stays usable (send() reconnects) unless it could not
+  // be created at all.
+  int open();
+  // One datagram. Waits for room at the receiver until `wait_until` at most.
+  // A receiver that went away (rsyslogd restarted and recreated its socket)
+  // is reconnected once per call.
+  Result send(std::string_view msg, int& err, std::chrono::steady_clock::time_point wait_until);
+  const SocketAddress& address() const { return address_; }
+
+ private:
+  static bool receiver_gone(int err);
+
+  SocketAddress address_;
+  int fd_ = -1;
+};
+
+// Sends a datagram target's lines, one datagram each, back to back. When the
+// receiver cannot take a line now (or after `stall_timeout`), send() answers
+// Failed and the Shipper backs off and offers the same batch again; the
+// lines of it that did go are remembered and skipped then, so that no line
+// is sent twice.
+class DatagramSink : public delivery::Sink {
+ public:
+  // `on_drop` counts a line that can never be sent, or (UDP) an earlier one
+  // the receiver refused; `stall_timeout` bounds each wait for room.
+  DatagramSink(std::unique_ptr<DatagramSender> sender, std::string who, Millis stall_timeout,
+               std::function<void(int)> on_drop);
+
+  delivery::SendResult send(const std::vector<delivery::Record>& batch,
+                            std::string& error) override;
+  bool acknowledges() const override { return true; }
+  void close() override {}  // reconnecting is send()'s business
+  std::string describe() const override { return who_; }
+  ExitDeadline& exit_deadline() { return exit_; }
+
+ private:
+  std::unique_ptr<DatagramSender> sender_;
+  std::string who_;
+  Millis stall_timeout_;
+  std::function<void(int)> on_drop_;
+  ExitDeadline exit_;
+  // Where the last, partly sent batch stopped: its size and first unsent line.
+  size_t resume_at_ = 0;
+  size_t resume_size_ = 0;
+  std::string resume_line_;
+};
+
+class StreamSink : public delivery::Sink {
+ public:
+  enum class Framing { OctetCounted, NulTerminated };
+  struct Options {
+    Millis connect_timeout{2000};
+    // A send that makes no progress for this long fails (the connection is
+    // then dropped and the batch resent on a new one).
+    Millis stall_timeout{10000};
+  };
+
+  // tcp://host:port, resolved again at every connection.
+  static std::unique_ptr<StreamSink> tcp(std::string host, uint16_t port, std::string who,
+                                         Options opts);
+  // A unix stream socket.
+  static std::unique_ptr<StreamSink> unix_stream(SocketAddress address, std::string who,
+                                                 Options opts);
+  ~StreamSink() override;
+
+  delivery::SendResult send(const std::vector<delivery::Record>& batch,
+                            std::string& error) override;
+  bool acknowledges() const override { return false; }
+  bool connection_lost() override;
+  void close() override;
+  std::string describe() const override { return who_; }
+
+  // No wait lasts beyond it once set (child exit). Any thread.
+  ExitDeadline& exit_deadline() { return exit_; }
+  bool connected() const { return fd_ >= 0; }
+
+ private:
+  StreamSink(Framing framing, std::string who, Options opts);
+  bool connect(std::string& error);
+  bool connect_to(const SocketAddress& addr, std::string& error);
+  bool write_all(std::string_view data, std::string& error);
+  // Milliseconds poll() may wait for `until`, capped by the exit deadline;
+  // negative once that has passed.
+  int wait_budget(std::chrono::steady_clock::time_point until) const;
+
+  Framing framing_;
+  std::string who_;
+  Options opts_;
+  std::string host_;
+  uint16_t port_ = 0;
+  SocketAddress unix_address_;
+  bool is_unix_ = false;
+  int fd_ = -1;
+  std::string buf_;
+  ExitDeadline exit_;
+};
+
+}  // namespace syslogmod

@@ -1,0 +1,126 @@
+"""Helpers for mod_syslog's integration tests: configs, waiting for lines at
+rsyslogd, reading drop reports back from the error log, and a unix stream
+receiver (rsyslogd's imuxsock only does datagrams)."""
+import os
+import re
+import signal
+import socket
+import tempfile
+import threading
+import time
+
+from .load import ids_in
+
+# The serving child's pid, then the request line (which carries ?id=...).
+LOG_FORMAT = 'LogFormat "%P %r" pidline'
+
+
+def syslog_conf(httpd, *lines):
+    """A config with mod_syslog loaded, the `pidline` format and `lines`."""
+    conf = httpd.conf().load("syslog").add(LOG_FORMAT)
+    for line in lines:
+        conf.add(line)
+    return conf
+
+
+def records_for(rsyslog, facility, min_count=0, timeout=10.0):
+    return rsyslog.records(min_count, timeout=timeout, where=lambda r: r["facility"] == facility)
+
+
+def wait_ids(rsyslog, facility, want, timeout=15.0):
+    """Waits until every id in `want` arrived with `facility`; returns the
+    records of that facility (all of them, duplicates included)."""
+    want = set(want)
+    deadline = time.monotonic() + timeout
+    while True:
+        recs = records_for(rsyslog, facility, 0, 0)
+        got = set(ids_in(r["text"] for r in recs))
+        if want <= got or time.monotonic() >= deadline:
+            return recs
+        time.sleep(0.1)
+
+
+def stall_then_kill(rsyslog, stall=1.0):
+    """rsyslogd stops reading (SIGSTOP) for `stall` seconds, then dies
+    (SIGKILL) with whatever it had not read yet."""
+    os.kill(rsyslog.proc.pid, signal.SIGSTOP)
+    time.sleep(stall)
+    rsyslog.kill()
+
+
+def ids_of(recs):
+    return ids_in(r["text"] for r in recs)
+
+
+def reported_counts(error_log, pattern):
+    """Sum of the first group of `pattern` over error-log lines."""
+    return sum(int(m.group(1)) for m in re.finditer(pattern, error_log))
+
+
+class UnixStreamReceiver:
+    """Listens on a unix stream socket and collects NUL-terminated messages,
+    the way syslog(3) writes to a stream /dev/log."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="modsuite-ustream-")
+        os.chmod(self.dir, 0o755)
+        self.path = os.path.join(self.dir, "stream.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        os.chmod(self.path, 0o666)
+        self.sock.listen(64)
+        self.sock.settimeout(0.1)
+        self.messages = []
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def _accept(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            t = threading.Thread(target=self._read, args=(conn,), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _read(self, conn):
+        buf = b""
+        conn.settimeout(0.1)
+        with conn:
+            while not self._stop.is_set():
+                try:
+                    data = conn.recv(65536)
+                except socket.timeout:
+                    continue
+                if not data:
+                    return
+                buf += data
+                *done, buf = buf.split(b"\0")
+                with self.lock:
+                    self.messages.extend(m.decode(errors="replace") for m in done)
+
+    def wait(self, count, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.messages) >= count:
+                    break
+            time.sleep(0.05)
+        with self.lock:
+            return list(self.messages)
+
+    def close(self):
+        self._stop.set()
+        self.sock.close()
+        for t in self._threads:
+            t.join(2)
+        try:
+            os.unlink(self.path)
+            os.rmdir(self.dir)
+        except OSError:
+            pass
