@@ -141,7 +141,18 @@ bool Shipper::push(std::string_view tag, std::string_view body) {
     return false;
   }
   Record r{std::string(tag), std::string(body)};
-  if (!queue_.push(std::move(r), Clock::now())) return false;
+  sigset_t old_mask;
+  if (opts_.block_signals_in_push) {
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGHUP);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
+  }
+  bool queued = queue_.push(std::move(r), Clock::now());
+  if (opts_.block_signals_in_push) pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  if (!queued) return false;
   queued_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
@@ -179,7 +190,9 @@ void Shipper::report_drops(bool force) {
   uint64_t l = lost_.load(std::memory_order_relaxed);
   if (l > reported_lost_) {
     report_(Level::Error, sink_->describe() + ": " + std::to_string(l - reported_lost_) +
-                              " lines could be neither delivered nor spooled; " +
+                              (spool_ ? " lines could be neither delivered nor spooled; "
+                                      : " lines could not be delivered before the child "
+                                        "exited; ") +
                               std::to_string(l) + " lost by this child in all");
     reported_lost_ = l;
   }

@@ -147,6 +147,12 @@ struct ShipperOptions {
   // resending if the connection is found dead.
   Millis resend_window{2000};
   size_t resend_window_bytes = 1u << 20;
+  // Prefork runs the child's pool cleanups (and so stop()) from its SIGTERM
+  // handler on the only thread. Were that thread inside push(), holding the
+  // queue's lock, stop() would wait for it forever: with this set, push()
+  // keeps the MPM's stop signals out for its few instructions (two syscalls
+  // a line, so only where the MPM is not threaded).
+  bool block_signals_in_push = false;
   // How often drop counts are reported.
   Millis report_interval{10000};
 };

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "delivery.h"
+#include "delivery_aplog.h"
 #include "scribe_sink.h"
 #include "scribe_target.h"
 
@@ -63,22 +64,6 @@ T* pool_new(apr_pool_t* p, Args&&... args) {
 
 const char* directive_error(cmd_parms* cmd, const std::string& what) {
   return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", what.c_str(), nullptr);
-}
-
-int apr_level(delivery::Level level) {
-  switch (level) {
-    case delivery::Level::Error:
-      return APLOG_ERR;
-    case delivery::Level::Warning:
-      return APLOG_WARNING;
-    case delivery::Level::Notice:
-      return APLOG_NOTICE;
-    case delivery::Level::Info:
-      return APLOG_INFO;
-    case delivery::Level::Debug:
-      return APLOG_DEBUG;
-  }
-  return APLOG_ERR;
 }
 
 // ---- configuration ----
@@ -155,32 +140,8 @@ struct Generation {
 // is unloaded and reloaded on every restart.
 Generation* g_gen = nullptr;
 logchain::WriterChain g_chain;
-bool g_block_signals = false;  // prefork: see SignalGuard
+bool g_block_signals = false;  // prefork: see ShipperOptions::block_signals_in_push
 server_rec* g_log_server = nullptr;
-
-// Prefork's SIGTERM handler runs the child's pool cleanups (our Shipper's
-// stop) right away, on the only thread. If that thread was inside push()
-// holding the queue's mutex, stop() would deadlock on it. Keeping the signal
-// out of push() costs two syscalls per line, only under prefork.
-class SignalGuard {
- public:
-  explicit SignalGuard(bool active) : active_(active) {
-    if (!active_) return;
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, &old_);
-  }
-  ~SignalGuard() {
-    if (active_) pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-
- private:
-  bool active_;
-  sigset_t old_;
-};
 
 // ---- directives ----
 
@@ -453,7 +414,6 @@ apr_status_t scribe_writer(request_rec* r, void* handle, const char** strs, int*
       --used;
       if (used > 0 && buf[used - 1] == '\r') --used;
     }
-    SignalGuard guard(g_block_signals);
     // A full queue is counted and reported by the sender thread, once per
     // interval; a per-request warning from mod_log_config would flood.
     shipper->push(h->category, std::string_view(buf, used));
@@ -580,7 +540,7 @@ void scribe_child_init(apr_pool_t* pchild, server_rec* s) {
   const Settings& st = gen->settings;
   server_rec* log_to = gen->main_server;
   auto report = [log_to](delivery::Level level, const std::string& msg) {
-    ap_log_error(APLOG_MARK, apr_level(level), 0, log_to, "%s", msg.c_str());
+    ap_log_error(APLOG_MARK, delivery::aplog_level(level), 0, log_to, "%s", msg.c_str());
   };
   for (auto& d : gen->destinations) {
     try {
@@ -590,6 +550,7 @@ void scribe_child_init(apr_pool_t* pchild, server_rec* s) {
       so.retry_min = delivery::Millis(st.retry_min_ms);
       so.retry_max = delivery::Millis(st.retry_max_ms);
       delivery::ShipperOptions opts;
+      opts.block_signals_in_push = g_block_signals;
       opts.queue_bytes = st.queue_bytes;
       opts.batch_lines = st.batch_lines;
       opts.flush_interval = delivery::Millis(st.flush_ms);

@@ -27,6 +27,7 @@
 // httpd.h must come first (clang-format 14 wants the marker alone).
 // clang-format off
 #include "httpd.h"
+#include "ap_mpm.h"
 #include "http_config.h"
 #include "http_core.h"
 #include "http_log.h"
@@ -36,6 +37,7 @@
 // clang-format on
 
 #include "delivery.h"
+#include "delivery_aplog.h"
 #include "log_writer_chain.h"
 #include "mod_syslog.h"
 #include "syslog_format.h"
@@ -132,25 +134,9 @@ apr_status_t destroy_handle(void* data) {
   return APR_SUCCESS;
 }
 
-int ap_level(delivery::Level level) {
-  switch (level) {
-    case delivery::Level::Error:
-      return APLOG_ERR;
-    case delivery::Level::Warning:
-      return APLOG_WARNING;
-    case delivery::Level::Notice:
-      return APLOG_NOTICE;
-    case delivery::Level::Info:
-      return APLOG_INFO;
-    case delivery::Level::Debug:
-      return APLOG_DEBUG;
-  }
-  return APLOG_ERR;
-}
-
 void report(server_rec* s, const std::vector<std::pair<delivery::Level, std::string>>& msgs) {
   for (const auto& [level, text] : msgs)
-    ap_log_error(APLOG_MARK, ap_level(level), 0, s, "%s", text.c_str());
+    ap_log_error(APLOG_MARK, delivery::aplog_level(level), 0, s, "%s", text.c_str());
 }
 
 // The name httpd was started as, as syslog(3) would take it from argv[0].
@@ -184,12 +170,15 @@ delivery::ShipperOptions shipper_options(const SyslogHandle& h) {
   o.resend_window = Millis(5000);
   o.resend_window_bytes = h.queue_bytes;
   o.report_interval = kReportInterval;
+  int threaded = 0;
+  o.block_signals_in_push = ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded) == APR_SUCCESS &&
+                            threaded == AP_MPMQ_NOT_SUPPORTED;
   return o;
 }
 
 delivery::Reporter reporter_for(server_rec* s) {
   return [s](delivery::Level level, const std::string& msg) {
-    ap_log_error(APLOG_MARK, ap_level(level), 0, s, "%s", msg.c_str());
+    ap_log_error(APLOG_MARK, delivery::aplog_level(level), 0, s, "%s", msg.c_str());
   };
 }
 

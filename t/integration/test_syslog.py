@@ -257,7 +257,7 @@ def test_queue_full_drops_are_counted_and_reported(httpd, transport):
                        f'CustomLog "{spec}" pidline')
     for pattern in (r"is not reachable now", r"delivery failed",
                     r"because the queue \(65536 bytes\) was full",
-                    r"could be neither delivered nor spooled"):
+                    r"could not be delivered before the child exited"):
         httpd.expect_log(re.escape(spec) + ".*" + pattern)
     httpd.start(conf)
     # Long lines, so that every child's 64K queue overflows.
@@ -266,7 +266,7 @@ def test_queue_full_drops_are_counted_and_reported(httpd, transport):
     httpd.stop()
     log = httpd.read_error_log()
     dropped = reported_counts(log, re.escape(spec) + r": dropped (\d+) lines because the queue")
-    lost = reported_counts(log, re.escape(spec) + r": (\d+) lines could be neither delivered")
+    lost = reported_counts(log, re.escape(spec) + r": (\d+) lines could not be delivered")
     assert dropped > 0
     # Every line is accounted for: dropped when the queue was full, or lost
     # at exit because the receiver never came.

@@ -200,12 +200,11 @@ class Httpd:
             time.sleep(0.05)
         raise RuntimeError(f"no new generation after graceful:\n{self.read_error_log()}")
 
-    def stop(self, timeout=30):
-        """Stops httpd and waits for the parent to go (children go first)."""
+    def _stop(self, action, timeout):
         if not self.started:
             return
         pid = self.pid()
-        self._ctl("stop")
+        self._ctl(action)
         deadline = time.monotonic() + timeout
         while pid and time.monotonic() < deadline:
             try:
@@ -216,20 +215,16 @@ class Httpd:
         else:
             if pid:
                 os.kill(pid, signal.SIGKILL)
-                raise RuntimeError("httpd did not stop in time")
+                raise RuntimeError(f"httpd did not {action} in time")
         self.started = False
 
+    def stop(self, timeout=30):
+        """Stops httpd and waits for the parent to go (children go first)."""
+        self._stop("stop", timeout)
+
     def graceful_stop(self, timeout=30):
-        pid = self.pid()
-        self._ctl("graceful-stop")
-        deadline = time.monotonic() + timeout
-        while pid and time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
-        self.started = False
+        """Lets children finish their requests, then waits for the parent."""
+        self._stop("graceful-stop", timeout)
 
     def children(self):
         """Pids of the current children of the parent."""
