@@ -34,7 +34,12 @@ ifeq ($(SANITIZE),1)
 OPT := -O1 -g -fPIC -pthread -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDSAN := -fsanitize=address,undefined
 endif
-CXXFLAGS_COMMON = -std=c++17 $(OPT) $(WARN) -Iinclude $(EXTRA_CXXFLAGS)
+# No STB_GNU_UNIQUE symbols: glibc never unloads a DSO that has one, and
+# httpd unloads and reloads every module on each restart. With them our
+# modules would silently stay mapped, and a lifetime bug (a cleanup that
+# outlives the module's code) would go unseen until a build without them.
+NO_UNIQUE := -fno-gnu-unique
+CXXFLAGS_COMMON = -std=c++17 $(OPT) $(WARN) $(NO_UNIQUE) -Iinclude $(EXTRA_CXXFLAGS)
 CFLAGS_COMMON = -std=gnu11 $(OPT) $(WARN) -Iinclude
 # What every module .so links with. libstdc++ is linked explicitly: httpd is C.
 # No -z defs: the ap_* symbols come from the httpd binary at load time.

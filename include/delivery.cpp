@@ -1,8 +1,17 @@
 #include "delivery.h"
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <new>
+#include <system_error>
 
 #include "spool.h"
 
@@ -40,64 +49,268 @@ Clock::duration BatchPolicy::wait_for(size_t waiting, Clock::time_point oldest,
   return oldest + interval_ - now;
 }
 
+// ---- StopSignal ----
+
+namespace {
+
+int64_t to_ns(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+// Milliseconds from now until `until`, rounded up so that a poll() does not
+// wake a hair early and spin; -1 once it has passed.
+int ms_until(Clock::time_point until) {
+  auto now = Clock::now();
+  if (now >= until) return -1;
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(until - now).count();
+  return static_cast<int>(std::min<long long>((us + 999) / 1000, INT_MAX));
+}
+
+int make_eventfd() {
+  int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  return fd;
+}
+
+void poke(int fd) {
+  uint64_t one = 1;
+  // EAGAIN (counter full) still leaves it readable.
+  ssize_t rc = ::write(fd, &one, sizeof one);
+  (void)rc;
+}
+
+}  // namespace
+
+StopSignal::StopSignal() {
+  stop_fd_ = make_eventfd();
+  try {
+    finished_fd_ = make_eventfd();
+  } catch (...) {
+    ::close(stop_fd_);
+    throw;
+  }
+}
+
+StopSignal::~StopSignal() {
+  ::close(stop_fd_);
+  ::close(finished_fd_);
+}
+
+void StopSignal::request(Clock::time_point deadline) {
+  int64_t expected = kNever;
+  deadline_ns_.compare_exchange_strong(expected, to_ns(deadline), std::memory_order_acq_rel);
+  poke(stop_fd_);
+}
+
+Clock::time_point StopSignal::deadline() const {
+  int64_t ns = deadline_ns_.load(std::memory_order_acquire);
+  if (ns == kNever) return Clock::time_point::max();
+  return Clock::time_point(std::chrono::nanoseconds(ns));
+}
+
+short StopSignal::wait(int fd, short events, Clock::time_point until) const {
+  for (;;) {
+    const bool stopping = requested();
+    int ms = ms_until(cap(until));
+    if (ms < 0) return 0;
+    // Once stopping, stop_fd_ stays readable: only the deadline counts.
+    pollfd p[2] = {{fd, events, 0}, {stop_fd_, POLLIN, 0}};
+    int n = ::poll(p, stopping ? 1 : 2, ms);
+    if (n < 0 && errno != EINTR) return POLLERR;
+    if (n > 0 && p[0].revents) return p[0].revents;
+    // Timed out, interrupted or asked to stop: the loop recomputes the cap.
+  }
+}
+
+short StopSignal::wait_unless_stopped(int fd, short events, Clock::time_point until) const {
+  for (;;) {
+    if (requested()) return 0;
+    int ms = ms_until(until);
+    if (ms < 0) return 0;
+    pollfd p[2] = {{fd, events, 0}, {stop_fd_, POLLIN, 0}};
+    int n = ::poll(p, 2, ms);
+    if (n < 0 && errno != EINTR) return POLLERR;
+    if (n > 0) return p[0].revents;
+  }
+}
+
+void StopSignal::mark_finished() { poke(finished_fd_); }
+
+bool StopSignal::wait_finished(Clock::time_point until) const {
+  for (;;) {
+    pollfd p{finished_fd_, POLLIN, 0};
+    int ms = ms_until(until);
+    int n = ::poll(&p, 1, ms < 0 ? 0 : ms);
+    if (n > 0) return true;
+    if (n == 0 || errno != EINTR) return false;
+  }
+}
+
 // ---- RecordQueue ----
 
-bool RecordQueue::push(Record&& rec, Clock::time_point now) {
-  size_t cost = rec.cost();
-  bool wake = false;
+// A chunk as mapped: this header, then records back to back, each a
+// RecordHeader, the tag and the body, padded to kAlign. `committed` is how
+// many bytes of records the producers have published; `next` is set (after
+// the last write to this chunk) when they moved on to another chunk.
+struct RecordQueue::Chunk {
+  std::atomic<Chunk*> next{nullptr};
+  std::atomic<size_t> committed{0};
+  size_t capacity = 0;  // bytes for records
+  size_t mapped = 0;    // bytes mapped, header included
+  char* data() { return reinterpret_cast<char*>(this + 1); }
+  const char* data() const { return reinterpret_cast<const char*>(this + 1); }
+};
+
+namespace {
+
+constexpr size_t kChunkBytes = 64 << 10;
+constexpr size_t kAlign = alignof(int64_t);
+
+struct RecordHeader {
+  uint32_t tag_len;
+  uint32_t body_len;
+  int64_t arrival_ns;
+};
+
+size_t aligned(size_t n) { return (n + kAlign - 1) & ~(kAlign - 1); }
+
+}  // namespace
+
+size_t RecordQueue::cost(std::string_view tag, std::string_view body) {
+  return aligned(sizeof(RecordHeader) + tag.size() + body.size());
+}
+
+RecordQueue::RecordQueue(size_t max_bytes) : max_bytes_(max_bytes) {
+  wake_fd_ = make_eventfd();
+  write_chunk_ = read_chunk_ = map_chunk(kChunkBytes);
+  if (!write_chunk_) {
+    ::close(wake_fd_);
+    throw std::bad_alloc();
+  }
+}
+
+RecordQueue::~RecordQueue() {
+  for (Chunk* c = read_chunk_; c;) {
+    Chunk* next = c->next.load(std::memory_order_acquire);
+    ::munmap(c, c->mapped);
+    c = next;
+  }
+  if (Chunk* s = spare_.load()) ::munmap(s, s->mapped);
+  ::close(wake_fd_);
+}
+
+RecordQueue::Chunk* RecordQueue::map_chunk(size_t need) {
+  if (need <= kChunkBytes) {
+    if (Chunk* c = spare_.exchange(nullptr, std::memory_order_acq_rel)) {
+      c->next.store(nullptr, std::memory_order_relaxed);
+      c->committed.store(0, std::memory_order_relaxed);
+      return c;
+    }
+    need = kChunkBytes;
+  }
+  size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  size_t bytes = (sizeof(Chunk) + need + page - 1) / page * page;
+  void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return nullptr;
+  Chunk* c = new (mem) Chunk();
+  c->mapped = bytes;
+  c->capacity = bytes - sizeof(Chunk);
+  return c;
+}
+
+void RecordQueue::recycle(Chunk* c) {
+  // Standard chunks (and slightly larger ones) are worth keeping: every spare
+  // holds at least kChunkBytes, which is all map_chunk() asks of one.
+  if (c->capacity < 2 * kChunkBytes) c = spare_.exchange(c, std::memory_order_acq_rel);
+  if (c) ::munmap(c, c->mapped);
+}
+
+bool RecordQueue::push(std::string_view tag, std::string_view body, Clock::time_point now) {
+  const size_t need = cost(tag, body);
+  const RecordHeader hdr{static_cast<uint32_t>(tag.size()), static_cast<uint32_t>(body.size()),
+                         to_ns(now)};
+  size_t waiting;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (bytes_ + cost > max_bytes_) {
+    std::lock_guard<std::mutex> lock(producer_mu_);
+    if (bytes_.load(std::memory_order_acquire) + need > max_bytes_ || tag.size() > UINT32_MAX ||
+        body.size() > UINT32_MAX) {
       dropped_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
-    bytes_ += cost;
-    q_.emplace_back(std::move(rec), now);
-    if (q_.size() == wake_threshold_) wake = poked_ = true;
+    if (write_chunk_->capacity - write_offset_ < need) {
+      Chunk* c = map_chunk(need);
+      if (!c) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        return false;
+      }
+      // Published after the last write to the old chunk: a consumer that
+      // sees `next` sees all of the old chunk's records.
+      write_chunk_->next.store(c, std::memory_order_release);
+      write_chunk_ = c;
+      write_offset_ = 0;
+    }
+    char* at = write_chunk_->data() + write_offset_;
+    std::memcpy(at, &hdr, sizeof hdr);
+    if (!tag.empty()) std::memcpy(at + sizeof hdr, tag.data(), tag.size());
+    if (!body.empty()) std::memcpy(at + sizeof hdr + tag.size(), body.data(), body.size());
+    write_offset_ += need;
+    bytes_.fetch_add(need, std::memory_order_acq_rel);
+    write_chunk_->committed.store(write_offset_, std::memory_order_release);
+    waiting = count_.fetch_add(1, std::memory_order_acq_rel) + 1;
   }
-  if (wake) cv_.notify_one();
+  if (waiting == wake_threshold_) poke(wake_fd_);
   return true;
 }
 
 size_t RecordQueue::pop(std::vector<Record>& out, size_t max) {
-  std::lock_guard<std::mutex> lock(mu_);
   size_t n = 0;
-  while (n < max && !q_.empty()) {
-    bytes_ -= q_.front().first.cost();
-    out.push_back(std::move(q_.front().first));
-    q_.pop_front();
+  while (n < max) {
+    size_t committed = read_chunk_->committed.load(std::memory_order_acquire);
+    if (read_offset_ >= committed) {
+      Chunk* next = read_chunk_->next.load(std::memory_order_acquire);
+      if (!next) break;
+      // The producer wrote its last record here before it set `next`.
+      if (read_offset_ < read_chunk_->committed.load(std::memory_order_acquire)) continue;
+      recycle(read_chunk_);
+      read_chunk_ = next;
+      read_offset_ = 0;
+      continue;
+    }
+    const char* at = read_chunk_->data() + read_offset_;
+    RecordHeader hdr;
+    std::memcpy(&hdr, at, sizeof hdr);
+    Record r;
+    r.tag.assign(at + sizeof hdr, hdr.tag_len);
+    r.body.assign(at + sizeof hdr + hdr.tag_len, hdr.body_len);
+    out.push_back(std::move(r));
+    size_t used = aligned(sizeof hdr + hdr.tag_len + hdr.body_len);
+    read_offset_ += used;
+    bytes_.fetch_sub(used, std::memory_order_acq_rel);
+    count_.fetch_sub(1, std::memory_order_acq_rel);
     ++n;
   }
   return n;
 }
 
-void RecordQueue::wait(Clock::time_point deadline) {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_until(lock, deadline, [&] { return poked_; });
-  poked_ = false;
-}
-
-void RecordQueue::notify() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    poked_ = true;
-  }
-  cv_.notify_all();
-}
-
-size_t RecordQueue::size() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return q_.size();
-}
-
-size_t RecordQueue::bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return bytes_;
-}
-
 Clock::time_point RecordQueue::oldest() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return q_.empty() ? Clock::time_point{} : q_.front().second;
+  const Chunk* c = read_chunk_;
+  size_t offset = read_offset_;
+  while (offset >= c->committed.load(std::memory_order_acquire)) {
+    const Chunk* next = c->next.load(std::memory_order_acquire);
+    if (!next) return Clock::time_point{};
+    if (offset < c->committed.load(std::memory_order_acquire)) break;
+    c = next;
+    offset = 0;
+  }
+  RecordHeader hdr;
+  std::memcpy(&hdr, c->data() + offset, sizeof hdr);
+  return Clock::time_point(std::chrono::nanoseconds(hdr.arrival_ns));
+}
+
+void RecordQueue::clear_wake() {
+  uint64_t v;
+  ssize_t rc = ::read(wake_fd_, &v, sizeof v);
+  (void)rc;
 }
 
 // ---- Shipper ----
@@ -110,6 +323,7 @@ Shipper::Shipper(std::unique_ptr<Sink> sink, ShipperOptions opts, Reporter repor
       policy_(std::max<size_t>(opts_.batch_lines, 1), opts_.flush_interval),
       backoff_(opts_.retry_min, opts_.retry_max) {
   queue_.set_wake_threshold(policy_.max_lines());
+  sink_->attach(&stop_);
   if (!opts_.spool_dir.empty())
     spool_ = std::make_unique<SpoolDir>(opts_.spool_dir, opts_.spool_name, opts_.spool_max_bytes,
                                         report_);
@@ -125,7 +339,7 @@ void Shipper::start() {
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
   try {
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] { run_guarded(); });
   } catch (...) {
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
     throw;
@@ -134,25 +348,40 @@ void Shipper::start() {
   started_ = true;
 }
 
+// No exception may end the thread (std::terminate would take the child with
+// it); a sender that fails stops taking lines, and says what it held.
+void Shipper::run_guarded() {
+  std::string failure;
+  try {
+    run();
+  } catch (const std::exception& e) {
+    failure = e.what();
+  } catch (...) {
+    failure = "unknown exception";
+  }
+  if (!failure.empty()) {
+    stop_.request(Clock::now());
+    try {
+      report_(Level::Error, sink_->describe() + ": the sender failed (" + failure +
+                                "); lines it held and lines from now on are counted lost");
+      std::vector<Record> none;
+      finish_without_spool(none);
+      report_drops(true);
+    } catch (...) {
+    }
+  }
+  stop_.mark_finished();
+}
+
 bool Shipper::push(std::string_view tag, std::string_view body) {
-  if (stopping_.load(std::memory_order_relaxed)) {
-    // Nobody would ever send it: count it where the exit report sees it.
+  if (!started_ || stop_.requested()) {
+    // Nobody would ever send it: count it where the reports see it.
     lost_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  Record r{std::string(tag), std::string(body)};
-  sigset_t old_mask;
-  if (opts_.block_signals_in_push) {
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGHUP);
-    sigaddset(&stop_signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
-  }
-  bool queued = queue_.push(std::move(r), Clock::now());
-  if (opts_.block_signals_in_push) pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-  if (!queued) return false;
+  // No signal masking needed, even under prefork: nothing on the stop path
+  // takes the queue's producer lock (see StopSignal).
+  if (!queue_.push(tag, body, Clock::now())) return false;
   queued_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
@@ -189,10 +418,10 @@ void Shipper::report_drops(bool force) {
   }
   uint64_t l = lost_.load(std::memory_order_relaxed);
   if (l > reported_lost_) {
-    report_(Level::Error, sink_->describe() + ": " + std::to_string(l - reported_lost_) +
-                              (spool_ ? " lines could be neither delivered nor spooled; "
-                                      : " lines could not be delivered before the child "
-                                        "exited; ") +
+    const char* why = !started_ ? " lines were refused because this child has no sender; "
+                      : spool_  ? " lines could be neither delivered nor spooled; "
+                                : " lines could not be delivered before the child exited; ";
+    report_(Level::Error, sink_->describe() + ": " + std::to_string(l - reported_lost_) + why +
                               std::to_string(l) + " lost by this child in all");
     reported_lost_ = l;
   }
@@ -212,6 +441,10 @@ void Shipper::spill(std::vector<Record>& batch) {
 void Shipper::spill_queue() {
   std::vector<Record> chunk;
   while (queue_.pop(chunk, 4096) > 0) spill(chunk);
+}
+
+void Shipper::idle_wait(Clock::time_point until) {
+  if (stop_.wait_unless_stopped(queue_.wake_fd(), POLLIN, until) & POLLIN) queue_.clear_wake();
 }
 
 void Shipper::remember_sent(std::vector<Record>& batch, Clock::time_point now) {
@@ -276,7 +509,7 @@ void Shipper::run() {
   Clock::time_point next_scan = Clock::now() + Millis(10000);
   const bool acks = sink_->acknowledges();
 
-  while (!stopping_.load()) {
+  while (!stop_.requested()) {
     auto now = Clock::now();
     report_drops(false);
     if (down && now < retry_at) {
@@ -286,7 +519,7 @@ void Shipper::run() {
         spill_queue();
         spool_work = true;
       }
-      queue_.wait(std::min(retry_at, now + opts_.flush_interval));
+      idle_wait(std::min(retry_at, now + opts_.flush_interval));
       continue;
     }
     if (spool_ && down && spool_->writing()) {
@@ -319,7 +552,7 @@ void Shipper::run() {
             next_scan = now + Millis(10000);
             continue;
           }
-          queue_.wait(now + policy_.wait_for(queue_.size(), queue_.oldest(), now));
+          idle_wait(now + policy_.wait_for(queue_.size(), queue_.oldest(), now));
           continue;
         }
       }
@@ -378,36 +611,89 @@ void Shipper::finish(std::vector<Record>& pending, bool from_spool, bool down) {
     spool_->rollback();
     pending.clear();
   }
-  // While the peer is failing, another attempt could block for a whole
-  // timeout past the deadline: with a spool to fall back on, spool at once.
-  const bool attempt = !down || !spool_;
-  auto deadline = Clock::now() + opts_.exit_deadline;
-  while (attempt && Clock::now() < deadline) {
+  const Peer peer = down ? Peer::Failing : Peer::Answering;
+  if (spool_)
+    finish_to_spool(pending, peer);
+  else
+    finish_without_spool(pending);
+  try {
+    sink_->close();
+  } catch (...) {
+  }
+  report_drops(true);
+  if (opts_.on_exit) opts_.on_exit();
+}
+
+// Everything goes to local disk first, then the spool is delivered from
+// until the deadline: what is not delivered by then stays spooled for the
+// next child, so a hung peer costs no line.
+void Shipper::finish_to_spool(std::vector<Record>& pending, Peer peer) {
+  spill(pending);
+  spill_queue();
+  spool_->seal();
+  // While the peer is failing, another attempt would only wait out the
+  // deadline: the next child replays.
+  while (peer == Peer::Answering && Clock::now() < stop_.deadline()) {
+    std::vector<Record> batch;
+    if (!spool_->next_batch(batch, policy_.max_lines())) break;
+    if (send_guarded(batch) != SendResult::Ok) {
+      spool_->rollback();
+      break;
+    }
+    spool_->commit();
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    stats_.sent += batch.size();
+    stats_.replayed += batch.size();
+  }
+  spool_->release();
+}
+
+// Delivers until the deadline, even to a peer that was failing (it may just
+// have come back, and there is no spool to fall back on); every line still
+// held then is counted lost.
+void Shipper::finish_without_spool(std::vector<Record>& pending) {
+  while (Clock::now() < stop_.deadline()) {
     if (pending.empty() && queue_.pop(pending, policy_.max_lines()) == 0) break;
     if (send_guarded(pending) != SendResult::Ok) break;
     std::lock_guard<std::mutex> lock(stats_mu_);
     stats_.sent += pending.size();
     pending.clear();
   }
+  // A datagram sink may have sent the front of the batch it failed on.
+  size_t went = std::min(sink_->sent_of_failed(pending), pending.size());
+  if (went > 0) {
+    {
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      stats_.sent += went;
+    }
+    pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(went));
+  }
   spill(pending);
   spill_queue();
-  if (spool_) {
-    spool_->seal();
-    spool_->release();
-  }
-  try {
-    sink_->close();
-  } catch (...) {
-  }
-  report_drops(true);
+}
+
+void Shipper::begin_stop() {
+  if (started_) stop_.request(Clock::now() + opts_.exit_deadline);
+}
+
+bool Shipper::wait_stopped(Millis grace) {
+  if (!started_) return true;
+  return stop_.wait_finished(stop_.deadline() + grace);
+}
+
+void Shipper::join() {
+  if (!started_) return;
+  if (thread_.joinable()) thread_.join();
+  started_ = false;
 }
 
 void Shipper::stop() {
   if (!started_) return;
-  started_ = false;
-  stopping_.store(true);
-  queue_.notify();
-  if (thread_.joinable()) thread_.join();
+  begin_stop();
+  // The sender bounds itself by the deadline; it is joined in any case, since
+  // its object is about to go.
+  wait_stopped(Millis(1000));
+  join();
 }
 
 }  // namespace delivery

@@ -7,11 +7,19 @@
 // with exponential backoff and jitter, and (when a spool directory is set)
 // spills records to SpoolFiles while the peer cannot take them. Nothing here
 // includes httpd headers, so it is unit-tested on its own.
+//
+// Stopping has a hard deadline. begin_stop() (async-signal-safe, so prefork
+// may call it from its SIGTERM handler) sets it; every wait of the sender and
+// of its Sink polls the StopSignal as well, so none outlasts it, whatever the
+// peer does. With a spool, the sender first spools everything it holds (local
+// disk: milliseconds) and then delivers from the spool until the deadline: a
+// hung peer loses nothing. Without one, it delivers until the deadline and
+// counts the rest as lost.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -27,6 +35,48 @@ namespace delivery {
 
 using Clock = std::chrono::steady_clock;
 using Millis = std::chrono::milliseconds;
+
+// Tells a sender thread to wind up, from any thread or from a signal
+// handler, and bounds every wait the sender makes from then on.
+//
+// Prefork runs the child's pool cleanups inside its SIGTERM handler, on the
+// thread the signal interrupted, which may hold any lock of its own (malloc's,
+// glibc's time-zone lock, our queue's producer lock). So request() and
+// wait_finished() only store an atomic, write an eventfd and poll one: all
+// async-signal-safe. Everything else the stop needs is done by the sender
+// thread, which takes no lock that a request thread can hold.
+class StopSignal {
+ public:
+  StopSignal();  // throws std::system_error when no eventfd can be made
+  ~StopSignal();
+  StopSignal(const StopSignal&) = delete;
+  StopSignal& operator=(const StopSignal&) = delete;
+
+  // Async-signal-safe. The sender stops by `deadline`; a second call keeps
+  // the first deadline.
+  void request(Clock::time_point deadline);
+  bool requested() const { return deadline_ns_.load(std::memory_order_acquire) != kNever; }
+  // Clock::time_point::max() until requested.
+  Clock::time_point deadline() const;
+  Clock::time_point cap(Clock::time_point until) const { return std::min(until, deadline()); }
+  // Waits for `events` on `fd` until `until`, or the deadline if that comes
+  // first; a request() made meanwhile shortens the wait at once. Returns
+  // poll()'s revents for fd, 0 when the time ran out.
+  short wait(int fd, short events, Clock::time_point until) const;
+  // Like wait(), but a stop ends it at once (the sender's idle sleep).
+  short wait_unless_stopped(int fd, short events, Clock::time_point until) const;
+
+  // The sender's last act. Async-signal-safe.
+  void mark_finished();
+  // Async-signal-safe: waits (poll) until mark_finished() or `until`.
+  bool wait_finished(Clock::time_point until) const;
+
+ private:
+  static constexpr int64_t kNever = INT64_MAX;
+  std::atomic<int64_t> deadline_ns_{kNever};
+  int stop_fd_ = -1;      // eventfd: readable once requested
+  int finished_fd_ = -1;  // eventfd: readable once the sender is done
+};
 
 // One log line on its way. `tag` routes it at the peer (the Scribe category);
 // sinks that do not route leave it empty.
@@ -59,6 +109,16 @@ class Sink {
   virtual bool connection_lost() { return false; }
   virtual void close() = 0;
   virtual std::string describe() const = 0;
+  // How many records at the front of `batch`, which send() last answered
+  // Failed for, did go (a datagram sink sends line by line). The Shipper
+  // counts them as sent, not lost, when it gives the batch up.
+  virtual size_t sent_of_failed(const std::vector<Record>& /*batch*/) const { return 0; }
+  // The Shipper's stop signal: every wait in send() goes through it, so that
+  // a stop cuts the wait short at the exit deadline. Set before start().
+  void attach(const StopSignal* stop) { stop_ = stop; }
+
+ protected:
+  const StopSignal* stop_ = nullptr;
 };
 
 // Exponential backoff with full jitter, on an explicit clock so that tests can
@@ -98,36 +158,63 @@ class BatchPolicy {
   Millis interval_;
 };
 
-// Bounded multi-producer queue measured in bytes. push() never blocks on
-// anything but the short critical section.
+// Bounded multi-producer, single-consumer queue of records, measured in
+// bytes. Producers (request threads) copy a record into a chunk under a short
+// producer lock; the one consumer (the sender thread) reads published records
+// without any lock, so it never waits for a request thread, whatever that
+// thread was doing when it was interrupted. Chunks are mapped with mmap() and
+// recycled, never taken from malloc(): the consumer never frees memory that a
+// request thread allocated. Memory in use follows what is queued (64 KiB
+// chunks), not the configured capacity.
 class RecordQueue {
  public:
-  explicit RecordQueue(size_t max_bytes) : max_bytes_(max_bytes) {}
-  // False when the record does not fit: the caller counts it as dropped.
-  bool push(Record&& rec, Clock::time_point now);
-  // Moves up to `max` records into `out` (appending). Returns how many.
+  explicit RecordQueue(size_t max_bytes);  // throws std::bad_alloc
+  ~RecordQueue();
+  RecordQueue(const RecordQueue&) = delete;
+  RecordQueue& operator=(const RecordQueue&) = delete;
+
+  // Producer side. False when the record does not fit (or no chunk could be
+  // mapped): the caller's record is dropped, and counted here.
+  bool push(std::string_view tag, std::string_view body, Clock::time_point now);
+  // Consumer side: moves up to `max` records into `out` (appending).
   size_t pop(std::vector<Record>& out, size_t max);
-  // Waits until there are records, `deadline` passes or notify() is called.
-  void wait(Clock::time_point deadline);
-  void notify();
-  // push() wakes a waiting consumer once this many records wait (a full
-  // batch), so a flood is sent at once instead of at the next interval.
+  // Arrival of the front record (consumer side); epoch when empty.
+  Clock::time_point oldest() const;
+
+  // Readable once `wake_threshold` records wait (a full batch), so that the
+  // sender sends a flood at once rather than at its next interval. The
+  // consumer drains it with clear_wake().
+  int wake_fd() const { return wake_fd_; }
+  void clear_wake();
   void set_wake_threshold(size_t n) { wake_threshold_ = n ? n : 1; }
-  size_t size() const;
-  size_t bytes() const;
+
+  size_t size() const { return count_.load(std::memory_order_acquire); }
+  size_t bytes() const { return bytes_.load(std::memory_order_acquire); }
   size_t capacity() const { return max_bytes_; }
-  Clock::time_point oldest() const;  // arrival of the front record
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
+  // What a record costs against the capacity.
+  static size_t cost(std::string_view tag, std::string_view body);
+
  private:
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::pair<Record, Clock::time_point>> q_;
-  size_t bytes_ = 0;
-  size_t max_bytes_;
-  bool poked_ = false;
+  struct Chunk;
+  Chunk* map_chunk(size_t need);
+  void recycle(Chunk* c);
+
+  const size_t max_bytes_;
   size_t wake_threshold_ = 1;
+  int wake_fd_ = -1;
+  std::atomic<size_t> bytes_{0};
+  std::atomic<size_t> count_{0};
   std::atomic<uint64_t> dropped_{0};
+  std::atomic<Chunk*> spare_{nullptr};  // one emptied chunk kept for reuse
+
+  std::mutex producer_mu_;
+  Chunk* write_chunk_;  // producers only, under producer_mu_
+  size_t write_offset_ = 0;
+
+  Chunk* read_chunk_;  // consumer only
+  size_t read_offset_ = 0;
 };
 
 struct ShipperOptions {
@@ -141,20 +228,19 @@ struct ShipperOptions {
   std::string spool_dir;
   std::string spool_name;  // identifies this shipper's files within the dir
   uint64_t spool_max_bytes = 1ull << 30;
-  // How long stop() may spend delivering before it spools what is left.
+  // How long a stopping sender may spend delivering (with a spool: after
+  // it spooled everything) before what is left is spooled or counted lost.
+  // Every wait is cut at this deadline, whatever the sink's own timeouts.
   Millis exit_deadline{2000};
   // For non-acknowledging sinks: how long a sent record stays eligible for
   // resending if the connection is found dead.
   Millis resend_window{2000};
   size_t resend_window_bytes = 1u << 20;
-  // Prefork runs the child's pool cleanups (and so stop()) from its SIGTERM
-  // handler on the only thread. Were that thread inside push(), holding the
-  // queue's lock, stop() would wait for it forever: with this set, push()
-  // keeps the MPM's stop signals out for its few instructions (two syscalls
-  // a line, so only where the MPM is not threaded).
-  bool block_signals_in_push = false;
   // How often drop counts are reported.
   Millis report_interval{10000};
+  // Called on the sender thread as its last act, after the final drop
+  // report (the glue reports counts kept elsewhere).
+  std::function<void()> on_exit;
 };
 
 struct ShipperStats {
@@ -182,18 +268,40 @@ class Shipper {
   Shipper(const Shipper&) = delete;
   Shipper& operator=(const Shipper&) = delete;
 
-  // Starts the sender thread. Call in the child, never before fork.
+  // Starts the sender thread. Call in the child, never before fork. Throws
+  // when the thread cannot be made: push() then counts every line as lost.
   void start();
-  // Request-thread side. False: the queue is full and the record was dropped
-  // (counted, reported by the sender thread).
+  // Request-thread side. False: the record was dropped and counted (queue
+  // full, sender not running or stopping); the sender reports it.
   bool push(std::string_view tag, std::string_view body);
-  // Delivers what it can within exit_deadline, spools the rest, joins.
+
+  // Stopping, in three steps so that every Shipper of a child can be told
+  // first and waited for after, within one deadline:
+  // Async-signal-safe: tells the sender to deliver (or spool) what it holds
+  // by now + exit_deadline and to stop.
+  void begin_stop();
+  // Async-signal-safe: waits until the sender is done, or the deadline plus
+  // `grace` passed. True when it is done.
+  bool wait_stopped(Millis grace);
+  // Joins a sender that wait_stopped() found done. Not from a signal handler
+  // (it may free memory).
+  void join();
+  // All three; what the destructor does.
   void stop();
+  bool running() const { return started_; }
   ShipperStats stats() const;
 
  private:
+  void run_guarded();
   void run();
   void finish(std::vector<Record>& pending, bool from_spool, bool down);
+  // Whether the peer answered the last attempt: a failing one is not tried
+  // again on the way out.
+  enum class Peer { Answering, Failing };
+  void finish_to_spool(std::vector<Record>& pending, Peer peer);
+  void finish_without_spool(std::vector<Record>& pending);
+  // Sleeps until records are due, the sender is woken, `until`, or a stop.
+  void idle_wait(Clock::time_point until);
   void report_drops(bool force);
   SendResult send_guarded(const std::vector<Record>& batch);
   // Spool (or, without a spool, count as lost) and clear.
@@ -205,13 +313,13 @@ class Shipper {
   std::unique_ptr<Sink> sink_;
   ShipperOptions opts_;
   Reporter report_;
+  StopSignal stop_;
   RecordQueue queue_;
   BatchPolicy policy_;
   Backoff backoff_;
   std::unique_ptr<SpoolDir> spool_;
   std::thread thread_;
-  std::atomic<bool> stopping_{false};
-  bool started_ = false;
+  std::atomic<bool> started_{false};
 
   // Sent-but-unconfirmed records for non-acknowledging sinks.
   std::deque<std::pair<Record, Clock::time_point>> recent_;

@@ -23,6 +23,9 @@ SCRIBE_OBJS := $(BUILD)/obj/mod_scribe/mod_scribe.o \
 	$(BUILD)/obj/mod_scribe/scribe_target.o \
 	$(BUILD)/obj/include/delivery.o \
 	$(BUILD)/obj/include/spool.o \
+	$(BUILD)/obj/include/net.o \
+	$(BUILD)/obj/include/drop_ledger.o \
+	$(BUILD)/obj/include/exit_log.o \
 	$(SCRIBE_GEN_OBJS)
 
 $(SCRIBE_GEN_SRCS) $(SCRIBE_GEN_HDRS) &: $(SCRIBE_IDL)
@@ -40,7 +43,7 @@ $(SCRIBE_PY_STAMP): $(SCRIBE_IDL)
 # the generic rules, these objects belong to one build flavour (SANITIZE).
 $(SCRIBE_GEN_OBJS): $(BUILD)/obj/gen/scribe/%.o: $(SCRIBE_GEN_DIR)/%.cpp $(SCRIBE_GEN_HDRS) $(FLAVOUR_STAMP)
 	@mkdir -p $(dir $@)
-	$(CXX) -std=c++17 $(OPT) -w -I$(SCRIBE_GEN_DIR) -MMD -MP -c $< -o $@
+	$(CXX) -std=c++17 $(OPT) $(NO_UNIQUE) -w -I$(SCRIBE_GEN_DIR) -MMD -MP -c $< -o $@
 
 # The Thrift translation unit needs the generated headers before its first
 # compilation (after that, -MMD tracks them).
@@ -56,7 +59,8 @@ $(SCRIBE_TEST_OBJS): $(BUILD)/obj/t/unit/%.o: t/unit/%.cpp $(FLAVOUR_STAMP)
 	$(CXX) $(CXXFLAGS_COMMON) $(HTTPD_CFLAGS) $(CHECK_CFLAGS) -Imod_scribe -MMD -MP -c $< -o $@
 
 $(BUILD)/t/unit/test_delivery: $(BUILD)/obj/t/unit/test_delivery.o \
-		$(BUILD)/obj/include/delivery.o $(BUILD)/obj/include/spool.o
+		$(BUILD)/obj/include/delivery.o $(BUILD)/obj/include/spool.o $(BUILD)/obj/include/net.o \
+		$(BUILD)/obj/include/exit_log.o
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDSAN) -pthread -o $@ $^ $(CHECK_LIBS) $(APR_LIBS) $(LDSAN)
 

@@ -20,8 +20,10 @@
 #include <utility>
 #include <vector>
 
+#include "child_senders.h"
 #include "delivery.h"
 #include "delivery_aplog.h"
+#include "drop_ledger.h"
 #include "scribe_sink.h"
 #include "scribe_target.h"
 
@@ -34,6 +36,7 @@
 #include "http_config.h"
 #include "http_log.h"
 #include "log_writer_chain.h"
+#include "module_kit.h"
 #include "unixd.h"
 #include "util_cfgtree.h"
 // clang-format on
@@ -45,22 +48,12 @@ namespace {
 
 using scribe::Endpoint;
 
-// ---- small helpers ----
+using logchain::pool_new;
 
-// A C++ object living in an APR pool: destroyed by the pool's cleanup.
-template <typename T, typename... Args>
-T* pool_new(apr_pool_t* p, Args&&... args) {
-  void* mem = apr_palloc(p, sizeof(T));
-  T* obj = new (mem) T(std::forward<Args>(args)...);
-  apr_pool_cleanup_register(
-      p, obj,
-      [](void* o) -> apr_status_t {
-        static_cast<T*>(o)->~T();
-        return APR_SUCCESS;
-      },
-      apr_pool_cleanup_null);
-  return obj;
-}
+// How often lines refused for want of a sender are reported.
+constexpr delivery::Millis kReportInterval{10000};
+
+// ---- small helpers ----
 
 const char* directive_error(cmd_parms* cmd, const std::string& what) {
   return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", what.c_str(), nullptr);
@@ -79,6 +72,9 @@ struct Settings {
   uint64_t timeout_ms = 2000;
   uint64_t retry_min_ms = 500;
   uint64_t retry_max_ms = 30000;
+  // What an exiting child may spend delivering from its spool; httpd sends
+  // SIGTERM to children still there 3 s into a stop (AH00045).
+  uint64_t exit_timeout_ms = 2000;
 };
 
 struct ServerConfig {
@@ -104,7 +100,12 @@ ServerConfig* config_of(server_rec* s) {
 struct Destination {
   std::vector<Endpoint> servers;
   std::string key;
-  std::unique_ptr<delivery::Shipper> shipper;  // in a child, after child_init
+  // In a child, after child_init. A Shipper whose thread could not start
+  // counts (and its ledger reports) every line offered to it.
+  std::unique_ptr<delivery::Shipper> shipper;
+  // Lines offered while there is no running Shipper. Made in the parent, so
+  // that each child has one even when it could set up nothing else.
+  std::unique_ptr<delivery::DropLedger> refused;
 };
 
 // What a CustomLog "scribe:..." resolves to. It carries everything the
@@ -117,11 +118,13 @@ struct Handle {
 };
 
 struct Generation {
+  explicit Generation(apr_pool_t* p) : pconf(p) {}
+  apr_pool_t* pconf;
   server_rec* main_server = nullptr;
   Settings settings;
   std::vector<std::unique_ptr<Destination>> destinations;
-  std::vector<std::unique_ptr<Handle>> handle_store;
-  logchain::HandleRegistry<Handle> handles;
+  logchain::HandleTable<Handle> handles;
+  delivery::ChildSenders* senders = nullptr;  // in a child, after child_init
 
   Destination* destination_for(const std::vector<Endpoint>& servers) {
     const std::string key = scribe::servers_key(servers);
@@ -130,6 +133,8 @@ struct Generation {
     auto d = std::make_unique<Destination>();
     d->servers = servers;
     d->key = key;
+    d->refused = std::make_unique<delivery::DropLedger>("scribe collectors " + key, 0,
+                                                        kReportInterval, "ScribeQueueSize");
     destinations.push_back(std::move(d));
     return destinations.back().get();
   }
@@ -140,7 +145,6 @@ struct Generation {
 // is unloaded and reloaded on every restart.
 Generation* g_gen = nullptr;
 logchain::WriterChain g_chain;
-bool g_block_signals = false;  // prefork: see ShipperOptions::block_signals_in_push
 server_rec* g_log_server = nullptr;
 
 // ---- directives ----
@@ -194,7 +198,7 @@ const char* set_spool_dir(cmd_parms* cmd, void*, const char* arg) {
 }
 
 // One handler for the numeric directives; cmd->info says which field.
-enum class NumField { SpoolMax, QueueSize, BatchSize, FlushInterval, Timeout };
+enum class NumField { SpoolMax, QueueSize, BatchSize, FlushInterval, Timeout, ExitTimeout };
 
 const char* set_number(cmd_parms* cmd, void*, const char* arg) {
   const char* err;
@@ -219,6 +223,10 @@ const char* set_number(cmd_parms* cmd, void*, const char* arg) {
         break;
       case NumField::Timeout:
         ok = scribe::parse_number(arg, 10, 3600000, st->timeout_ms, e);
+        break;
+      case NumField::ExitTimeout:
+        ok = scribe::parse_number(arg, 0, 2500, st->exit_timeout_ms, e);
+        if (!ok) e += " (httpd escalates a stop after 3 s)";
         break;
     }
     return ok ? nullptr : directive_error(cmd, e);
@@ -363,6 +371,7 @@ bool spool_dir_ready(const Settings& st) {
 
 // ---- log writer ----
 
+// `p` is plog: nothing of ours may live there (see log_writer_chain.h).
 void* scribe_writer_init(apr_pool_t* p, server_rec* s, const char* name) {
   if (!logchain::has_prefix(name, scribe::kTargetPrefix)) return g_chain.next_init(p, s, name);
   try {
@@ -379,10 +388,7 @@ void* scribe_writer_init(apr_pool_t* p, server_rec* s, const char* name) {
     h->destination =
         g_gen->destination_for(t.servers.empty() ? sc->effective_servers() : t.servers);
     h->strip_newline = sc->strip_newline.value_or(false);
-    Handle* raw = h.get();
-    g_gen->handle_store.push_back(std::move(h));
-    g_gen->handles.add(raw);
-    return raw;
+    return g_gen->handles.add(g_gen->pconf, std::move(h));
   } catch (const std::exception& e) {
     ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "CustomLog %s: %s", name, e.what());
   } catch (...) {
@@ -400,8 +406,17 @@ apr_status_t scribe_writer(request_rec* r, void* handle, const char** strs, int*
   Handle* h = gen ? gen->handles.find(handle) : nullptr;
   if (!h) return g_chain.next_write(r, handle, strs, lens, n, len);
   try {
-    delivery::Shipper* shipper = h->destination->shipper.get();
-    if (!shipper) return APR_SUCCESS;
+    Destination* d = h->destination;
+    delivery::Shipper* shipper = d->shipper.get();
+    if (!shipper || !shipper->running()) {
+      // No sender in this child (it could not be set up): counted, reported.
+      d->refused->count_dropped(EAGAIN);  // as pthread_create says
+      auto now = delivery::Clock::now();
+      if (d->refused->due(now))
+        for (const auto& [level, text] : d->refused->take(now, false))
+          ap_log_rerror(APLOG_MARK, delivery::aplog_level(level), 0, r, "%s", text.c_str());
+      return APR_SUCCESS;
+    }
     size_t total = 0;
     for (int i = 0; i < n; ++i) total += static_cast<size_t>(lens[i]);
     char* buf = static_cast<char*>(apr_palloc(r->pool, total + 1));
@@ -434,7 +449,7 @@ apr_status_t forget_generation(void*) {
 
 int scribe_open_logs(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
   try {
-    g_gen = pool_new<Generation>(pconf);
+    g_gen = pool_new<Generation>(pconf, pconf);
     apr_pool_cleanup_register(pconf, nullptr, forget_generation, apr_pool_cleanup_null);
     g_gen->main_server = s;
     g_gen->settings = resolved_settings(pconf, s);
@@ -492,6 +507,10 @@ int scribe_post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) {
 }
 
 void thrift_output(const char* message) {
+  Generation* gen = g_gen;
+  if (gen &&
+      logchain::report_lock_free(gen->senders, APLOG_NOTICE, std::string("libthrift: ") + message))
+    return;
   // Notice: shown at the default LogLevel without counting as a warning; the
   // sender reports the failure that matters (with the retry) itself.
   if (g_log_server)
@@ -504,22 +523,27 @@ apr_status_t restore_thrift(void*) {
   return APR_SUCCESS;
 }
 
-// Flushes what it can within the exit deadline and spools the rest.
+// Runs after every sender of this child was told to stop (a pre-cleanup):
+// each spooled what it held and delivers from the spool until the exit
+// deadline. Maybe inside prefork's signal handler: nothing here allocates,
+// locks or frees unless the policy says this is an ordinary thread. The
+// Destinations stay: the child exits next.
 apr_status_t stop_shippers(void* data) {
   auto* gen = static_cast<Generation*>(data);
-  for (auto& d : gen->destinations) {
-    try {
-      if (d->shipper) {
-        d->shipper->stop();
-        d->shipper.reset();
-      }
-    } catch (const std::exception& e) {
-      ap_log_error(APLOG_MARK, APLOG_ERR, 0, gen->main_server, "scribe: %s: stopping: %s",
-                   d->key.c_str(), e.what());
-    } catch (...) {
-      ap_log_error(APLOG_MARK, APLOG_ERR, 0, gen->main_server, "scribe: %s: stopping failed",
-                   d->key.c_str());
-    }
+  size_t late = gen->senders->finish_all();
+  if (gen->senders->join_policy() != delivery::ChildSenders::Join::AfterStop) return APR_SUCCESS;
+  try {
+    if (late)
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, gen->main_server,
+                   "scribe: %zu senders had not finished by the exit deadline; what they held "
+                   "is not counted",
+                   late);
+    for (auto& d : gen->destinations)
+      if (!d->shipper || !d->shipper->running())
+        for (const auto& [level, text] : d->refused->take(delivery::Clock::now(), true))
+          ap_log_error(APLOG_MARK, delivery::aplog_level(level), 0, gen->main_server, "%s",
+                       text.c_str());
+  } catch (...) {
   }
   return APR_SUCCESS;
 }
@@ -527,19 +551,26 @@ apr_status_t stop_shippers(void* data) {
 void scribe_child_init(apr_pool_t* pchild, server_rec* s) {
   Generation* gen = g_gen;
   if (!gen || gen->destinations.empty()) return;
-  int threaded = 0;
-  if (ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded) == APR_SUCCESS)
-    g_block_signals = threaded == AP_MPMQ_NOT_SUPPORTED;
+  try {
+    gen->senders = logchain::new_child_senders("scribe");
+  } catch (...) {
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "scribe: out of memory in child_init");
+    return;
+  }
   // Cleanups run last-registered first: the shippers stop before libthrift's
   // output goes back to stderr.
   g_log_server = gen->main_server;
   scribe::route_thrift_output(thrift_output);
   apr_pool_cleanup_register(pchild, nullptr, restore_thrift, apr_pool_cleanup_null);
-  apr_pool_cleanup_register(pchild, gen, stop_shippers, apr_pool_cleanup_null);
+  logchain::stop_with_child(pchild, gen->senders, stop_shippers, gen);
 
   const Settings& st = gen->settings;
   server_rec* log_to = gen->main_server;
-  auto report = [log_to](delivery::Level level, const std::string& msg) {
+  // Runs on the sender threads; while a prefork child stops, through the
+  // ExitLog (see child_senders.h).
+  const delivery::ChildSenders* senders = gen->senders;
+  auto report = [log_to, senders](delivery::Level level, const std::string& msg) {
+    if (logchain::report_lock_free(senders, delivery::aplog_level(level), msg)) return;
     ap_log_error(APLOG_MARK, delivery::aplog_level(level), 0, log_to, "%s", msg.c_str());
   };
   for (auto& d : gen->destinations) {
@@ -550,7 +581,7 @@ void scribe_child_init(apr_pool_t* pchild, server_rec* s) {
       so.retry_min = delivery::Millis(st.retry_min_ms);
       so.retry_max = delivery::Millis(st.retry_max_ms);
       delivery::ShipperOptions opts;
-      opts.block_signals_in_push = g_block_signals;
+      opts.exit_deadline = delivery::Millis(st.exit_timeout_ms);
       opts.queue_bytes = st.queue_bytes;
       opts.batch_lines = st.batch_lines;
       opts.flush_interval = delivery::Millis(st.flush_ms);
@@ -561,14 +592,16 @@ void scribe_child_init(apr_pool_t* pchild, server_rec* s) {
       opts.spool_max_bytes = st.spool_max;
       auto sink = std::make_unique<scribe::ScribeSink>(std::move(so), report);
       d->shipper = std::make_unique<delivery::Shipper>(std::move(sink), opts, report);
+      gen->senders->add(d->shipper.get());
+      // A failed start leaves a Shipper that counts and reports every line.
       d->shipper->start();
     } catch (const std::exception& e) {
-      d->shipper.reset();
-      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "scribe: %s: cannot start the sender: %s",
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                   "scribe: %s: cannot start the sender: %s; its lines are counted as lost",
                    d->key.c_str(), e.what());
     } catch (...) {
-      d->shipper.reset();
-      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "scribe: %s: cannot start the sender",
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                   "scribe: %s: cannot start the sender; its lines are counted as lost",
                    d->key.c_str());
     }
   }
@@ -619,6 +652,10 @@ const command_rec scribe_directives[] = {
      TAKE1, "milliseconds a line may wait for its batch to fill"},
     {"ScribeTimeout", as_cmd_func(set_number), num_info(NumField::Timeout), RSRC_CONF, TAKE1,
      "milliseconds for connecting, sending and receiving"},
+    {"ScribeExitTimeout", as_cmd_func(set_number), num_info(NumField::ExitTimeout), RSRC_CONF,
+     TAKE1,
+     "milliseconds an exiting child may spend delivering after it spooled everything "
+     "(default 2000, at most 2500)"},
     {"ScribeRetryInterval", as_cmd_func(set_retry), nullptr, RSRC_CONF, TAKE2,
      "minimum and maximum milliseconds between retries"},
     {"ScribeStripNewline", as_cmd_func(set_strip_newline), nullptr, RSRC_CONF, FLAG,

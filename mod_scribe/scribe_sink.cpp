@@ -11,12 +11,14 @@
 #include <thrift/TOutput.h>
 #include <thrift/protocol/TBinaryProtocol.h>
 #include <thrift/transport/TBufferTransports.h>
-#include <thrift/transport/TSocket.h>
+#include <thrift/transport/TTransportException.h>
+#include <thrift/transport/TVirtualTransport.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "net.h"
 #include "scribe/scribe.h"
 
 namespace scribe {
@@ -27,9 +29,77 @@ using delivery::Level;
 using delivery::Millis;
 using delivery::SendResult;
 
+namespace {
+
+// The socket under TFramedTransport. TSocket would bound each call with
+// SO_RCVTIMEO/SO_SNDTIMEO only, and a stopping child would wait a whole
+// ScribeTimeout for a collector that never answers; here every wait polls
+// the Shipper's StopSignal too, and ends at the exit deadline.
+class StopAwareSocket : public at::transport::TVirtualTransport<StopAwareSocket> {
+ public:
+  StopAwareSocket(int fd, Millis timeout, const delivery::StopSignal* stop)
+      : fd_(fd), timeout_(timeout), stop_(stop) {}
+  ~StopAwareSocket() override { close(); }
+
+  bool isOpen() const override { return fd_ >= 0; }
+  void open() override {}
+  void close() override {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  int fd() const { return fd_; }
+
+  // Whatever is there (at least one byte), 0 at end of stream.
+  uint32_t read(uint8_t* buf, uint32_t len) {
+    for (;;) {
+      ssize_t n = ::recv(fd_, buf, len, MSG_DONTWAIT);
+      if (n >= 0) return static_cast<uint32_t>(n);
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) fail("recv", errno);
+      await(POLLIN, "no answer");
+    }
+  }
+
+  void write(const uint8_t* buf, uint32_t len) {
+    uint32_t done = 0;
+    while (done < len) {
+      ssize_t n = ::send(fd_, buf + done, len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n > 0) {
+        done += static_cast<uint32_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) fail("send", errno);
+      await(POLLOUT, "the collector takes nothing");
+    }
+  }
+
+ private:
+  void await(short events, const char* what) {
+    const auto until = Clock::now() + timeout_;
+    if (delivery::wait_for(fd_, events, stop_, until) != 0) return;
+    const bool cut = stop_ && stop_->requested() && Clock::now() < until;
+    throw at::transport::TTransportException(
+        at::transport::TTransportException::TIMED_OUT,
+        std::string(what) + (cut ? ": cut short, the child is exiting"
+                                 : " for " + std::to_string(timeout_.count()) + " ms"));
+  }
+  [[noreturn]] void fail(const char* call, int err) {
+    throw at::transport::TTransportException(
+        at::transport::TTransportException::NOT_OPEN,
+        std::string(call) + ": " + delivery::errno_string(err));
+  }
+
+  int fd_;
+  Millis timeout_;
+  const delivery::StopSignal* stop_;
+};
+
+}  // namespace
+
 struct ScribeSink::Connection {
   size_t index = 0;
-  std::shared_ptr<at::transport::TSocket> socket;
+  std::shared_ptr<StopAwareSocket> socket;
   std::shared_ptr<at::transport::TFramedTransport> transport;
   std::unique_ptr<gen::scribeClient> client;
 
@@ -45,7 +115,7 @@ struct ScribeSink::Connection {
   // sending rather than fail a batch on it.
   bool looks_closed() {
     pollfd p{};
-    p.fd = socket->getSocketFD();
+    p.fd = socket->fd();
     p.events = POLLIN | POLLRDHUP;
     return ::poll(&p, 1, 0) != 0;
   }
@@ -53,73 +123,18 @@ struct ScribeSink::Connection {
 
 namespace {
 
-std::string errno_text(int err) { return std::strerror(err); }
-
-// Connects within `timeout`, trying each address of `host`. The socket is
-// close-on-exec from its creation, so no CGI or piped logger inherits it.
-int connect_with_timeout(const Endpoint& ep, Millis timeout, std::string& error) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  const std::string port = std::to_string(ep.port);
-  int rc = getaddrinfo(ep.host.c_str(), port.c_str(), &hints, &res);
-  if (rc != 0) {
-    error = "cannot resolve " + ep.host + ": " + gai_strerror(rc);
-    return -1;
+// Connects within `timeout` (name lookup included), trying each address of
+// the collector's host; every wait is cut short by a stop.
+int connect_within(const Endpoint& ep, Millis timeout, const delivery::StopSignal* stop,
+                   std::string& error) {
+  const auto until = Clock::now() + timeout;
+  std::vector<delivery::SocketAddress> addrs;
+  if (!delivery::resolve(ep.host, ep.port, SOCK_STREAM, addrs, error, stop, until)) return -1;
+  for (const auto& a : addrs) {
+    int fd = delivery::connect_stream(a, stop, until, error);
+    if (fd >= 0) return fd;
   }
-  const auto deadline = Clock::now() + timeout;
-  int fd = -1;
-  for (addrinfo* ai = res; ai && fd < 0; ai = ai->ai_next) {
-    int s =
-        ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-    if (s < 0) {
-      error = "socket: " + errno_text(errno);
-      continue;
-    }
-    int err = 0;
-    if (::connect(s, ai->ai_addr, ai->ai_addrlen) != 0) {
-      err = errno;
-      if (err == EINPROGRESS) {
-        pollfd p{};
-        p.fd = s;
-        p.events = POLLOUT;
-        int left =
-            static_cast<int>(std::chrono::duration_cast<Millis>(deadline - Clock::now()).count());
-        int n;
-        do {
-          n = ::poll(&p, 1, left > 0 ? left : 0);
-        } while (n < 0 && errno == EINTR);
-        if (n == 0) {
-          err = ETIMEDOUT;
-        } else if (n < 0) {
-          err = errno;
-        } else {
-          socklen_t len = sizeof err;
-          if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-        }
-      }
-    }
-    if (err != 0) {
-      error = "cannot connect: " + errno_text(err);
-      ::close(s);
-      continue;
-    }
-    // Blocking from here on: TSocket bounds each call with SO_RCVTIMEO and
-    // SO_SNDTIMEO.
-    int flags = fcntl(s, F_GETFL);
-    if (flags < 0 || fcntl(s, F_SETFL, flags & ~O_NONBLOCK) != 0) {
-      error = "fcntl: " + errno_text(errno);
-      ::close(s);
-      continue;
-    }
-    int one = 1;
-    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    fd = s;
-  }
-  freeaddrinfo(res);
-  return fd;
+  return -1;
 }
 
 }  // namespace
@@ -141,18 +156,14 @@ void ScribeSink::close() { conn_.reset(); }
 bool ScribeSink::connect_to(size_t index, std::string& error) {
   const Endpoint& ep = opts_.servers.at(index);
   std::string why;
-  int fd = connect_with_timeout(ep, opts_.timeout, why);
+  int fd = connect_within(ep, opts_.timeout, stop_, why);
   if (fd < 0) {
     error += (error.empty() ? "" : "; ") + ep.to_string() + ": " + why;
     return false;
   }
   auto c = std::make_unique<Connection>();
   c->index = index;
-  c->socket = std::make_shared<at::transport::TSocket>(fd);  // owns fd from here
-  const int ms = static_cast<int>(opts_.timeout.count());
-  c->socket->setRecvTimeout(ms);
-  c->socket->setSendTimeout(ms);
-  c->socket->setLinger(false, 0);
+  c->socket = std::make_shared<StopAwareSocket>(fd, opts_.timeout, stop_);  // owns fd from here
   c->transport = std::make_shared<at::transport::TFramedTransport>(c->socket);
   auto protocol = std::make_shared<at::protocol::TBinaryProtocol>(c->transport);
   c->client = std::make_unique<gen::scribeClient>(protocol);

@@ -19,6 +19,9 @@ static const command_rec syslog_cmds[] = {
     AP_INIT_TAKE1(
         "SyslogQueueSize", syslog_cmd_queue_size, NULL, RSRC_CONF,
         "Bytes of lines each child may hold for one log while they wait to be sent (default 4M)"),
+    AP_INIT_TAKE1("SyslogExitTimeout", syslog_cmd_exit_timeout, NULL, RSRC_CONF,
+                  "Milliseconds an exiting child may spend sending what it holds; what is "
+                  "left then is counted and reported (default 2000, at most 2500)"),
     {NULL}};
 
 AP_DECLARE_MODULE(syslog) = {

@@ -21,6 +21,7 @@ const char *syslog_cmd_ident(cmd_parms *cmd, void *dummy, const char *arg);
 const char *syslog_cmd_format(cmd_parms *cmd, void *dummy, const char *arg);
 const char *syslog_cmd_max_length(cmd_parms *cmd, void *dummy, const char *arg);
 const char *syslog_cmd_queue_size(cmd_parms *cmd, void *dummy, const char *arg);
+const char *syslog_cmd_exit_timeout(cmd_parms *cmd, void *dummy, const char *arg);
 void syslog_register_hooks(apr_pool_t *p);
 
 #ifdef __cplusplus

@@ -3,8 +3,8 @@
 #   make build/mod_syslog.so build/t/unit/test_syslog
 
 SYSLOG_CORE_OBJS := $(addprefix $(BUILD)/obj/mod_syslog/, \
-	syslog_target.o syslog_format.o syslog_transport.o syslog_report.o)
-SYSLOG_SHARED_OBJS := $(BUILD)/obj/include/delivery.o $(BUILD)/obj/include/spool.o
+	syslog_target.o syslog_format.o syslog_transport.o)
+SYSLOG_SHARED_OBJS := $(addprefix $(BUILD)/obj/include/, delivery.o spool.o net.o drop_ledger.o exit_log.o)
 SYSLOG_GLUE_OBJS := $(BUILD)/obj/mod_syslog/mod_syslog.o $(BUILD)/obj/mod_syslog/syslog_glue.o
 
 $(BUILD)/mod_syslog.so: $(SYSLOG_GLUE_OBJS) $(SYSLOG_CORE_OBJS) $(SYSLOG_SHARED_OBJS)

@@ -1,15 +1,17 @@
 // mod_syslog's httpd glue: directives, the log-writer pair, and per-child
 // sockets and senders. The logic lives in the httpd-free core
-// (syslog_target, syslog_format, syslog_transport, syslog_report).
+// (syslog_target, syslog_format, syslog_transport) and include/.
 //
 // Life of a handle: writer_init (parent, every config cycle) parses the
 // target, resolves udp hosts and stores everything the writer needs in a
-// handle in the config pool; vhosts that inherit the CustomLog share it.
-// child_init opens each handle's socket and starts its Shipper (one sender
-// thread per handle per child); the writer (request threads) encodes the
-// line and pushes it to the Shipper's bounded queue, never touching the
-// network; a pchild cleanup stops the Shipper (delivering what it can
-// within a deadline) and reports what was dropped or truncated.
+// SyslogHandle owned by this generation's HandleTable in pconf; vhosts that
+// inherit the CustomLog share it. child_init opens each handle's socket and
+// starts its Shipper (one sender thread per handle per child); the writer
+// (request threads) encodes the line and pushes it to the Shipper's bounded
+// queue, never touching the network. At child exit every Shipper is told to
+// stop at once (a pchild pre-cleanup) and waited for within the exit deadline
+// (a pchild cleanup); see include/child_senders.h for why that is safe even
+// inside prefork's signal handler.
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -36,12 +38,14 @@
 #include "util_cfgtree.h"
 // clang-format on
 
+#include "child_senders.h"
 #include "delivery.h"
 #include "delivery_aplog.h"
+#include "drop_ledger.h"
 #include "log_writer_chain.h"
 #include "mod_syslog.h"
+#include "module_kit.h"
 #include "syslog_format.h"
-#include "syslog_report.h"
 #include "syslog_target.h"
 #include "syslog_transport.h"
 
@@ -50,8 +54,8 @@ APLOG_USE_MODULE(syslog);
 
 namespace {
 
+using delivery::DropLedger;
 using syslogmod::DatagramSender;
-using syslogmod::DropLedger;
 using syslogmod::Format;
 using syslogmod::StreamSink;
 using syslogmod::SyslogTarget;
@@ -67,15 +71,17 @@ constexpr apr_int64_t kDefaultQueueSize = 4 << 20;
 constexpr apr_int64_t kMinQueueSize = 64 << 10;
 constexpr apr_int64_t kMaxQueueSize = 1ll << 30;
 constexpr Millis kReportInterval{10000};
-constexpr Millis kExitDeadline{2000};
+constexpr apr_int64_t kDefaultExitTimeout = 2000;  // ms; httpd escalates a stop after 3 s
+constexpr apr_int64_t kMaxExitTimeout = 2500;
 
 // ---- configuration ----
 
 struct ServerConfig {
-  const char* ident;       // nullptr: not set here
-  int format;              // -1: not set here, else a Format
-  apr_int64_t max_length;  // 0: not set here
-  apr_int64_t queue_size;  // 0: not set here
+  const char* ident;            // nullptr: not set here
+  int format;                   // -1: not set here, else a Format
+  apr_int64_t max_length;       // 0: not set here
+  apr_int64_t queue_size;       // 0: not set here
+  apr_int64_t exit_timeout_ms;  // -1: not set (main server only)
 };
 
 ServerConfig* server_config(server_rec* s) {
@@ -99,39 +105,43 @@ struct SyslogHandle {
   std::string resolve_error;
   server_rec* server = nullptr;  // where reports go
   ChildState* child = nullptr;   // this child's sockets, after child_init
+  // Drops and truncations counted on request threads. Made in the parent,
+  // so that it is there (one per child, copied at fork) even when the
+  // child could not set up anything else.
+  std::unique_ptr<DropLedger> ledger;
 };
 
-// What one handle owns in one child. The shipper is declared last, so it
-// is destroyed first: its sink counts drops in the ledger.
+// What one handle owns in one child. Never destroyed in the child (see
+// child_exit).
 struct ChildState {
-  explicit ChildState(const SyslogHandle& h) : ledger(h.spec, h.max_length, kReportInterval) {}
-  DropLedger ledger;
-  syslogmod::ExitDeadline* exit = nullptr;  // the sink's
   std::unique_ptr<delivery::Shipper> shipper;
 };
 
-using Registry = logchain::HandleRegistry<SyslogHandle>;
+// This config cycle's handles, in pconf: a static would be destroyed at
+// exit() while pool cleanups may still read it, and plog outlives the DSO
+// (see log_writer_chain.h).
+struct Generation {
+  explicit Generation(apr_pool_t* p) : pconf(p) {}
+  apr_pool_t* pconf;
+  logchain::HandleTable<SyslogHandle> handles;
+  Millis exit_timeout{kDefaultExitTimeout};
+  delivery::ChildSenders* senders = nullptr;  // in a child, after child_init
+};
 
 logchain::WriterChain g_chain;  // two pointers: nothing to destroy
-// This config cycle's handles. It lives in pconf, like they do: a static
-// vector would be destroyed at exit() while pool cleanups may still read it.
-Registry* g_handles = nullptr;
+Generation* g_gen = nullptr;
 
-apr_status_t destroy_registry(void* data) {
-  auto* r = static_cast<Registry*>(data);
-  if (g_handles == r) g_handles = nullptr;
-  r->~Registry();
+apr_status_t forget_generation(void* data) {
+  if (g_gen == data) g_gen = nullptr;
   return APR_SUCCESS;
 }
 
 // A copy: callers are hooks, not requests.
 std::vector<SyslogHandle*> all_handles() {
-  return g_handles ? g_handles->all() : std::vector<SyslogHandle*>();
-}
-
-apr_status_t destroy_handle(void* data) {
-  static_cast<SyslogHandle*>(data)->~SyslogHandle();
-  return APR_SUCCESS;
+  std::vector<SyslogHandle*> out;
+  if (g_gen)
+    for (const auto& h : g_gen->handles.all()) out.push_back(h.get());
+  return out;
 }
 
 void report(server_rec* s, const std::vector<std::pair<delivery::Level, std::string>>& msgs) {
@@ -156,28 +166,28 @@ std::string machine_hostname() {
 
 // ---- child side ----
 
-delivery::ShipperOptions shipper_options(const SyslogHandle& h) {
+delivery::ShipperOptions shipper_options(const SyslogHandle& h, Millis exit_timeout) {
   delivery::ShipperOptions o;
   o.queue_bytes = h.queue_bytes;
   o.batch_lines = 1000;
   o.flush_interval = Millis(50);
   o.retry_min = Millis(250);
   o.retry_max = Millis(5000);
-  o.exit_deadline = kExitDeadline;
+  o.exit_deadline = exit_timeout;
   // What the kernel took but the receiver may not have read when the
   // connection dies is resent on the next one (at-least-once). Five seconds
   // covers a receiver that hangs for a few seconds before it is restarted.
   o.resend_window = Millis(5000);
   o.resend_window_bytes = h.queue_bytes;
   o.report_interval = kReportInterval;
-  int threaded = 0;
-  o.block_signals_in_push = ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded) == APR_SUCCESS &&
-                            threaded == AP_MPMQ_NOT_SUPPORTED;
   return o;
 }
 
-delivery::Reporter reporter_for(server_rec* s) {
-  return [s](delivery::Level level, const std::string& msg) {
+// Runs on the sender thread; while a prefork child stops, through the
+// ExitLog (see child_senders.h).
+delivery::Reporter reporter_for(server_rec* s, const delivery::ChildSenders* senders) {
+  return [s, senders](delivery::Level level, const std::string& msg) {
+    if (logchain::report_lock_free(senders, delivery::aplog_level(level), msg)) return;
     ap_log_error(APLOG_MARK, delivery::aplog_level(level), 0, s, "%s", msg.c_str());
   };
 }
@@ -185,16 +195,15 @@ delivery::Reporter reporter_for(server_rec* s) {
 // Opens what one handle needs in this child: its sink and the Shipper that
 // drives it. A unix path is tried as a datagram socket first and used as a
 // stream socket if it is one (EPROTOTYPE), as syslog(3) does.
-void open_child_state(SyslogHandle* h) {
-  auto c = std::make_unique<ChildState>(*h);
-  delivery::ShipperOptions o = shipper_options(*h);
+void open_child_state(SyslogHandle* h, Generation* gen) {
+  auto c = std::make_unique<ChildState>();
+  DropLedger* ledger = h->ledger.get();
+  delivery::ShipperOptions o = shipper_options(*h, gen->exit_timeout);
   std::unique_ptr<delivery::Sink> sink;
   auto datagram_sink = [&](std::unique_ptr<DatagramSender> sender) {
-    ChildState* state = c.get();
     auto d = std::make_unique<syslogmod::DatagramSink>(
         std::move(sender), h->spec, Millis(10000),
-        [state](int err) { state->ledger.count_dropped(err); });
-    c->exit = &d->exit_deadline();
+        [ledger](int err) { ledger->count_dropped(err); });
     // Bursts: one wakeup of the sender (and of the receiver) per batch, not
     // per line.
     o.batch_lines = 256;
@@ -204,9 +213,7 @@ void open_child_state(SyslogHandle* h) {
   };
   switch (h->target.transport) {
     case Transport::Tcp: {
-      auto t = StreamSink::tcp(h->target.host, h->target.port, h->spec, StreamSink::Options());
-      c->exit = &t->exit_deadline();
-      sink = std::move(t);
+      sink = StreamSink::tcp(h->target.host, h->target.port, h->spec, StreamSink::Options());
       break;
     }
     case Transport::Unix: {
@@ -215,9 +222,7 @@ void open_child_state(SyslogHandle* h) {
       if (!syslogmod::unix_address(h->target.path, addr, error)) break;
       auto sender = std::make_unique<DatagramSender>(addr);
       if (sender->open() == EPROTOTYPE) {
-        auto t = StreamSink::unix_stream(addr, h->spec, StreamSink::Options());
-        c->exit = &t->exit_deadline();
-        sink = std::move(t);
+        sink = StreamSink::unix_stream(addr, h->spec, StreamSink::Options());
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, h->server,
                      "%s: %s is a stream socket; sending through it", h->spec.c_str(),
                      h->target.path.c_str());
@@ -239,45 +244,56 @@ void open_child_state(SyslogHandle* h) {
     }
   }
   if (sink) {
-    c->shipper = std::make_unique<delivery::Shipper>(std::move(sink), o, reporter_for(h->server));
-    c->shipper->start();
+    server_rec* s = h->server;
+    // The sender's last act: the truncations and drops its sink counted.
+    delivery::Reporter to_log = reporter_for(s, gen->senders);
+    o.on_exit = [ledger, to_log] {
+      for (const auto& [level, text] : ledger->take(SteadyClock::now(), true)) to_log(level, text);
+    };
+    c->shipper = std::make_unique<delivery::Shipper>(std::move(sink), o, to_log);
+    h->child = c.release();
+    if (gen->senders) gen->senders->add(h->child->shipper.get());
+    h->child->shipper->start();
+    return;
   }
   h->child = c.release();
 }
 
-void close_child_state(SyslogHandle* h) {
-  ChildState* c = h->child;
-  if (!c) return;
-  // Lines still queued get until the deadline; a send stuck on a dead
-  // receiver must not hold the child beyond it.
-  if (c->shipper) {
-    c->exit->set(SteadyClock::now() + kExitDeadline + Millis(500));
-    c->shipper->stop();
-  }
-  report(h->server, c->ledger.take(SteadyClock::now(), true));
-  h->child = nullptr;
-  delete c;
-}
-
-apr_status_t child_exit(void*) {
-  for (SyslogHandle* h : all_handles()) {
-    try {
-      close_child_state(h);
-    } catch (const std::exception& e) {
-      ap_log_error(APLOG_MARK, APLOG_ERR, 0, h->server, "%s: at child exit: %s", h->spec.c_str(),
-                   e.what());
-    } catch (...) {
-      ap_log_error(APLOG_MARK, APLOG_ERR, 0, h->server, "%s: at child exit: unknown exception",
-                   h->spec.c_str());
-    }
+// Runs after every sender of this child was told to stop (a pre-cleanup),
+// maybe inside prefork's signal handler: nothing here allocates, locks or
+// frees unless the policy says this is an ordinary thread. The ChildStates
+// stay: the child exits next.
+apr_status_t child_exit(void* data) {
+  auto* senders = static_cast<delivery::ChildSenders*>(data);
+  size_t late = senders->finish_all();
+  if (senders->join_policy() != delivery::ChildSenders::Join::AfterStop) return APR_SUCCESS;
+  try {
+    if (late)
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
+                   "mod_syslog: %zu senders had not finished by the exit deadline; what they "
+                   "held is not counted",
+                   late);
+    // Handles without a sender count their drops on request threads.
+    for (SyslogHandle* h : all_handles())
+      if (!h->child || !h->child->shipper || !h->child->shipper->running())
+        report(h->server, h->ledger->take(SteadyClock::now(), true));
+  } catch (...) {
   }
   return APR_SUCCESS;
 }
 
 void child_init(apr_pool_t* pchild, server_rec* s) {
+  Generation* gen = g_gen;
+  if (!gen || gen->handles.all().empty()) return;
+  try {
+    gen->senders = logchain::new_child_senders("syslog");
+  } catch (...) {
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "mod_syslog: out of memory in child_init");
+    return;  // no child state: the writer counts nothing it cannot hold
+  }
   for (SyslogHandle* h : all_handles()) {
     try {
-      open_child_state(h);
+      open_child_state(h, gen);
     } catch (const std::exception& e) {
       ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s: cannot set up in this child: %s",
                    h->spec.c_str(), e.what());
@@ -285,11 +301,12 @@ void child_init(apr_pool_t* pchild, server_rec* s) {
       ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s: cannot set up in this child", h->spec.c_str());
     }
   }
-  apr_pool_cleanup_register(pchild, nullptr, child_exit, apr_pool_cleanup_null);
+  logchain::stop_with_child(pchild, gen->senders, child_exit, gen->senders);
 }
 
 // ---- the writer pair ----
 
+// `p` is plog: nothing of ours may live there (see log_writer_chain.h).
 void* writer_init(apr_pool_t* p, server_rec* s, const char* name) {
   if (!logchain::has_prefix(name, kPrefix)) return g_chain.next_init(p, s, name);
   try {
@@ -300,11 +317,10 @@ void* writer_init(apr_pool_t* p, server_rec* s, const char* name) {
                    error.c_str());
       return nullptr;
     }
-    if (!g_handles) return nullptr;  // never: pre_config made it
+    if (!g_gen) return nullptr;  // never: open_logs made it
     const ServerConfig* cfg = server_config(s);
-    void* mem = apr_palloc(p, sizeof(SyslogHandle));
-    auto* h = new (mem) SyslogHandle();
-    apr_pool_cleanup_register(p, h, destroy_handle, apr_pool_cleanup_null);
+    auto owned = std::make_unique<SyslogHandle>();
+    SyslogHandle* h = owned.get();
     h->spec = name;
     h->target = target;
     bool network = target.transport != Transport::Unix;
@@ -317,6 +333,7 @@ void* writer_init(apr_pool_t* p, server_rec* s, const char* name) {
     h->max_length = static_cast<size_t>(cfg->max_length ? cfg->max_length : kDefaultMaxLength);
     h->queue_bytes = static_cast<size_t>(cfg->queue_size ? cfg->queue_size : kDefaultQueueSize);
     h->server = s;
+    h->ledger = std::make_unique<DropLedger>(h->spec, h->max_length, kReportInterval);
     // The queue must hold a whole line.
     if (h->queue_bytes < h->max_length + 4096) {
       ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s,
@@ -327,8 +344,7 @@ void* writer_init(apr_pool_t* p, server_rec* s, const char* name) {
     }
     if (target.transport == Transport::Udp)
       syslogmod::resolve(target.host, target.port, SOCK_DGRAM, h->addresses, h->resolve_error);
-    g_handles->add(h);
-    return h;
+    return g_gen->handles.add(g_gen->pconf, std::move(owned));
   } catch (const std::exception& e) {
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "CustomLog \"%s\": %s", name, e.what());
   } catch (...) {
@@ -338,19 +354,30 @@ void* writer_init(apr_pool_t* p, server_rec* s, const char* name) {
 }
 
 // A request never touches the network: the line goes to the handle's queue.
-void deliver(ChildState* c, const std::string& msg) {
+void deliver(SyslogHandle* h, const std::string& msg) {
+  ChildState* c = h->child;
   if (!c->shipper) {
-    c->ledger.count_dropped(EDESTADDRREQ);  // the udp host never resolved
+    h->ledger->count_dropped(EDESTADDRREQ);  // the udp host never resolved
     return;
   }
-  // A full queue is counted, and reported, by the Shipper.
+  if (!c->shipper->running()) {
+    h->ledger->count_dropped(EAGAIN);  // its sender thread could not start
+    return;
+  }
+  // A full queue, or a sender that could not start, is counted and reported
+  // by the Shipper.
   c->shipper->push(std::string_view(), msg);
 }
 
 void write_line(request_rec* r, SyslogHandle* h, const char** strs, int* lens, int n,
                 apr_size_t len) {
-  ChildState* c = h->child;
-  if (!c) return;  // no child state: never expected after child_init
+  if (!h->child) {
+    // child_init could not set this log up (out of memory): counted.
+    h->ledger->count_dropped(ENOMEM);
+    auto now = SteadyClock::now();
+    if (h->ledger->due(now)) report(h->server, h->ledger->take(now, false));
+    return;
+  }
   // The line as mod_log_config made it, less its line end (the last portion).
   char* joined = static_cast<char*>(apr_palloc(r->pool, len + 1));
   size_t used = 0;
@@ -371,16 +398,16 @@ void write_line(request_rec* r, SyslogHandle* h, const char** strs, int* lens, i
   hdr.tag = h->tag;
   hdr.pid = static_cast<long>(getpid());
   std::string msg;
-  if (syslogmod::encode(h->format, hdr, line, h->max_length, msg)) c->ledger.count_truncated();
+  if (syslogmod::encode(h->format, hdr, line, h->max_length, msg)) h->ledger->count_truncated();
 
-  deliver(c, msg);
+  deliver(h, msg);
   auto now = SteadyClock::now();
-  if (c->ledger.due(now)) report(h->server, c->ledger.take(now, false));
+  if (h->ledger->due(now)) report(h->server, h->ledger->take(now, false));
 }
 
 apr_status_t writer(request_rec* r, void* handle, const char** strs, int* lens, int n,
                     apr_size_t len) {
-  SyslogHandle* h = g_handles ? g_handles->find(handle) : nullptr;
+  SyslogHandle* h = g_gen ? g_gen->handles.find(handle) : nullptr;
   if (!h) return g_chain.next_write(r, handle, strs, lens, n, len);
   try {
     write_line(r, h, strs, lens, n, len);
@@ -395,18 +422,6 @@ apr_status_t writer(request_rec* r, void* handle, const char** strs, int* lens, 
 }
 
 // ---- hooks ----
-
-int pre_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*) {
-  // The previous cycle's handles died with its config pool; so did its
-  // registry.
-  try {
-    g_handles = new (apr_palloc(pconf, sizeof(Registry))) Registry();
-  } catch (...) {
-    return HTTP_INTERNAL_SERVER_ERROR;
-  }
-  apr_pool_cleanup_register(pconf, g_handles, destroy_registry, apr_pool_cleanup_null);
-  return OK;
-}
 
 // mod_log_config's check_config (AH02297) takes every CustomLog target that
 // does not start with '|' for a file and fails when its "directory" does not
@@ -484,7 +499,17 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) {
   return ok ? OK : DONE;
 }
 
-int open_logs(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) {
+// Before mod_log_config's open_logs, which calls writer_init for each log.
+int open_logs(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
+  try {
+    g_gen = logchain::pool_new<Generation>(pconf, pconf);
+    apr_pool_cleanup_register(pconf, g_gen, forget_generation, apr_pool_cleanup_null);
+    const ServerConfig* cfg = server_config(s);
+    if (cfg->exit_timeout_ms >= 0) g_gen->exit_timeout = Millis(cfg->exit_timeout_ms);
+  } catch (...) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "mod_syslog: out of memory");
+    return HTTP_INTERNAL_SERVER_ERROR;
+  }
   if (!g_chain.install(writer_init, writer)) {
     ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_NOTICE, 0, s,
                  "mod_syslog: mod_log_config is not loaded; syslog: targets are unused");
@@ -605,6 +630,7 @@ extern "C" {
 void* syslog_create_server_config(apr_pool_t* p, server_rec*) {
   auto* c = static_cast<ServerConfig*>(apr_pcalloc(p, sizeof(ServerConfig)));
   c->format = -1;
+  c->exit_timeout_ms = -1;
   return c;
 }
 
@@ -616,6 +642,7 @@ void* syslog_merge_server_config(apr_pool_t* p, void* basev, void* addv) {
   m->format = add->format >= 0 ? add->format : base->format;
   m->max_length = add->max_length ? add->max_length : base->max_length;
   m->queue_size = add->queue_size ? add->queue_size : base->queue_size;
+  m->exit_timeout_ms = base->exit_timeout_ms;  // main server only
   return m;
 }
 
@@ -670,9 +697,24 @@ const char* syslog_cmd_queue_size(cmd_parms* cmd, void*, const char* arg) {
   });
 }
 
+const char* syslog_cmd_exit_timeout(cmd_parms* cmd, void*, const char* arg) {
+  if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return err;
+  return guarded(cmd, [&](ServerConfig* c) -> const char* {
+    apr_int64_t v;
+    // httpd sends SIGTERM to children still there 3 s into a stop (AH00045):
+    // the senders must be done before, with room for the rest of the exit.
+    if (!parse_bytes(arg, false, v) || v > kMaxExitTimeout)
+      return apr_psprintf(cmd->pool,
+                          "SyslogExitTimeout: '%s' is not a number of milliseconds from 0 to "
+                          "%" APR_INT64_T_FMT " (httpd escalates a stop after 3 s)",
+                          arg, kMaxExitTimeout);
+    c->exit_timeout_ms = v;
+    return nullptr;
+  });
+}
+
 void syslog_register_hooks(apr_pool_t*) {
   static const char* const before_log_config[] = {"mod_log_config.c", nullptr};
-  ap_hook_pre_config(pre_config, nullptr, nullptr, APR_HOOK_MIDDLE);
   // Before mod_log_config's own check, which must not see our targets as files.
   ap_hook_check_config(check_config, nullptr, before_log_config, APR_HOOK_MIDDLE);
   ap_hook_open_logs(open_logs, nullptr, before_log_config, APR_HOOK_MIDDLE);

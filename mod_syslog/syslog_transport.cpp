@@ -22,99 +22,7 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-int64_t to_ns(SteadyClock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-}
-
-// Milliseconds from now until `until`, rounded up so that a poll() does not
-// wake a hair early and spin; -1 once it has passed.
-int ms_until(SteadyClock::time_point until) {
-  auto now = SteadyClock::now();
-  if (now >= until) return -1;
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(until - now).count();
-  long long ms = (us + 999) / 1000;
-  return static_cast<int>(std::min<long long>(ms, INT_MAX));
-}
-
-std::string address_text(const sockaddr* sa) {
-  char host[INET6_ADDRSTRLEN] = "?";
-  if (sa->sa_family == AF_INET) {
-    auto* in = reinterpret_cast<const sockaddr_in*>(sa);
-    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-    return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
-  }
-  if (sa->sa_family == AF_INET6) {
-    auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
-    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-    return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
-  }
-  return "?";
-}
-
 }  // namespace
-
-std::string errno_string(int err) {
-  char buf[128];
-  const char* s = strerror_r(err, buf, sizeof buf);  // GNU: may not use buf
-  return s ? s : "unknown error";
-}
-
-bool unix_address(const std::string& path, SocketAddress& out, std::string& error) {
-  sockaddr_un sun{};
-  if (path.empty() || path.size() >= sizeof sun.sun_path) {
-    error = "socket path '" + path + "' is empty or too long";
-    return false;
-  }
-  sun.sun_family = AF_UNIX;
-  std::memcpy(sun.sun_path, path.data(), path.size());
-  out = SocketAddress{};
-  std::memcpy(&out.storage, &sun, sizeof sun);
-  out.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
-  out.text = path;
-  return true;
-}
-
-bool resolve(const std::string& host, uint16_t port, int socktype, std::vector<SocketAddress>& out,
-             std::string& error) {
-  out.clear();
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = socktype;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  std::string service = std::to_string(port);
-  int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &res);
-  if (rc != 0) {
-    error = "cannot resolve '" + host + "': " + gai_strerror(rc);
-    return false;
-  }
-  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
-    if (ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
-    SocketAddress a;
-    std::memcpy(&a.storage, ai->ai_addr, ai->ai_addrlen);
-    a.length = ai->ai_addrlen;
-    a.text = address_text(ai->ai_addr);
-    out.push_back(std::move(a));
-  }
-  freeaddrinfo(res);
-  if (out.empty()) {
-    error = "no usable address for '" + host + "'";
-    return false;
-  }
-  return true;
-}
-
-// ---- ExitDeadline ----
-
-void ExitDeadline::set(SteadyClock::time_point t) {
-  ns_.store(to_ns(t), std::memory_order_relaxed);
-}
-
-SteadyClock::time_point ExitDeadline::cap(SteadyClock::time_point until) const {
-  int64_t ns = ns_.load(std::memory_order_relaxed);
-  if (ns == INT64_MAX) return until;
-  return std::min(until, SteadyClock::time_point(std::chrono::nanoseconds(ns)));
-}
 
 // ---- DatagramSender ----
 
@@ -142,7 +50,8 @@ bool DatagramSender::receiver_gone(int err) {
 }
 
 DatagramSender::Result DatagramSender::send(std::string_view msg, int& err,
-                                            SteadyClock::time_point wait_until) {
+                                            SteadyClock::time_point wait_until,
+                                            const delivery::StopSignal* stop) {
   err = 0;
   if (fd_ < 0) {
     err = EBADF;
@@ -160,14 +69,13 @@ DatagramSender::Result DatagramSender::send(std::string_view msg, int& err,
     err = errno;
     if (err == EINTR) continue;
     if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
-      int ms = ms_until(wait_until);
-      if (ms < 0) return Result::NotNow;
+      auto until = stop ? stop->cap(wait_until) : wait_until;
+      if (SteadyClock::now() >= until) return Result::NotNow;
       if (err == ENOBUFS) {
         // No wakeup to wait for: nap briefly.
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       } else {
-        pollfd p{fd_, POLLOUT, 0};
-        ::poll(&p, 1, ms);
+        delivery::wait_for(fd_, POLLOUT, stop, until);
       }
       continue;
     }
@@ -211,8 +119,8 @@ delivery::SendResult DatagramSink::send(const std::vector<delivery::Record>& bat
   resume_at_ = 0;
   for (; i < batch.size(); ++i) {
     int err = 0;
-    auto until = exit_.cap(SteadyClock::now() + stall_timeout_);
-    switch (sender_->send(batch[i].body, err, until)) {
+    auto until = SteadyClock::now() + stall_timeout_;
+    switch (sender_->send(batch[i].body, err, until, stop_)) {
       case DatagramSender::Result::Sent:
         if (err && on_drop_) on_drop_(err);  // an earlier datagram was refused
         break;
@@ -236,6 +144,13 @@ delivery::SendResult DatagramSink::send(const std::vector<delivery::Record>& bat
     }
   }
   return delivery::SendResult::Ok;
+}
+
+size_t DatagramSink::sent_of_failed(const std::vector<delivery::Record>& batch) const {
+  if (resume_at_ > 0 && batch.size() == resume_size_ && resume_at_ < batch.size() &&
+      batch[resume_at_].body == resume_line_)
+    return resume_at_;
+  return 0;
 }
 
 // ---- StreamSink ----
@@ -266,50 +181,9 @@ void StreamSink::close() {
   fd_ = -1;
 }
 
-int StreamSink::wait_budget(SteadyClock::time_point until) const {
-  return ms_until(exit_.cap(until));
-}
-
 bool StreamSink::connect_to(const SocketAddress& addr, std::string& error) {
-  int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) {
-    error = "socket: " + errno_string(errno);
-    return false;
-  }
-  if (::connect(fd, addr.get(), addr.length) != 0) {
-    int err = errno;
-    if (err != EINPROGRESS) {
-      error = "connect to " + addr.text + ": " + errno_string(err);
-      ::close(fd);
-      return false;
-    }
-    pollfd p{fd, POLLOUT, 0};
-    auto until = SteadyClock::now() + opts_.connect_timeout;
-    int rc = 0;
-    for (;;) {
-      int ms = wait_budget(until);
-      if (ms < 0) break;
-      rc = ::poll(&p, 1, ms);
-      if (rc >= 0 || errno != EINTR) break;
-    }
-    if (rc <= 0) {
-      error = "connect to " + addr.text + ": timed out";
-      ::close(fd);
-      return false;
-    }
-    socklen_t len = sizeof err;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-    if (err != 0) {
-      error = "connect to " + addr.text + ": " + errno_string(err);
-      ::close(fd);
-      return false;
-    }
-  }
-  if (addr.family() != AF_UNIX) {
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-  }
+  int fd = delivery::connect_stream(addr, stop_, SteadyClock::now() + opts_.connect_timeout, error);
+  if (fd < 0) return false;
   fd_ = fd;
   return true;
 }
@@ -317,7 +191,9 @@ bool StreamSink::connect_to(const SocketAddress& addr, std::string& error) {
 bool StreamSink::connect(std::string& error) {
   if (is_unix_) return connect_to(unix_address_, error);
   std::vector<SocketAddress> addrs;
-  if (!resolve(host_, port_, SOCK_STREAM, addrs, error)) return false;
+  if (!resolve(host_, port_, SOCK_STREAM, addrs, error, stop_,
+               SteadyClock::now() + opts_.connect_timeout))
+    return false;
   for (const SocketAddress& a : addrs)
     if (connect_to(a, error)) return true;
   return false;
@@ -336,14 +212,13 @@ bool StreamSink::write_all(std::string_view data, std::string& error) {
     int err = n < 0 ? errno : EIO;
     if (err == EINTR) continue;
     if (err == EAGAIN || err == EWOULDBLOCK) {
-      int ms = wait_budget(stall_until);
-      if (ms < 0) {
+      auto until = stop_ ? stop_->cap(stall_until) : stall_until;
+      if (SteadyClock::now() >= until) {
         error = "send made no progress for " + std::to_string(opts_.stall_timeout.count()) +
                 " ms (or the child is exiting)";
         return false;
       }
-      pollfd p{fd_, POLLOUT, 0};
-      ::poll(&p, 1, ms);
+      delivery::wait_for(fd_, POLLOUT, stop_, until);
       continue;
     }
     error = "send: " + errno_string(err);

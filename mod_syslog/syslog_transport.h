@@ -31,39 +31,16 @@
 #include <vector>
 
 #include "delivery.h"
+#include "net.h"
 
 namespace syslogmod {
 
 using Millis = std::chrono::milliseconds;
 
-struct SocketAddress {
-  sockaddr_storage storage{};
-  socklen_t length = 0;
-  std::string text;  // for messages: "/dev/log", "127.0.0.1:514", "[::1]:514"
-
-  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
-  int family() const { return storage.ss_family; }
-};
-
-bool unix_address(const std::string& path, SocketAddress& out, std::string& error);
-// getaddrinfo() for `socktype` (SOCK_DGRAM or SOCK_STREAM), in its order.
-bool resolve(const std::string& host, uint16_t port, int socktype, std::vector<SocketAddress>& out,
-             std::string& error);
-
-// The text of an errno value.
-std::string errno_string(int err);
-
-// The latest moment a sender thread may still wait, settable from another
-// thread (child exit).
-class ExitDeadline {
- public:
-  void set(std::chrono::steady_clock::time_point t);
-  // The earlier of `until` and the exit deadline.
-  std::chrono::steady_clock::time_point cap(std::chrono::steady_clock::time_point until) const;
-
- private:
-  std::atomic<int64_t> ns_{INT64_MAX};
-};
+using delivery::errno_string;
+using delivery::resolve;
+using delivery::SocketAddress;
+using delivery::unix_address;
 
 // One connected datagram socket (FD_CLOEXEC). Used by one thread at a time.
 class DatagramSender {
@@ -84,10 +61,11 @@ class DatagramSender {
   // connect; the socket stays usable (send() reconnects) unless it could not
   // be created at all.
   int open();
-  // One datagram. Waits for room at the receiver until `wait_until` at most.
-  // A receiver that went away (rsyslogd restarted and recreated its socket)
-  // is reconnected once per call.
-  Result send(std::string_view msg, int& err, std::chrono::steady_clock::time_point wait_until);
+  // One datagram. Waits for room at the receiver until `wait_until` at most,
+  // through `stop` (which may be null). A receiver that went away (rsyslogd
+  // restarted and recreated its socket) is reconnected once per call.
+  Result send(std::string_view msg, int& err, std::chrono::steady_clock::time_point wait_until,
+              const delivery::StopSignal* stop = nullptr);
   const SocketAddress& address() const { return address_; }
 
  private:
@@ -114,14 +92,13 @@ class DatagramSink : public delivery::Sink {
   bool acknowledges() const override { return true; }
   void close() override {}  // reconnecting is send()'s business
   std::string describe() const override { return who_; }
-  ExitDeadline& exit_deadline() { return exit_; }
+  size_t sent_of_failed(const std::vector<delivery::Record>& batch) const override;
 
  private:
   std::unique_ptr<DatagramSender> sender_;
   std::string who_;
   Millis stall_timeout_;
   std::function<void(int)> on_drop_;
-  ExitDeadline exit_;
   // Where the last, partly sent batch stopped: its size and first unsent line.
   size_t resume_at_ = 0;
   size_t resume_size_ = 0;
@@ -153,8 +130,6 @@ class StreamSink : public delivery::Sink {
   void close() override;
   std::string describe() const override { return who_; }
 
-  // No wait lasts beyond it once set (child exit). Any thread.
-  ExitDeadline& exit_deadline() { return exit_; }
   bool connected() const { return fd_ >= 0; }
 
  private:
@@ -162,9 +137,6 @@ class StreamSink : public delivery::Sink {
   bool connect(std::string& error);
   bool connect_to(const SocketAddress& addr, std::string& error);
   bool write_all(std::string_view data, std::string& error);
-  // Milliseconds poll() may wait for `until`, capped by the exit deadline;
-  // negative once that has passed.
-  int wait_budget(std::chrono::steady_clock::time_point until) const;
 
   Framing framing_;
   std::string who_;
@@ -175,7 +147,6 @@ class StreamSink : public delivery::Sink {
   bool is_unix_ = false;
   int fd_ = -1;
   std::string buf_;
-  ExitDeadline exit_;
 };
 
 }  // namespace syslogmod

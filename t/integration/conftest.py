@@ -1,16 +1,19 @@
 """Fixtures shared by the integration suites.
 
-`httpd` is parametrized over the event and prefork MPMs. After each test the
-error log is scanned: a [warn] or worse that the test did not declare with
-httpd.expect_log() fails the test, and so does any sanitizer report.
+`httpd` is parametrized over the event, worker and prefork MPMs. After each
+test the error log is scanned: a [warn] or worse that the test did not declare
+with httpd.expect_log() fails the test, and so does any sanitizer report, any
+child that died on a signal and any stop httpd had to escalate (those at any
+level, and no expect_log() excuses them).
 """
 import pytest
 
 from lib.httpd import Httpd
 from lib.paths import BUILD
 from lib.rsyslog import Rsyslogd
+from lib.scribe import Collector
 
-MPMS = ["event", "prefork"]
+MPMS = ["event", "worker", "prefork"]
 
 
 def _make_httpd(request, mpm):
@@ -19,7 +22,11 @@ def _make_httpd(request, mpm):
     h.stop()
     bad = h.unexpected_log_lines()
     san = h.sanitizer_reports()
+    fatal = h.fatal_log_lines()
     failed = getattr(request.node, "rep_call", None)
+    if fatal:
+        h.cleanup()
+        pytest.fail("children died or a stop was escalated:\n" + "\n".join(fatal), pytrace=False)
     if (bad or san) and not (failed and failed.failed):
         h.cleanup()
         pytest.fail("unexpected error-log lines:\n" + "\n".join(bad + san), pytrace=False)
@@ -43,6 +50,20 @@ def rsyslog():
     r = Rsyslogd().start()
     yield r
     r.cleanup()
+
+
+@pytest.fixture
+def collector():
+    c = Collector().start()
+    yield c
+    c.cleanup()
+
+
+@pytest.fixture
+def collector2():
+    c = Collector().start()
+    yield c
+    c.cleanup()
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

@@ -33,3 +33,23 @@ def test_rsyslog_receives_from_logger(rsyslog):
     got = {(r["facility"], r["severity"], r["text"]) for r in recs}
     assert ("local6", "notice", "hello unix") in got
     assert ("local5", "info", "hello udp") in got
+
+
+def test_scan_catches_a_child_killed_by_a_signal():
+    """The fixtures fail a test on AH00052 ([notice]); this proves the scan
+    sees one, so that a crash at child exit cannot pass unnoticed."""
+    import os
+    import signal
+    import time
+    from lib.httpd import Httpd
+    h = Httpd(mpm="prefork")
+    try:
+        h.start(h.conf())
+        victim = h.children()[0]
+        os.kill(victim, signal.SIGSEGV)
+        deadline = time.monotonic() + 10
+        while not h.fatal_log_lines() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert any("AH00052" in l and str(victim) in l for l in h.fatal_log_lines())
+    finally:
+        h.cleanup()

@@ -15,7 +15,6 @@ import requests
 
 from lib.load import BackgroundLoad, burst, ids_in
 from lib.paths import BUILD
-from lib.scribe import Collector
 
 # Short intervals so that recovery after a fault takes a fraction of a second.
 FAST = """\
@@ -27,20 +26,6 @@ ScribeRetryInterval 50 500
 # fault tests. Dropped or lost lines are [error]s and are never expected
 # unless the test is about them.
 TROUBLE = r"\[scribe:warn\].*(delivery failed|TRY_LATER|now sending to)"
-
-
-@pytest.fixture
-def collector():
-    c = Collector().start()
-    yield c
-    c.cleanup()
-
-
-@pytest.fixture
-def collector2():
-    c = Collector().start()
-    yield c
-    c.cleanup()
 
 
 def scribe_conf(httpd, collector, body, fast=True):

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,7 +26,9 @@
 #include "apr_file_io.h"
 #include "apr_general.h"
 #include "apr_pools.h"
+#include "child_senders.h"
 #include "delivery.h"
+#include "exit_log.h"
 #include "spool.h"
 
 using namespace delivery;
@@ -473,31 +476,33 @@ END_TEST
 // ---- RecordQueue ----
 
 START_TEST(queue_overflow_accounting) {
-  const size_t cost = Record{"www", std::string(100, 'x')}.cost();
+  const std::string body(100, 'x');
+  const size_t cost = RecordQueue::cost("www", body);
   RecordQueue q(cost * 10);
-  for (int i = 0; i < 10; ++i) ck_assert(q.push(Record{"www", std::string(100, 'x')}, T0));
+  for (int i = 0; i < 10; ++i) ck_assert(q.push("www", body, T0));
   ck_assert_uint_eq(q.bytes(), cost * 10);
-  for (int i = 0; i < 5; ++i) ck_assert(!q.push(Record{"www", std::string(100, 'x')}, T0));
+  for (int i = 0; i < 5; ++i) ck_assert(!q.push("www", body, T0));
   ck_assert_uint_eq(q.dropped(), 5u);
   ck_assert_uint_eq(q.size(), 10u);
   // A smaller record may still fit where a big one did not.
   std::vector<Record> out;
   ck_assert_uint_eq(q.pop(out, 3), 3u);
   ck_assert_uint_eq(q.bytes(), cost * 7);
-  ck_assert(q.push(Record{"www", std::string(100, 'x')}, T0 + 1s));
-  ck_assert(!q.push(Record{"www", std::string(cost * 3, 'x')}, T0));
+  ck_assert(q.push("www", body, T0 + 1s));
+  ck_assert(!q.push("www", std::string(cost * 3, 'x'), T0));
   ck_assert_uint_eq(q.dropped(), 6u);
   ck_assert(q.oldest() == T0);
   out.clear();
   ck_assert_uint_eq(q.pop(out, 100), 8u);
   ck_assert_uint_eq(q.bytes(), 0u);
   ck_assert(q.oldest() == Clock::time_point{});
+  ck_assert(out.back().tag == "www" && out.back().body == body);
 }
 END_TEST
 
 START_TEST(queue_pop_keeps_order) {
   RecordQueue q(1 << 20);
-  for (int i = 0; i < 50; ++i) q.push(Record{"", std::to_string(i)}, T0 + Millis(i));
+  for (int i = 0; i < 50; ++i) q.push("", std::to_string(i), T0 + Millis(i));
   ck_assert(q.oldest() == T0);
   std::vector<Record> out;
   q.pop(out, 20);
@@ -507,25 +512,98 @@ START_TEST(queue_pop_keeps_order) {
 }
 END_TEST
 
-START_TEST(queue_wait_wakes_on_notify_and_full_batch) {
+// Records cross chunk boundaries (64 KiB chunks), some larger than a chunk;
+// producers on several threads; the consumer reads concurrently and sees
+// every record once, whole.
+START_TEST(queue_chunks_concurrent_producers) {
+  RecordQueue q(64 << 20);
+  constexpr int kThreads = 4, kEach = 5000;
+  std::vector<std::thread> producers;
+  for (int t = 0; t < kThreads; ++t)
+    producers.emplace_back([&q, t] {
+      for (int i = 0; i < kEach; ++i) {
+        // Every 997th record is bigger than a chunk.
+        std::string body = std::to_string(t) + ":" + std::to_string(i) + ":" +
+                           std::string(i % 997 == 0 ? 100000 : i % 300, 'y');
+        while (!q.push("c" + std::to_string(t), body, Clock::now())) std::this_thread::yield();
+      }
+    });
+  std::vector<int> next(kThreads, 0);
+  size_t got = 0;
+  std::vector<Record> out;
+  auto give_up = Clock::now() + 30s;
+  while (got < size_t(kThreads) * kEach && Clock::now() < give_up) {
+    out.clear();
+    got += q.pop(out, 1000);
+    for (const Record& r : out) {
+      int t = std::stoi(r.tag.substr(1));
+      size_t colon = r.body.find(':');
+      int i = std::stoi(r.body.substr(colon + 1));
+      ck_assert_int_eq(i, next[t]);  // each producer's records in order
+      ++next[t];
+      size_t pad = r.body.size() - r.body.find(':', colon + 1) - 1;
+      ck_assert_uint_eq(pad, i % 997 == 0 ? 100000u : size_t(i % 300));
+    }
+  }
+  for (auto& p : producers) p.join();
+  ck_assert_uint_eq(got, size_t(kThreads) * kEach);
+  ck_assert_uint_eq(q.bytes(), 0u);
+  ck_assert_uint_eq(q.dropped(), 0u);
+}
+END_TEST
+
+START_TEST(queue_wake_fd_on_full_batch) {
   RecordQueue q(1 << 20);
   q.set_wake_threshold(3);
+  pollfd p{q.wake_fd(), POLLIN, 0};
+  q.push("", "x", Clock::now());
+  q.push("", "x", Clock::now());
+  ck_assert_int_eq(::poll(&p, 1, 0), 0);
+  q.push("", "x", Clock::now());  // a full batch wakes the sender
+  ck_assert_int_eq(::poll(&p, 1, 0), 1);
+  q.clear_wake();
+  ck_assert_int_eq(::poll(&p, 1, 0), 0);
+}
+END_TEST
+
+// ---- StopSignal ----
+
+START_TEST(stop_signal_cuts_a_wait_short) {
+  StopSignal stop;
+  int fds[2];
+  ck_assert_int_eq(::pipe(fds), 0);
   auto start = Clock::now();
   std::thread t([&] {
-    std::this_thread::sleep_for(20ms);
-    for (int i = 0; i < 3; ++i) q.push(Record{"", "x"}, Clock::now());
+    std::this_thread::sleep_for(50ms);
+    stop.request(Clock::now() + 100ms);
   });
-  q.wait(start + 5s);  // the third push wakes us
-  ck_assert(Clock::now() - start < 4s);
+  // Nothing ever becomes readable: the wait ends at the stop deadline, not
+  // after its own 10 s.
+  ck_assert_int_eq(stop.wait(fds[0], POLLIN, start + 10s), 0);
+  auto took = Clock::now() - start;
+  ck_assert(took >= 140ms && took < 2s);
   t.join();
-  start = Clock::now();
-  std::thread n([&] {
-    std::this_thread::sleep_for(20ms);
-    q.notify();
-  });
-  q.wait(start + 5s);
-  ck_assert(Clock::now() - start < 4s);
-  n.join();
+  ck_assert(stop.requested());
+  // A second request keeps the first deadline.
+  auto first = stop.deadline();
+  stop.request(Clock::now() + 1h);
+  ck_assert(stop.deadline() == first);
+  // Once stopping, readiness still counts until the deadline has passed.
+  ck_assert_int_eq(::write(fds[1], "x", 1), 1);
+  ck_assert_int_eq(stop.wait(fds[0], POLLIN, Clock::now() + 10s), 0);  // deadline passed
+  StopSignal later;
+  later.request(Clock::now() + 5s);
+  ck_assert(later.wait(fds[0], POLLIN, Clock::now() + 10s) & POLLIN);
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+END_TEST
+
+START_TEST(stop_signal_finished) {
+  StopSignal stop;
+  ck_assert(!stop.wait_finished(Clock::now() + 20ms));
+  stop.mark_finished();
+  ck_assert(stop.wait_finished(Clock::now() + 5s));
 }
 END_TEST
 
@@ -901,7 +979,7 @@ START_TEST(shipper_slow_peer_spills_instead_of_dropping) {
   size_t n = 0;
   for (; n < 5; ++n) ck_assert(s.push("www", std::to_string(n) + "\n"));
   ck_assert(eventually([&] { return gated->waiting() == 1; }));  // stuck in the first call
-  const size_t cost = Record{"www", "10000\n"}.cost();
+  const size_t cost = RecordQueue::cost("www", "1000\n");        // every line here costs this
   const size_t fill = o.queue_bytes * 85 / 100 / cost;
   for (size_t i = 0; i < fill; ++i, ++n) ck_assert(s.push("www", std::to_string(n) + "\n"));
   gated->open();
@@ -913,6 +991,189 @@ START_TEST(shipper_slow_peer_spills_instead_of_dropping) {
   ck_assert_uint_eq(got.size(), n);
   for (size_t i = 0; i < got.size(); ++i) ck_assert(got[i] == std::to_string(i) + "\n");
   ck_assert(files_in(tmpdir).empty());
+}
+END_TEST
+
+// A peer that accepts and never answers: each send() waits, through the
+// Shipper's StopSignal, for an answer that never comes.
+class HangingSink : public Sink {
+ public:
+  HangingSink() { ck_assert_int_eq(::pipe(fds_), 0); }
+  ~HangingSink() override {
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+  SendResult send(const std::vector<Record>&, std::string& error) override {
+    ++calls_;
+    stop_->wait(fds_[0], POLLIN, Clock::now() + 10s);
+    error = "no answer";
+    return SendResult::Failed;
+  }
+  bool acknowledges() const override { return true; }
+  void close() override {}
+  std::string describe() const override { return "hanging sink"; }
+  std::atomic<int> calls_{0};
+
+ private:
+  int fds_[2];
+};
+
+// However long the peer would keep a call waiting, stop() returns by the
+// exit deadline (plus the grace), and every line is accounted for.
+START_TEST(shipper_stop_bounded_with_hung_peer_counts_lost) {
+  Reports rep;
+  auto sink = std::make_unique<HangingSink>();
+  HangingSink* raw = sink.get();
+  ShipperOptions o = fast_options();
+  o.exit_deadline = Millis(300);
+  Shipper s(std::move(sink), o, rep.reporter());
+  s.start();
+  push_all(s, 50, "h");
+  while (raw->calls_ == 0) std::this_thread::sleep_for(1ms);
+  auto start = Clock::now();
+  s.begin_stop();
+  ck_assert(s.wait_stopped(ChildSenders::kGrace));
+  s.join();
+  ck_assert(Clock::now() - start < 1s);
+  ShipperStats st = s.stats();
+  ck_assert_uint_eq(st.sent, 0u);
+  ck_assert_uint_eq(st.lost, 50u);
+  ck_assert(rep.contains("50 lines could not be delivered before the child exited"));
+}
+END_TEST
+
+// With a spool, a stopping Shipper spools first: a hung peer costs nothing,
+// and the next Shipper on the directory delivers every line.
+START_TEST(shipper_stop_spools_first_with_hung_peer) {
+  Reports rep;
+  ShipperOptions o = fast_options();
+  o.exit_deadline = Millis(300);
+  o.spool_dir = tmpdir;
+  o.spool_name = "hung";
+  auto start = Clock::now();
+  {
+    auto sink = std::make_unique<HangingSink>();
+    HangingSink* raw = sink.get();
+    Shipper s(std::move(sink), o, rep.reporter());
+    s.start();
+    push_all(s, 40, "sp");
+    while (raw->calls_ == 0) std::this_thread::sleep_for(1ms);
+    s.stop();
+    ck_assert(Clock::now() - start < 1500ms);
+    ShipperStats st = s.stats();
+    ck_assert_uint_eq(st.spooled, 40u);
+    ck_assert_uint_eq(st.lost, 0u);
+  }
+  auto sink = std::make_unique<FakeSink>();
+  FakeSink* fake = sink.get();
+  Shipper next(std::move(sink), o, rep.reporter());
+  next.start();
+  // The new Shipper finds the file at start and replays it.
+  auto give_up = Clock::now() + 10s;
+  while (fake->delivered().size() < 40 && Clock::now() < give_up) std::this_thread::sleep_for(5ms);
+  next.stop();
+  auto delivered = fake->delivered();
+  std::set<std::string> got(delivered.begin(), delivered.end());
+  for (int i = 0; i < 40; ++i) ck_assert(got.count("sp" + std::to_string(i) + "\n"));
+}
+END_TEST
+
+// At exit with a live peer and a spool: spooled, then delivered from the
+// spool within the deadline; nothing is left behind.
+START_TEST(shipper_stop_delivers_from_spool) {
+  Reports rep;
+  ShipperOptions o = fast_options();
+  o.flush_interval = Millis(10000);  // nothing goes before the stop
+  o.spool_dir = tmpdir;
+  o.spool_name = "exit";
+  auto sink = std::make_unique<FakeSink>();
+  FakeSink* fake = sink.get();
+  Shipper s(std::move(sink), o, rep.reporter());
+  s.start();
+  push_all(s, 30, "ex");
+  s.stop();
+  ShipperStats st = s.stats();
+  ck_assert_uint_eq(fake->delivered().size(), 30u);
+  ck_assert_uint_eq(st.spooled, 30u);
+  ck_assert_uint_eq(st.replayed, 30u);
+  ck_assert(files_in(tmpdir).empty());
+}
+END_TEST
+
+// Several senders told to stop together finish within one deadline, not one
+// after another.
+START_TEST(child_senders_stop_together) {
+  Reports rep;
+  ShipperOptions o = fast_options();
+  o.exit_deadline = Millis(300);
+  std::vector<std::unique_ptr<Shipper>> all;
+  ChildSenders senders(ChildSenders::Join::AfterStop);
+  for (int i = 0; i < 4; ++i) {
+    all.push_back(std::make_unique<Shipper>(std::make_unique<HangingSink>(), o, rep.reporter()));
+    senders.add(all.back().get());
+    all.back()->start();
+    push_all(*all.back(), 5, "t");
+  }
+  std::this_thread::sleep_for(50ms);
+  auto start = Clock::now();
+  senders.begin_stop_all();
+  ck_assert_uint_eq(senders.finish_all(), 0u);
+  ck_assert(Clock::now() - start < 900ms);
+  for (auto& s : all) ck_assert_uint_eq(s->stats().lost, 5u);
+}
+END_TEST
+
+// A Shipper whose thread never started takes no line, and counts each.
+START_TEST(shipper_not_started_counts_every_line) {
+  Reports rep;
+  Shipper s(std::make_unique<FakeSink>(), fast_options(), rep.reporter());
+  ck_assert(!s.push("www", "x\n"));
+  ck_assert(!s.push("www", "y\n"));
+  ck_assert_uint_eq(s.stats().lost, 2u);
+  ck_assert_uint_eq(s.stats().queued, 0u);
+}
+END_TEST
+
+// The lock-free error-log line looks like httpd's default ErrorLogFormat.
+START_TEST(exit_log_formats_like_httpd) {
+  ExitLog log;
+  log.open(-1, "syslog", 0, 7);
+  char buf[256];
+  std::string text = "3 lines could not be delivered";
+  size_t n = log.format(buf, sizeof buf, 1796171224LL * 1000000 + 710777, 3, text.data(),
+                        text.size(), 1234, 5678);
+  std::string line(buf, n);
+  ck_assert_str_eq(line.c_str(),
+                   "[Wed Dec 02 00:27:04.710777 2026] [syslog:error] [pid 1234:tid 5678] "
+                   "3 lines could not be delivered\n");
+  // Local time: an hour east of UTC crosses into a leap day's next day.
+  ExitLog east;
+  east.open(-1, "scribe", 3600, 7);
+  n = east.format(buf, sizeof buf, 1709251199LL * 1000000, 4, "x", 1, 1, 1);
+  line.assign(buf, n);
+  ck_assert_str_eq(line.c_str(),
+                   "[Fri Mar 01 00:59:59.000000 2024] [scribe:warn] [pid 1:tid 1] x\n");
+  // Too long for the buffer: cut, still one line.
+  n = log.format(buf, 40, 0, 3, text.data(), text.size(), 1, 1);
+  ck_assert_uint_eq(n, 40u);
+  ck_assert_int_eq(buf[39], '\n');
+}
+END_TEST
+
+START_TEST(exit_log_filters_by_level) {
+  int fds[2];
+  ck_assert_int_eq(::pipe(fds), 0);
+  ExitLog log;
+  log.open(fds[1], "syslog", 0, 4);  // LogLevel warn
+  log.write(5, "notice: filtered");
+  log.write(3, "error: written");
+  ::close(fds[1]);
+  char buf[512];
+  ssize_t n = ::read(fds[0], buf, sizeof buf);
+  ::close(fds[0]);
+  std::string got(buf, n > 0 ? size_t(n) : 0);
+  ck_assert(got.find("error: written") != std::string::npos);
+  ck_assert(got.find("filtered") == std::string::npos);
 }
 END_TEST
 
@@ -933,15 +1194,19 @@ static Suite* delivery_suite() {
        {batch_policy_due, batch_policy_wait_for, backoff_doubles_with_jitter_and_caps,
         backoff_jitter_spreads, backoff_min_above_max}},
       {"queue",
-       {queue_overflow_accounting, queue_pop_keeps_order,
-        queue_wait_wakes_on_notify_and_full_batch}},
+       {queue_overflow_accounting, queue_pop_keeps_order, queue_chunks_concurrent_producers,
+        queue_wake_fd_on_full_batch, stop_signal_cuts_a_wait_short, stop_signal_finished,
+        exit_log_formats_like_httpd, exit_log_filters_by_level}},
       {"shipper",
        {shipper_delivers_in_batches_in_order, shipper_try_later_resends_same_batch,
         shipper_failed_resends_after_reconnect, shipper_non_ack_resends_recent,
         shipper_spools_through_outage, shipper_stop_spools_next_replays,
         shipper_queue_full_reports_drops, shipper_spool_limit_reports_drops,
         shipper_spooled_before_new_after_outage, shipper_stop_while_down_spools_without_sending,
-        shipper_slow_peer_spills_instead_of_dropping}},
+        shipper_slow_peer_spills_instead_of_dropping,
+        shipper_stop_bounded_with_hung_peer_counts_lost, shipper_stop_spools_first_with_hung_peer,
+        shipper_stop_delivers_from_spool, child_senders_stop_together,
+        shipper_not_started_counts_every_line}},
   };
   for (auto& g : groups) {
     TCase* tc = tcase_create(g.name);

@@ -28,12 +28,13 @@
 #include <vector>
 
 #include "delivery.h"
+#include "drop_ledger.h"
 #include "syslog_format.h"
-#include "syslog_report.h"
 #include "syslog_target.h"
 #include "syslog_transport.h"
 
 using namespace syslogmod;
+using delivery::DropLedger;
 using std::string;
 
 namespace {
@@ -788,6 +789,10 @@ START_TEST(datagram_sink_resumes_a_partly_sent_batch) {
   while ((n = recv(rx, buf, sizeof buf, MSG_DONTWAIT)) > 0) got.emplace_back(buf, n);
   ck_assert_uint_gt(got.size(), 0);
   ck_assert_uint_lt(got.size(), batch.size());
+  // What a stopping Shipper counts as sent rather than lost: exactly what went.
+  ck_assert_uint_eq(sink.sent_of_failed(batch), got.size());
+  std::vector<delivery::Record> other(batch.begin() + 1, batch.end());
+  ck_assert_uint_eq(sink.sent_of_failed(other), 0);
   // Offered again (as the Shipper does after Failed): the rest only, in order.
   std::thread reader([&] {
     auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);

@@ -22,6 +22,12 @@ from .ports import free_port, wait_tcp
 SEVERE = re.compile(r"^\[[^\]]*\] \[(?:[\w.-]*:)?(warn|error|crit|alert|emerg)\]")
 RESUMING = "resuming normal operations"
 
+# Faults that fail a test whatever its expectations and whatever their level:
+# a child that died on a signal (AH00052, or AH00051 when a core was dumped,
+# both logged at [notice]) and a stop that httpd had to escalate (AH00045
+# SIGTERM, AH00046 SIGKILL, AH00047 gave up).
+FATAL = re.compile(r"AH0005[12]:|AH0004[567]:|exit signal|possible coredump")
+
 # Lines that appear on any start/stop and mean nothing is wrong.
 BENIGN = [
     # A child that had not started serving yet when we stopped.
@@ -259,6 +265,10 @@ class Httpd:
             if SEVERE.search(line) and not any(p.search(line) for p in self.expected):
                 bad.append(line)
         return bad
+
+    def fatal_log_lines(self):
+        """Child deaths on a signal and escalated stops: never expected."""
+        return [l for l in self.read_error_log().splitlines() if FATAL.search(l)]
 
     def sanitizer_reports(self):
         text = self.read_error_log()

@@ -124,3 +124,69 @@ class UnixStreamReceiver:
             os.rmdir(self.dir)
         except OSError:
             pass
+
+
+class HungTcpReceiver:
+    """A syslog tcp receiver that accepts connections and reads nothing until
+    drain() is called: a relay that wedged. Its receive buffer is small, so a
+    sender fills it within a few hundred lines."""
+
+    def __init__(self, rcvbuf=4096):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self.sock.settimeout(0.1)
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.conns.append(conn)
+
+    def drain(self, timeout=10.0):
+        """Reads everything the connections hold (the peers have gone) and
+        returns the octet-counted messages (RFC 6587) received."""
+        self._stop.set()
+        self._thread.join(2)
+        messages = []
+        with self.lock:
+            conns = list(self.conns)
+        for conn in conns:
+            conn.settimeout(timeout)
+            buf = b""
+            while True:
+                try:
+                    data = conn.recv(1 << 20)
+                except (socket.timeout, OSError):
+                    break
+                if not data:
+                    break
+                buf += data
+            conn.close()
+            while buf:
+                length, _, rest = buf.partition(b" ")
+                if not length.isdigit() or len(rest) < int(length):
+                    break
+                n = int(length)
+                messages.append(rest[:n].decode(errors="replace"))
+                buf = rest[n:]
+        return messages
+
+    def close(self):
+        self._stop.set()
+        self.sock.close()
+        with self.lock:
+            for c in self.conns:
+                c.close()

@@ -1,4 +1,5 @@
-// Counting what a syslog handle did not deliver whole, and saying so.
+// Counting, on request threads, lines a log did not deliver whole (dropped
+// before they reached a sender, or truncated), and saying so.
 //
 // Request threads count drops and truncations with relaxed atomics; whichever
 // thread first finds a report due claims it (compare-and-swap on the next
@@ -16,14 +17,16 @@
 
 #include "delivery.h"
 
-namespace syslogmod {
+namespace delivery {
 
 class DropLedger {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // `who` names the handle in messages; `max_length` is its SyslogMaxLength.
-  DropLedger(std::string who, size_t max_length, std::chrono::milliseconds interval);
+  // `who` names the log in messages; `max_length` is the longest line it
+  // sends, named `limit_name` (the directive that sets it) in messages.
+  DropLedger(std::string who, size_t max_length, std::chrono::milliseconds interval,
+             std::string limit_name = "SyslogMaxLength");
 
   void count_truncated() { truncated_.fetch_add(1, std::memory_order_relaxed); }
   // A line that was not sent; `err` is the errno that decided it.
@@ -37,7 +40,7 @@ class DropLedger {
   // The messages for what changed since the last report, and claims the
   // report: a concurrent caller gets nothing. `force` ignores the interval
   // (child exit).
-  std::vector<std::pair<delivery::Level, std::string>> take(Clock::time_point now, bool force);
+  std::vector<std::pair<Level, std::string>> take(Clock::time_point now, bool force);
 
   uint64_t truncated() const { return truncated_.load(std::memory_order_relaxed); }
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
@@ -45,6 +48,7 @@ class DropLedger {
  private:
   std::string who_;
   size_t max_length_;
+  std::string limit_name_;
   std::chrono::milliseconds interval_;
   std::atomic<uint64_t> truncated_{0};
   std::atomic<uint64_t> dropped_{0};
@@ -55,4 +59,4 @@ class DropLedger {
   std::atomic<uint64_t> reported_dropped_{0};
 };
 
-}  // namespace syslogmod
+}  // namespace delivery

@@ -1,11 +1,11 @@
-#include "syslog_report.h"
+#include "drop_ledger.h"
 
 #include <cstring>
 
-namespace syslogmod {
+namespace delivery {
 namespace {
 
-int64_t to_ns(DropLedger::Clock::time_point t) {
+int64_t ledger_ns(DropLedger::Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 
@@ -18,11 +18,15 @@ std::string errno_text(int err) {
 
 }  // namespace
 
-DropLedger::DropLedger(std::string who, size_t max_length, std::chrono::milliseconds interval)
-    : who_(std::move(who)), max_length_(max_length), interval_(interval) {}
+DropLedger::DropLedger(std::string who, size_t max_length, std::chrono::milliseconds interval,
+                       std::string limit_name)
+    : who_(std::move(who)),
+      max_length_(max_length),
+      limit_name_(std::move(limit_name)),
+      interval_(interval) {}
 
 bool DropLedger::due(Clock::time_point now) const {
-  if (to_ns(now) < next_report_ns_.load(std::memory_order_relaxed)) return false;
+  if (ledger_ns(now) < next_report_ns_.load(std::memory_order_relaxed)) return false;
   // Loads of counters that only grow: a stale read delays a report, never
   // loses one (take() reads them again).
   return truncated_.load(std::memory_order_relaxed) !=
@@ -31,40 +35,38 @@ bool DropLedger::due(Clock::time_point now) const {
              reported_dropped_.load(std::memory_order_relaxed);
 }
 
-std::vector<std::pair<delivery::Level, std::string>> DropLedger::take(Clock::time_point now,
-                                                                      bool force) {
-  std::vector<std::pair<delivery::Level, std::string>> out;
+std::vector<std::pair<Level, std::string>> DropLedger::take(Clock::time_point now, bool force) {
+  std::vector<std::pair<Level, std::string>> out;
   std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
   if (force) {
     lock.lock();
   } else {
     if (!lock.try_lock()) return out;
     int64_t next = next_report_ns_.load(std::memory_order_relaxed);
-    if (to_ns(now) < next) return out;
+    if (ledger_ns(now) < next) return out;
   }
-  next_report_ns_.store(to_ns(now + interval_), std::memory_order_relaxed);
+  next_report_ns_.store(ledger_ns(now + interval_), std::memory_order_relaxed);
 
   uint64_t dropped = dropped_.load(std::memory_order_relaxed);
   uint64_t reported_dropped = reported_dropped_.load(std::memory_order_relaxed);
   if (dropped > reported_dropped) {
     int err = last_errno_.load(std::memory_order_relaxed);
-    out.emplace_back(delivery::Level::Error,
-                     who_ + ": " + std::to_string(dropped - reported_dropped) +
-                         " lines dropped (last error: " + errno_text(err) + "); " +
-                         std::to_string(dropped) + " dropped by this child in all");
+    out.emplace_back(Level::Error, who_ + ": " + std::to_string(dropped - reported_dropped) +
+                                       " lines dropped (last error: " + errno_text(err) + "); " +
+                                       std::to_string(dropped) + " dropped by this child in all");
     reported_dropped_.store(dropped, std::memory_order_relaxed);
   }
   uint64_t truncated = truncated_.load(std::memory_order_relaxed);
   uint64_t reported_truncated = reported_truncated_.load(std::memory_order_relaxed);
   if (truncated > reported_truncated) {
-    out.emplace_back(delivery::Level::Warning,
-                     who_ + ": " + std::to_string(truncated - reported_truncated) +
-                         " lines truncated to SyslogMaxLength (" + std::to_string(max_length_) +
-                         " bytes); " + std::to_string(truncated) +
-                         " truncated by this child in all");
+    out.emplace_back(Level::Warning, who_ + ": " + std::to_string(truncated - reported_truncated) +
+                                         " lines truncated to " + limit_name_ + " (" +
+                                         std::to_string(max_length_) + " bytes); " +
+                                         std::to_string(truncated) +
+                                         " truncated by this child in all");
     reported_truncated_.store(truncated, std::memory_order_relaxed);
   }
   return out;
 }
 
-}  // namespace syslogmod
+}  // namespace delivery
