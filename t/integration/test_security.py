@@ -6,16 +6,17 @@ can send. Each test asserts what the operator would check afterwards: the
 victim file's bytes, the owner of a directory, the variable a CGI sees, the
 status of a request.
 """
+import http.server
+import json
 import os
 import pwd
 import re
 import subprocess
-import time
+import threading
 
 import pytest
-import requests
 
-from lib.paths import BUILD, CGI_DIR
+from lib.paths import BUILD, CGI_DIR, HTTPD_BIN
 from lib.scribe import Collector
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
@@ -135,3 +136,282 @@ def test_missing_spool_dir_is_created_root_parents_user_leaf(httpd_event, collec
     assert owner(spool) == USER and spool.stat().st_mode & 0o777 == 0o700
     httpd.graceful()
     assert httpd.get("/small.txt").status_code == 200
+
+
+# ---- 3. a client choosing its own client type ---------------------------------
+
+# Every spelling that reaches the same name somewhere: SetEnvIf reads a header
+# named like the variable (ignoring case), CGI/WSGI/Rack fold '-' and '_'.
+SPELLINGS = ["X_CLIENT_TYPE", "x_client_type", "X-CLIENT_TYPE", "X_Client-Type",
+             "X-Client-Type", "x-client-type"]
+
+
+def write_list(httpd, name, text):
+    path = httpd.root / "cidr" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def cidr_conf(httpd, *modules):
+    conf = httpd.conf()
+    conf.load("alias", "cgi" if httpd.mpm == "prefork" else "cgid", *modules, "cidr_lookup")
+    conf.add(f'ScriptAlias /cgi/ "{CGI_DIR}/"')
+    conf.add(f'<Directory "{CGI_DIR}">\n  Require all granted\n</Directory>')
+    return conf
+
+
+def cgi_env(httpd, path=ENV_CGI, **kw):
+    r = httpd.get(path, **kw)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_setenvif_on_the_variable_cannot_be_fooled_by_a_header(httpd):
+    """`SetEnvIf X_CLIENT_TYPE ^office$ trusted`: mod_setenvif reads a request
+    header of that name before the variable."""
+    write_list(httpd, "office.txt", "192.0.2.0/24\n")  # the client is not in it
+    conf = cidr_conf(httpd, "setenvif")
+    conf.add(f'CIDRFile "{httpd.root}/cidr/office.txt"')
+    conf.add("SetEnvIf X_CLIENT_TYPE ^office$ trusted")
+    httpd.start(conf)
+    for name in SPELLINGS:
+        env = cgi_env(httpd, headers={name: "office"})
+        assert "trusted" not in env, name
+        assert "X_CLIENT_TYPE" not in env and "HTTP_X_CLIENT_TYPE" not in env, name
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    seen = []
+
+    def do_GET(self):
+        _Recorder.seen.append(list(self.headers.keys()))
+        body = b"backend"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def backend():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    _Recorder.seen = []
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def folded(name):
+    return name.lower().replace("_", "-")
+
+
+@pytest.mark.parametrize("header", ["X-Client-Type", "off"])
+def test_proxied_backend_gets_no_forged_spelling(httpd_event, backend, header):
+    """mod_proxy_http forwards `X_Client_Type`; WSGI and Rack map it to the
+    HTTP_X_CLIENT_TYPE the real header gets. Also with the header off."""
+    httpd = httpd_event
+    write_list(httpd, "office.txt", "192.0.2.0/24\n")
+    conf = cidr_conf(httpd, "proxy", "proxy_http")
+    conf.add(f'CIDRFile "{httpd.root}/cidr/office.txt"')
+    conf.add(f"CIDRLookupHeader {header}\nCIDRLookupNetworkEnv X_CLIENT_CIDR")
+    conf.add(f"ProxyPass /app/ http://127.0.0.1:{backend.server_address[1]}/")
+    httpd.start(conf)
+    for name in SPELLINGS + ["X_Client_Cidr", "x-client-cidr"]:
+        r = httpd.get("/app/x", headers={name: "office"})
+        assert r.status_code == 200 and r.text == "backend"
+        got = [folded(k) for k in _Recorder.seen[-1]]
+        assert "x-client-type" not in got and "x-client-cidr" not in got, (name, got)
+
+
+def test_forged_spellings_removed_without_any_list(httpd_event):
+    httpd = httpd_event
+    conf = cidr_conf(httpd, "setenvif")
+    conf.add("SetEnvIf X_CLIENT_TYPE ^office$ trusted")
+    httpd.start(conf)
+    for name in SPELLINGS:
+        env = cgi_env(httpd, headers={name: "office"})
+        assert "trusted" not in env and "HTTP_X_CLIENT_TYPE" not in env, name
+
+
+# ---- 4. subrequests and their own directory section ---------------------------
+
+DENIED = r"AH01630: client denied by server configuration"
+
+
+def ssi_conf(httpd):
+    """Everyone local is `office` for the server; /admin has its own lists,
+    where only 192.0.2.0/24 is, and lets only office in."""
+    write_list(httpd, "office.txt", "127.0.0.0/8\n")
+    write_list(httpd, "admin/office.txt", "192.0.2.0/24\n")
+    write_list(httpd, "partners/partner.txt", "127.0.0.0/8\n")
+    (httpd.root / "htdocs" / "admin").mkdir()
+    (httpd.root / "htdocs" / "admin" / "secret.txt").write_text("TOPSECRET\n")
+    (httpd.root / "htdocs" / "page.shtml").write_text(
+        'before <!--#include virtual="/admin/secret.txt" --> after\n')
+    # A CGI included by an SSI page runs in a subrequest with its own
+    # environment (nested SSI documents share the page's by design).
+    (httpd.root / "htdocs" / "types.shtml").write_text(
+        'main=<!--#echo var="X_CLIENT_TYPE" -->\n'
+        '<!--#include virtual="/partners/env.json.py" -->')
+    conf = cidr_conf(httpd, "include")
+    conf.add(f'CIDRFile "{httpd.root}/cidr/office.txt"')
+    conf.add(f'<Directory "{httpd.root}/htdocs">\n  Options +Includes\n</Directory>')
+    conf.add("AddOutputFilter INCLUDES .shtml\nAddType text/html .shtml")
+    conf.add(f'<Location "/admin">\n  CIDRFile "{httpd.root}/cidr/admin/office.txt"\n'
+             "  Require client-type office\n</Location>")
+    conf.add(f'ScriptAlias /partners/ "{CGI_DIR}/"')
+    conf.add(f'<Location "/partners">\n  CIDRFile "{httpd.root}/cidr/partners/partner.txt"\n'
+             "</Location>")
+    return conf
+
+
+def test_ssi_include_cannot_reach_what_require_denies(httpd):
+    httpd.expect_log(DENIED)
+    httpd.expect_log(r"AH01339|unable to include")
+    httpd.start(ssi_conf(httpd))
+    assert httpd.get("/admin/secret.txt").status_code == 403
+    r = httpd.get("/page.shtml")
+    assert r.status_code == 200 and r.text.startswith("before")
+    assert "TOPSECRET" not in r.text
+
+
+def test_subrequest_gets_the_answer_of_its_own_section(httpd_event):
+    httpd = httpd_event
+    httpd.start(ssi_conf(httpd))
+    r = httpd.get("/types.shtml")
+    assert r.status_code == 200
+    main, included = r.text.split("\n", 1)
+    assert main == "main=office"
+    env = json.loads(included)
+    assert env["X_CLIENT_TYPE"] == "partner" and env["HTTP_X_CLIENT_TYPE"] == "partner"
+    # The page itself, asked for directly, is still the server's answer.
+    assert cgi_env(httpd)["X_CLIENT_TYPE"] == "office"
+
+
+def test_directory_index_cannot_serve_what_require_denies(httpd_event):
+    """mod_dir looks the index up as a subrequest and serves it as the main
+    request: the index's own section decides."""
+    httpd = httpd_event
+    httpd.expect_log(DENIED)
+    write_list(httpd, "office.txt", "127.0.0.0/8\n")
+    write_list(httpd, "admin/office.txt", "192.0.2.0/24\n")
+    dl = httpd.root / "htdocs" / "dl"
+    dl.mkdir()
+    (dl / "secret.html").write_text("TOPSECRET\n")
+    conf = cidr_conf(httpd)
+    conf.add(f'CIDRFile "{httpd.root}/cidr/office.txt"')
+    conf.add(f'<Directory "{dl}">\n  DirectoryIndex secret.html\n'
+             f'  <Files "secret.html">\n    CIDRFile "{httpd.root}/cidr/admin/office.txt"\n'
+             "    Require client-type office\n  </Files>\n</Directory>")
+    httpd.start(conf)
+    assert httpd.get("/dl/secret.html").status_code == 403
+    r = httpd.get("/dl/")
+    assert "TOPSECRET" not in r.text
+    assert r.status_code == 403
+
+
+# ---- names that must not be configurable --------------------------------------
+
+
+@pytest.mark.parametrize("directive,name", [
+    ("CIDRLookupHeader", "Host"),
+    ("CIDRLookupHeader", "Content-Length"),
+    ("CIDRLookupHeader", "transfer-encoding"),
+    ("CIDRLookupHeader", "Connection"),
+    ("CIDRLookupHeader", "Authorization"),
+    ("CIDRLookupHeader", "Cookie"),
+    ("CIDRLookupHeader", "X_Forwarded_For"),
+    ("CIDRLookupHeader", "Proxy"),
+    ("CIDRLookupEnv", "REMOTE_ADDR"),
+    ("CIDRLookupEnv", "HTTPS"),
+    ("CIDRLookupEnv", "HTTP_X_CLIENT_TYPE"),
+    ("CIDRLookupEnv", "COOKIE"),
+    ("CIDRLookupNetworkEnv", "REMOTE_ADDR"),
+    ("CIDRLookupNetworkEnv", "HTTP_HOST"),
+    ("CIDRLookupNetworkEnv", "CONTENT_LENGTH"),
+])
+def test_reserved_names_are_refused(httpd_event, directive, name):
+    conf = cidr_conf(httpd_event).add(f"{directive} {name}")
+    rc, out = httpd_event.config_test(conf)
+    assert rc != 0, out
+    assert f"{directive}: '{name}' may not be used" in out, out
+
+
+def test_ordinary_names_are_still_accepted(httpd_event):
+    conf = cidr_conf(httpd_event).add(
+        "CIDRLookupHeader X-Carrier\nCIDRLookupEnv CLIENT_KIND\nCIDRLookupNetworkEnv CLIENT_NET")
+    rc, out = httpd_event.config_test(conf)
+    assert rc == 0, out
+
+
+# ---- list files ------------------------------------------------------------------
+
+
+def config_test_within(httpd, conf, seconds=15):
+    """`apache2 -t` that must answer in time (a FIFO must not hang it)."""
+    path = httpd.write(conf, httpd.root / "conf" / "test.conf")
+    try:
+        p = subprocess.run([HTTPD_BIN, "-t", "-f", str(path)], capture_output=True, text=True,
+                           env=httpd.env, timeout=seconds)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"apache2 -t still reading after {seconds} s")
+    return p.returncode, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_list_that_is_not_a_regular_file_is_an_error(httpd_event, kind):
+    httpd = httpd_event
+    if kind == "fifo":
+        path = httpd.root / "cidr" / "office.txt"
+        path.parent.mkdir()
+        os.mkfifo(path)
+    else:
+        path = "/dev/null"
+    rc, out = config_test_within(httpd, cidr_conf(httpd).add(f'CIDRFile "{path}"'))
+    assert rc != 0, out
+    assert f"{path}: not a regular file" in out, out
+
+
+def test_oversized_list_is_an_error(httpd_event):
+    httpd = httpd_event
+    path = write_list(httpd, "huge.txt", "")
+    with open(path, "r+b") as f:  # sparse: no disk used, nothing to read
+        f.truncate(65 << 20)
+    rc, out = config_test_within(httpd, cidr_conf(httpd).add(f'CIDRFile "{path}"'))
+    assert rc != 0, out
+    assert f"{path}: the file has {65 << 20} bytes, more than the limit" in out, out
+
+
+def test_writable_list_is_warned_about(httpd_event):
+    httpd = httpd_event
+    path = write_list(httpd, "office.txt", "127.0.0.0/8\n")
+    os.chmod(path, 0o666)
+    pattern = re.escape(f"{path}: is writable by its group or by others")
+    httpd.expect_log(r"\[cidr_lookup:warn\].*" + pattern)
+    rc, out = httpd.config_test(cidr_conf(httpd).add(f'CIDRFile "{path}"'))
+    assert rc == 0 and re.search(pattern, out), out
+
+
+def test_backup_files_in_a_list_directory_are_skipped(httpd_event):
+    httpd = httpd_event
+    d = httpd.root / "cidr" / "lists"
+    d.mkdir(parents=True)
+    (d / "office.txt").write_text("127.0.0.0/8\n")
+    backups = ["office.txt~", "office.txt.bak", "office.txt.orig", "office.txt.rej",
+               "office.txt.swp", "office.txt.dpkg-old", "office.txt.rpmnew", "#office.txt#"]
+    for name in backups:
+        (d / name).write_text("127.0.0.1\n")  # the old entry, under another type
+    conf = cidr_conf(httpd).add(f'CIDRFile "{d}"')
+    httpd.start(conf)
+    assert cgi_env(httpd)["X_CLIENT_TYPE"] == "office"
+    log = httpd.read_error_log()
+    notice = re.search(r"\[cidr_lookup:notice\].*" + re.escape(f"{d}: skipped backup files: ")
+                       + r"(.*)$", log, re.M)
+    assert notice, log
+    assert sorted(notice.group(1).split(", ")) == sorted(backups)
