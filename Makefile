@@ -34,11 +34,16 @@ ifeq ($(SANITIZE),1)
 OPT := -O1 -g -fPIC -pthread -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDSAN := -fsanitize=address,undefined
 endif
-CXXFLAGS_COMMON = -std=c++17 $(OPT) $(WARN) -Iinclude $(EXTRA_CXXFLAGS)
+# Hidden by default: a module exports its record only (see SO_LDFLAGS).
+CXXFLAGS_COMMON = -std=c++17 $(OPT) $(WARN) -fvisibility=hidden -fvisibility-inlines-hidden \
+	-Iinclude $(EXTRA_CXXFLAGS)
 CFLAGS_COMMON = -std=gnu11 $(OPT) $(WARN) -Iinclude
 # What every module .so links with. libstdc++ is linked explicitly: httpd is C.
 # No -z defs: the ap_* symbols come from the httpd binary at load time.
-SO_LDFLAGS = -shared $(LDSAN) -Wl,--as-needed
+# The version script keeps every symbol but the module record local, so two
+# modules never bind each other's copy of the shared code.
+SO_EXPORTS := include/module_exports.map
+SO_LDFLAGS = -shared $(LDSAN) -Wl,--as-needed -Wl,--version-script=$(SO_EXPORTS)
 SO_LIBS = $(APR_LIBS) -lstdc++ -lpthread
 
 MODULES :=
@@ -52,7 +57,9 @@ all: build-all
 # A plain and a sanitizer build must not share objects: switching flavour
 # throws the old objects away. Defined before the module fragments so that
 # their rules can depend on it.
-FLAVOUR_STAMP := $(BUILD)/.flavour-sanitize$(SANITIZE)
+# The "-hidden" part changes with the visibility flags, so objects compiled
+# before them are thrown away too.
+FLAVOUR_STAMP := $(BUILD)/.flavour-sanitize$(SANITIZE)-hidden
 
 -include mod_syslog/module.mk
 -include mod_cidr_lookup/module.mk

@@ -415,3 +415,27 @@ def test_backup_files_in_a_list_directory_are_skipped(httpd_event):
                        + r"(.*)$", log, re.M)
     assert notice, log
     assert sorted(notice.group(1).split(", ")) == sorted(backups)
+
+
+# ---- the modules do not bind each other's code -------------------------------------
+
+
+def dynamic_symbols(so, *flags):
+    out = subprocess.run(["nm", "-D", *flags, str(so)], capture_output=True, text=True,
+                         check=True).stdout
+    return [line.split() for line in out.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("module", ["syslog", "cidr_lookup", "scribe"])
+def test_module_exports_only_its_record(module):
+    """mod_syslog and mod_scribe both carry delivery:: and spool code: with
+    anything but the record exported, the dynamic linker would bind one
+    module's calls to the other's copy, from whatever build that is."""
+    so = BUILD / f"mod_{module}.so"
+    # Global bindings (upper case, or GNU unique/weak) are what others bind to.
+    exported = [f[-1] for f in dynamic_symbols(so, "--defined-only")
+                if f[-2].isupper() or f[-2] in "uvw"]
+    assert exported == [f"{module}_module"], exported
+    undefined = [f[-1] for f in dynamic_symbols(so, "--undefined-only", "--demangle")]
+    ours = [s for s in undefined if re.match(r"(delivery|spool|logchain|scribe|cidr|syslog)::", s)]
+    assert not ours, ours
