@@ -6,7 +6,8 @@
 #   make bench     benchmarks (t/bench), figures printed, nothing asserted on time
 #   make run       httpd + rsyslogd + Scribe collector on loopback, foreground
 #   make install   apxs -i each module, conf.d files into Apache's mods-available
-#   make fuzz      libFuzzer targets for a bounded time
+#   make fuzz      every libFuzzer target (CIDR lists, syslog and scribe targets and
+#                  directive values, spool files), FUZZ_SECONDS each (default 30)
 #
 # SANITIZE=1 builds with AddressSanitizer and UBSan; the test harness then
 # preloads the sanitizer runtime into httpd.
@@ -45,6 +46,15 @@ CFLAGS_COMMON = -std=gnu11 $(OPT) $(WARN) -Iinclude
 SO_EXPORTS := include/module_exports.map
 SO_LDFLAGS = -shared $(LDSAN) -Wl,--as-needed -Wl,--version-script=$(SO_EXPORTS)
 SO_LIBS = $(APR_LIBS) -lstdc++ -lpthread
+
+# libFuzzer targets (make fuzz) need clang. Each module fragment adds its own
+# with FUZZ_BUILD, which compiles the core sources into the fuzzer so that
+# they are instrumented too; the corpus is seeded from t/fuzz/seeds/<seeds>/.
+FUZZ_CXX ?= clang++
+FUZZ_CXXFLAGS := -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -Iinclude
+# $(call FUZZ_SEED,fuzzer-name,seed-dir)
+FUZZ_SEED = @mkdir -p $(BUILD)/fuzz/corpus/$(1) && cp -p t/fuzz/seeds/$(2)/* $(BUILD)/fuzz/corpus/$(1)/
 
 MODULES :=
 UNIT_TESTS :=
@@ -121,7 +131,8 @@ install: build-all
 
 fuzz: deps
 	$(MAKE) $(FUZZERS)
-	@for f in $(FUZZERS); do echo "== $$f"; $$f -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 $(BUILD)/fuzz/corpus/$$(basename $$f) || exit 1; done
+	@for f in $(FUZZERS); do echo "== $$f"; c=$(BUILD)/fuzz/corpus/$$(basename $$f); mkdir -p $$c; \
+	    $$f -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 $$c || exit 1; done
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.hpp' '*.c')

@@ -83,3 +83,21 @@ UNIT_TESTS += $(BUILD)/t/unit/test_delivery $(BUILD)/t/unit/test_scribe \
 	$(BUILD)/t/unit/test_spool_setup
 TOOLS += $(SCRIBE_PY_STAMP)
 BENCHES += t/bench/bench_scribe.py
+
+# libFuzzer (make fuzz only): targets and directive values; spool files as
+# a replaying child reads them.
+SCRIBE_FUZZ_SRCS := mod_scribe/scribe_target.cpp include/delivery.cpp include/spool.cpp
+SPOOL_FUZZ_SRCS := include/delivery.cpp include/spool.cpp
+FUZZERS += $(BUILD)/t/fuzz/fuzz_scribe_target $(BUILD)/t/fuzz/fuzz_spool_reader
+
+$(BUILD)/t/fuzz/fuzz_scribe_target: t/fuzz/fuzz_scribe_target.cpp $(SCRIBE_FUZZ_SRCS) \
+		mod_scribe/scribe_target.h include/delivery.h include/spool.h
+	@mkdir -p $(dir $@)
+	$(call FUZZ_SEED,fuzz_scribe_target,scribe)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -Imod_scribe -pthread -o $@ $< $(SCRIBE_FUZZ_SRCS)
+
+$(BUILD)/t/fuzz/fuzz_spool_reader: t/fuzz/fuzz_spool_reader.cpp $(SPOOL_FUZZ_SRCS) \
+		include/delivery.h include/spool.h
+	@mkdir -p $(dir $@)
+	$(call FUZZ_SEED,fuzz_spool_reader,spool)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -pthread -o $@ $< $(SPOOL_FUZZ_SRCS)
