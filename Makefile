@@ -91,7 +91,7 @@ $(BUILD)/obj/%.o: %.c $(FLAVOUR_STAMP)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
-.PHONY: all build-all deps test unit integration bench run install fuzz clean format
+.PHONY: all build-all deps test unit integration bench run install fuzz list-fuzzers clean format
 
 # Idempotent: asks dpkg first and runs apt-get only for what is missing.
 deps:
@@ -133,6 +133,10 @@ fuzz: deps
 	$(MAKE) $(FUZZERS)
 	@for f in $(FUZZERS); do echo "== $$f"; c=$(BUILD)/fuzz/corpus/$$(basename $$f); mkdir -p $$c; \
 	    $$f -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 $$c || exit 1; done
+
+# For the tests: every fuzzer make fuzz runs.
+list-fuzzers:
+	@echo $(FUZZERS)
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.hpp' '*.c')

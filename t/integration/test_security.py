@@ -181,6 +181,25 @@ def test_setenvif_on_the_variable_cannot_be_fooled_by_a_header(httpd):
         assert "X_CLIENT_TYPE" not in env and "HTTP_X_CLIENT_TYPE" not in env, name
 
 
+def test_readme_idioms_see_the_real_answer_only(httpd_event):
+    """What the README recommends: set for a listed client, never for a
+    forged header."""
+    httpd = httpd_event
+    office = write_list(httpd, "office.txt", "192.0.2.0/24\n")
+    conf = cidr_conf(httpd, "setenvif", "env")
+    conf.add(f'CIDRFile "{office}"')
+    conf.add("""SetEnvIfExpr "reqenv('X_CLIENT_TYPE') == 'office'" trusted""")
+    conf.add("""<If "reqenv('X_CLIENT_TYPE') == 'office'">\n  SetEnv in_office 1\n</If>""")
+    httpd.start(conf)
+    for name in SPELLINGS:
+        env = cgi_env(httpd, headers={name: "office"})
+        assert "trusted" not in env and "in_office" not in env, name
+    office.write_text("127.0.0.0/8\n")
+    httpd.graceful()
+    env = cgi_env(httpd)
+    assert env.get("trusted") == "1" and env.get("in_office") == "1", env
+
+
 class _Recorder(http.server.BaseHTTPRequestHandler):
     seen = []
 
@@ -439,3 +458,24 @@ def test_module_exports_only_its_record(module):
     undefined = [f[-1] for f in dynamic_symbols(so, "--undefined-only", "--demangle")]
     ours = [s for s in undefined if re.match(r"(delivery|spool|logchain|scribe|cidr|syslog)::", s)]
     assert not ours, ours
+
+
+# ---- fuzzing covers every parser of operator or peer input ------------------------
+
+
+def test_make_fuzz_covers_every_parser():
+    """CIDR lists, syslog and scribe targets and directive values, and spool
+    files (which a crashed child or anyone able to write the spool leaves)."""
+    repo = BUILD.parent
+    fuzzers = subprocess.run(["make", "-s", "list-fuzzers"], cwd=repo, capture_output=True,
+                             text=True, check=True).stdout.split()
+    names = {os.path.basename(f) for f in fuzzers}
+    assert {"fuzz_cidr_parser", "fuzz_syslog_target", "fuzz_scribe_target",
+            "fuzz_spool_reader"} <= names, names
+    # Each builds and gets through its seeds without a finding.
+    subprocess.run(["make", "-s", *fuzzers], cwd=repo, check=True, capture_output=True)
+    for f in fuzzers:
+        corpus = BUILD / "fuzz" / "corpus" / os.path.basename(f)
+        p = subprocess.run([str(repo / f), "-runs=0", str(corpus)], capture_output=True,
+                           text=True, timeout=120)
+        assert p.returncode == 0, p.stderr[-2000:]
