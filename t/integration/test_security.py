@@ -335,6 +335,43 @@ def test_directory_index_cannot_serve_what_require_denies(httpd_event):
     assert r.status_code == 403
 
 
+def test_multiviews_cannot_serve_what_require_denies(httpd_event):
+    """mod_negotiation looks each variant up as a subrequest."""
+    httpd = httpd_event
+    httpd.expect_log(DENIED)
+    httpd.expect_log(r"AH00687")  # negotiation: no acceptable variant
+    write_list(httpd, "office.txt", "127.0.0.0/8\n")
+    write_list(httpd, "admin/office.txt", "192.0.2.0/24\n")
+    mv = httpd.root / "htdocs" / "mv"
+    mv.mkdir()
+    (mv / "secret.html").write_text("TOPSECRET\n")
+    conf = cidr_conf(httpd, "negotiation")
+    conf.add(f'CIDRFile "{httpd.root}/cidr/office.txt"')
+    conf.add(f'<Directory "{mv}">\n  Options +MultiViews\n'
+             f'  <Files "secret.html">\n    CIDRFile "{httpd.root}/cidr/admin/office.txt"\n'
+             "    Require client-type office\n  </Files>\n</Directory>")
+    httpd.start(conf)
+    assert httpd.get("/mv/secret.html").status_code == 403
+    r = httpd.get("/mv/secret")
+    assert "TOPSECRET" not in r.text
+    assert r.status_code in (403, 404, 406)
+
+
+def test_rewrite_lookahead_gets_the_answer_of_its_own_section(httpd_event):
+    """`RewriteCond PATH -U` runs a subrequest: it may only see PATH as
+    reachable when a direct request for PATH would be allowed."""
+    httpd = httpd_event
+    httpd.expect_log(DENIED)
+    conf = ssi_conf(httpd).load("rewrite")
+    (httpd.root / "htdocs" / "yes.txt").write_text("reachable\n")
+    (httpd.root / "htdocs" / "no.txt").write_text("not reachable\n")
+    conf.add("RewriteEngine On\nRewriteCond /admin/secret.txt -U\n"
+             "RewriteRule ^/probe$ /yes.txt [PT,L]\nRewriteRule ^/probe$ /no.txt [PT]")
+    httpd.start(conf)
+    assert httpd.get("/admin/secret.txt").status_code == 403
+    assert httpd.get("/probe").text == "not reachable\n"
+
+
 # ---- names that must not be configurable --------------------------------------
 
 
