@@ -6,7 +6,8 @@
 #   make bench     benchmarks (t/bench), figures printed, nothing asserted on time
 #   make run       httpd + rsyslogd + Scribe collector on loopback, foreground
 #   make install   apxs -i each module, conf.d files into Apache's mods-available
-#   make fuzz      libFuzzer targets for a bounded time
+#   make fuzz      every libFuzzer target (CIDR lists, syslog and scribe targets and
+#                  directive values, spool files), FUZZ_SECONDS each (default 30)
 #
 # SANITIZE=1 builds with AddressSanitizer and UBSan; the test harness then
 # preloads the sanitizer runtime into httpd.
@@ -39,12 +40,26 @@ endif
 # modules would silently stay mapped, and a lifetime bug (a cleanup that
 # outlives the module's code) would go unseen until a build without them.
 NO_UNIQUE := -fno-gnu-unique
-CXXFLAGS_COMMON = -std=c++17 $(OPT) $(WARN) $(NO_UNIQUE) -Iinclude $(EXTRA_CXXFLAGS)
+# Hidden by default: a module exports its record only (see SO_LDFLAGS).
+CXXFLAGS_COMMON = -std=c++17 $(OPT) $(WARN) $(NO_UNIQUE) -fvisibility=hidden \
+	-fvisibility-inlines-hidden -Iinclude $(EXTRA_CXXFLAGS)
 CFLAGS_COMMON = -std=gnu11 $(OPT) $(WARN) -Iinclude
 # What every module .so links with. libstdc++ is linked explicitly: httpd is C.
 # No -z defs: the ap_* symbols come from the httpd binary at load time.
-SO_LDFLAGS = -shared $(LDSAN) -Wl,--as-needed
+# The version script keeps every symbol but the module record local, so two
+# modules never bind each other's copy of the shared code.
+SO_EXPORTS := include/module_exports.map
+SO_LDFLAGS = -shared $(LDSAN) -Wl,--as-needed -Wl,--version-script=$(SO_EXPORTS)
 SO_LIBS = $(APR_LIBS) -lstdc++ -lpthread
+
+# libFuzzer targets (make fuzz) need clang. Each module fragment adds its own
+# with FUZZ_BUILD, which compiles the core sources into the fuzzer so that
+# they are instrumented too; the corpus is seeded from t/fuzz/seeds/<seeds>/.
+FUZZ_CXX ?= clang++
+FUZZ_CXXFLAGS := -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -Iinclude
+# $(call FUZZ_SEED,fuzzer-name,seed-dir)
+FUZZ_SEED = @mkdir -p $(BUILD)/fuzz/corpus/$(1) && cp -p t/fuzz/seeds/$(2)/* $(BUILD)/fuzz/corpus/$(1)/
 
 MODULES :=
 UNIT_TESTS :=
@@ -57,7 +72,9 @@ all: build-all
 # A plain and a sanitizer build must not share objects: switching flavour
 # throws the old objects away. Defined before the module fragments so that
 # their rules can depend on it.
-FLAVOUR_STAMP := $(BUILD)/.flavour-sanitize$(SANITIZE)
+# The "-hidden" part changes with the visibility flags, so objects compiled
+# before them are thrown away too.
+FLAVOUR_STAMP := $(BUILD)/.flavour-sanitize$(SANITIZE)-hidden
 
 -include mod_syslog/module.mk
 -include mod_cidr_lookup/module.mk
@@ -79,7 +96,7 @@ $(BUILD)/obj/%.o: %.c $(FLAVOUR_STAMP)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
-.PHONY: all build-all deps test unit integration bench run install fuzz clean format
+.PHONY: all build-all deps test unit integration bench run install fuzz list-fuzzers clean format
 
 # Idempotent: asks dpkg first and runs apt-get only for what is missing.
 deps:
@@ -119,7 +136,12 @@ install: build-all
 
 fuzz: deps
 	$(MAKE) $(FUZZERS)
-	@for f in $(FUZZERS); do echo "== $$f"; $$f -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 $(BUILD)/fuzz/corpus/$$(basename $$f) || exit 1; done
+	@for f in $(FUZZERS); do echo "== $$f"; c=$(BUILD)/fuzz/corpus/$$(basename $$f); mkdir -p $$c; \
+	    $$f -max_total_time=$${FUZZ_SECONDS:-30} -print_final_stats=1 $$c || exit 1; done
+
+# For the tests: every fuzzer make fuzz runs.
+list-fuzzers:
+	@echo $(FUZZERS)
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.hpp' '*.c')

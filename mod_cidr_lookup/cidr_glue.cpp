@@ -32,6 +32,7 @@
 // clang-format on
 
 #include "cidr_loader.h"
+#include "cidr_names.h"
 #include "cidr_parse.h"
 #include "prefix_table.h"
 
@@ -49,6 +50,7 @@ constexpr const char* kRegistryKey = "mod_cidr_lookup:list_sets";
 struct ListSet {
   cidr::Loader loader;                // entries parsed so far; emptied by build()
   std::vector<std::string> warnings;  // parse warnings, logged once the error log is open
+  std::vector<std::string> notices;   // files skipped on purpose, logged likewise
   std::unique_ptr<cidr::PrefixTable> table;
   std::string origin;  // "file:line" of the first directive, for messages
 };
@@ -72,9 +74,10 @@ struct Settings {
   unsigned network_env_set : 1;
 };
 
-// What a request was tagged with, and the settings that produced it, so the
-// header_parser pass can tell whether the directory changes anything.
+// What a request was tagged with, and the settings that produced it, so a
+// later pass can tell whether its directory section changes anything.
 struct RequestState {
+  const ap_conf_vector_t* per_dir;  // the per-dir config the answer is for
   const ListSet* lists;
   const char* default_type;
   const char* env;
@@ -140,7 +143,7 @@ Settings* merge_settings(apr_pool_t* p, const Settings* base, const Settings* ad
 
 // Directives outside any section configure the server (used in
 // post_read_request); inside <Directory>/<Location> they configure that
-// section (used in header_parser).
+// section (used in post_perdir_config).
 Settings* settings_for(cmd_parms* cmd, void* dconf) {
   if (cmd->path == nullptr) {
     return static_cast<Settings*>(
@@ -199,20 +202,50 @@ bool lookup_client(const request_rec* r, const cidr::PrefixTable& table, cidr::M
   return table.lookup(addr, m);
 }
 
-// Tags the request per `e`, first undoing what `prev` set. The configured
-// header is always removed before anything is set: a client must not be able
-// to supply its own client type.
-RequestState* apply(request_rec* r, const Effective& e, const RequestState* prev) {
-  if (prev != nullptr) {
-    if (prev->type != nullptr) {
-      apr_table_unset(r->subprocess_env, prev->env);
-      if (prev->header != nullptr) apr_table_unset(r->headers_in, prev->header);
+// Removes every request header a client could use to pass its own answer
+// off as ours: any spelling (case, '_' or '-') of the header we set, and of
+// the variables we set, since `SetEnvIf NAME` reads a header NAME before the
+// variable and CGI/WSGI/Rack map `X_Client-Type` to HTTP_X_CLIENT_TYPE too.
+// This runs whatever the configuration: with no lists and with the header
+// off, a forged value must not reach the application either.
+void strip_forgeable_headers(request_rec* r, const Effective& e) {
+  const char* names[] = {e.header, e.env, e.network_env};
+  const apr_array_header_t* fields = apr_table_elts(r->headers_in);
+  const auto* entries = reinterpret_cast<const apr_table_entry_t*>(fields->elts);
+  std::vector<const char*> doomed;
+  for (int i = 0; i < fields->nelts; ++i) {
+    const char* key = entries[i].key;
+    if (key == nullptr) continue;
+    for (const char* name : names) {
+      if (name != nullptr && cidr::same_field_name(key, name)) {
+        doomed.push_back(key);
+        break;
+      }
     }
-    if (prev->network != nullptr) apr_table_unset(r->subprocess_env, prev->network_env);
   }
-  if (e.header != nullptr) apr_table_unset(r->headers_in, e.header);
+  // apr_table_unset() removes every field of that name, whatever its case.
+  for (const char* key : doomed) apr_table_unset(r->headers_in, key);
+}
 
+void withdraw(request_rec* r, const RequestState* prev) {
+  if (prev->type != nullptr) {
+    apr_table_unset(r->subprocess_env, prev->env);
+    if (prev->header != nullptr) apr_table_unset(r->headers_in, prev->header);
+  }
+  if (prev->network != nullptr) apr_table_unset(r->subprocess_env, prev->network_env);
+}
+
+void publish(request_rec* r, const RequestState* st) {
+  if (st->type != nullptr) {
+    apr_table_setn(r->subprocess_env, st->env, st->type);
+    if (st->header != nullptr) apr_table_setn(r->headers_in, st->header, st->type);
+  }
+  if (st->network != nullptr) apr_table_setn(r->subprocess_env, st->network_env, st->network);
+}
+
+RequestState* look_up(request_rec* r, const Effective& e) {
   RequestState* st = pool_new<RequestState>(r->pool);
+  st->per_dir = r->per_dir_config;
   st->lists = e.lists;
   st->default_type = e.default_type;
   st->env = e.env;
@@ -231,49 +264,77 @@ RequestState* apply(request_rec* r, const Effective& e, const RequestState* prev
   } else {
     st->type = e.default_type;
   }
-  if (st->type != nullptr) {
-    apr_table_setn(r->subprocess_env, st->env, st->type);
-    if (st->header != nullptr) apr_table_setn(r->headers_in, st->header, st->type);
-  }
-  if (st->network != nullptr) apr_table_setn(r->subprocess_env, st->network_env, st->network);
-  ap_set_module_config(r->request_config, &cidr_lookup_module, st);
   ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, "client %s: type %s, network %s",
                 r->useragent_ip ? r->useragent_ip : "?", st->type ? st->type : "(none)",
                 st->network ? st->network : "-");
   return st;
 }
 
-int post_read_request(request_rec* r) {
+// One pass: tags the request per `e`, first undoing what `prev` (an earlier
+// pass over this request, or its parent's for a subrequest) set, and
+// removing whatever the client sent under our names. When `e` is what
+// `prev` was computed with, its answer stands without a second lookup.
+RequestState* tag_request(request_rec* r, const Effective& e, const RequestState* prev) {
+  if (prev != nullptr) withdraw(r, prev);
+  strip_forgeable_headers(r, e);
+  RequestState* st = nullptr;
+  if (prev != nullptr && same_settings(prev, e)) {
+    st = pool_new<RequestState>(r->pool);
+    *st = *prev;
+    st->per_dir = r->per_dir_config;
+  } else {
+    st = look_up(r, e);
+  }
+  publish(r, st);
+  ap_set_module_config(r->request_config, &cidr_lookup_module, st);
+  return st;
+}
+
+template <typename Fn>
+void guarded(request_rec* r, Fn&& fn) {
   try {
-    apply(r, effective(server_settings(r), nullptr), request_state(r));
+    fn();
   } catch (const std::exception& e) {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "client type lookup failed: %s", e.what());
   } catch (...) {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "client type lookup failed");
   }
+}
+
+// Server and virtual-host lists, for everything that runs before the
+// directory sections are known (SetEnvIf and RewriteRule in server context,
+// <If>). Runs for internal redirects too (ErrorDocument, RewriteRule [PT]).
+int post_read_request(request_rec* r) {
+  guarded(r, [r] { tag_request(r, effective(server_settings(r), nullptr), request_state(r)); });
   return DECLINED;
 }
 
-// Directory sections are known only now. When they change nothing, the
-// post_read_request result stands; a subrequest starts from its parent's.
-int header_parser(request_rec* r) {
-  try {
-    Effective e = effective(server_settings(r), dir_settings(r));
+// The lists of the request's own directory section. post_perdir_config runs
+// for main requests, internal redirects and subrequests (mod_include
+// virtual, mod_rewrite -U/LA-U lookups, MultiViews, DirectoryIndex) after the
+// section walk and before authorization, so each of them, and the `Require
+// client-type` that guards it, gets the answer of its own section. A
+// subrequest starts from its parent's answer.
+int post_perdir_config(request_rec* r) {
+  guarded(r, [r] {
     const RequestState* prev = request_state(r);
     if (prev == nullptr && r->main != nullptr) prev = request_state(r->main);
-    if (prev != nullptr && same_settings(prev, e)) {
-      if (request_state(r) == nullptr) {
-        ap_set_module_config(r->request_config, &cidr_lookup_module,
-                             const_cast<RequestState*>(prev));
-      }
-      return DECLINED;
-    }
-    apply(r, e, prev);
-  } catch (const std::exception& e) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "client type lookup failed: %s", e.what());
-  } catch (...) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "client type lookup failed");
-  }
+    tag_request(r, effective(server_settings(r), dir_settings(r)), prev);
+  });
+  return OK;
+}
+
+// mod_dir (DirectoryIndex) and mod_negotiation (MultiViews) serve a
+// subrequest's file as the main request through ap_internal_fast_redirect(),
+// which takes over the subrequest's per-dir config and variables but not
+// its request headers or our state: bring both in line with that section
+// before the handler runs.
+int fixups(request_rec* r) {
+  guarded(r, [r] {
+    const RequestState* st = request_state(r);
+    if (st != nullptr && st->per_dir == r->per_dir_config) return;
+    tag_request(r, effective(server_settings(r), dir_settings(r)), st);
+  });
   return DECLINED;
 }
 
@@ -314,8 +375,10 @@ authz_status check_client_type(request_rec* r, const char* /*require_line*/, con
   try {
     const auto* req = static_cast<const RequireTypes*>(parsed);
     if (req == nullptr) return AUTHZ_GENERAL_ERROR;
+    // The answer for this very request (main, subrequest or redirect):
+    // post_perdir_config computed it for its own section just before.
     const RequestState* st = request_state(r);
-    if (st == nullptr && r->main != nullptr) st = request_state(r->main);
+    if (st != nullptr && st->per_dir != r->per_dir_config) st = nullptr;
     const char* type = nullptr;
     if (st != nullptr) {
       type = st->type;
@@ -361,6 +424,10 @@ bool build_all(apr_pool_t* pconf, server_rec* s) {
       ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s", w.c_str());
     }
     set->warnings.clear();
+    for (const std::string& n : set->notices) {
+      ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "%s", n.c_str());
+    }
+    set->notices.clear();
     try {
       cidr::Diagnostics diag;
       set->table = set->loader.build(&diag);
@@ -419,6 +486,7 @@ const char* add_lists(cmd_parms* cmd, void* dconf, const char* arg, cidr::FileKi
     target->lists->loader.load(cidr::ListSpec{kind, path}, &diag);
     if (diag.has_errors()) return apr_pstrdup(cmd->pool, diag.error_text().c_str());
     for (std::string& w : diag.warnings()) target->lists->warnings.push_back(std::move(w));
+    for (const std::string& n : diag.notices()) target->lists->notices.push_back(n);
     return nullptr;
   } catch (const std::bad_alloc&) {
     return "out of memory while loading CIDR lists";
@@ -491,6 +559,9 @@ const char* cidr_lookup_cmd_env(cmd_parms* cmd, void* dconf, const char* arg) {
   if (!valid_env_name(arg)) {
     return apr_psprintf(cmd->pool, "CIDRLookupEnv: '%s' is not a valid variable name", arg);
   }
+  if (const char* reason = cidr::reserved_env_reason(arg)) {
+    return apr_psprintf(cmd->pool, "CIDRLookupEnv: '%s' may not be used: it is %s", arg, reason);
+  }
   Settings* s = settings_for(cmd, dconf);
   s->env = arg;
   s->env_set = 1;
@@ -502,6 +573,9 @@ const char* cidr_lookup_cmd_header(cmd_parms* cmd, void* dconf, const char* arg)
   if (!off && !valid_header_name(arg)) {
     return apr_psprintf(cmd->pool, "CIDRLookupHeader: '%s' is not a valid header name", arg);
   }
+  if (const char* reason = off ? nullptr : cidr::reserved_header_reason(arg)) {
+    return apr_psprintf(cmd->pool, "CIDRLookupHeader: '%s' may not be used: it is %s", arg, reason);
+  }
   Settings* s = settings_for(cmd, dconf);
   s->header = off ? nullptr : arg;
   s->header_set = 1;
@@ -512,6 +586,10 @@ const char* cidr_lookup_cmd_network_env(cmd_parms* cmd, void* dconf, const char*
   bool off = strcasecmp(arg, "off") == 0;
   if (!off && !valid_env_name(arg)) {
     return apr_psprintf(cmd->pool, "CIDRLookupNetworkEnv: '%s' is not a valid variable name", arg);
+  }
+  if (const char* reason = off ? nullptr : cidr::reserved_env_reason(arg)) {
+    return apr_psprintf(cmd->pool, "CIDRLookupNetworkEnv: '%s' may not be used: it is %s", arg,
+                        reason);
   }
   Settings* s = settings_for(cmd, dconf);
   s->network_env = off ? nullptr : arg;
@@ -525,7 +603,9 @@ void cidr_lookup_register_hooks(apr_pool_t* p) {
   static const char* const after[] = {"mod_remoteip.c", nullptr};
   static const char* const before[] = {"mod_setenvif.c", "mod_rewrite.c", nullptr};
   ap_hook_post_read_request(post_read_request, after, before, APR_HOOK_MIDDLE);
-  ap_hook_header_parser(header_parser, nullptr, before, APR_HOOK_MIDDLE);
+  ap_hook_post_perdir_config(post_perdir_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  // Last, after mod_dir's and mod_negotiation's fast redirects.
+  ap_hook_fixups(fixups, nullptr, nullptr, APR_HOOK_REALLY_LAST);
   ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_test_config(test_config, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "client-type", AUTHZ_PROVIDER_VERSION,

@@ -24,6 +24,31 @@ bool is_regular_file(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
+}  // namespace
+
+bool is_backup_name(const std::string& name) {
+  auto ends_with = [&name](const char* suffix) {
+    size_t n = std::strlen(suffix);
+    return name.size() >= n && name.compare(name.size() - n, n, suffix) == 0;
+  };
+  if (name.empty()) return false;
+  if (name.back() == '~') return true;                                             // emacs, vim, ed
+  if (name.size() >= 2 && name.front() == '#' && name.back() == '#') return true;  // emacs
+  for (const char* suffix : {".bak", ".orig", ".rej", ".swp", ".swo"}) {
+    if (ends_with(suffix)) return true;
+  }
+  // dpkg (.dpkg-old, -new, -dist, -tmp, -bak), ucf, rpm (.rpmnew, .rpmsave, .rpmorig).
+  for (const char* infix : {".dpkg-", ".ucf-", ".rpm"}) {
+    size_t at = name.rfind(infix);
+    if (at != std::string::npos && at > 0) {
+      if (std::strcmp(infix, ".rpm") != 0 || name.size() > at + 4) return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+
 void list_directory(const std::string& dir, std::vector<std::string>* files, Diagnostics* diag) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) {
@@ -32,14 +57,29 @@ void list_directory(const std::string& dir, std::vector<std::string>* files, Dia
   }
   std::string prefix = dir;
   if (prefix.empty() || prefix.back() != '/') prefix += '/';
+  std::vector<std::string> skipped;
   while (struct dirent* ent = ::readdir(d)) {
     // Dot files are editor swap files, VCS metadata and the like.
     if (ent->d_name[0] == '.') continue;
     std::string path = prefix + ent->d_name;
-    if (is_regular_file(path)) files->push_back(std::move(path));
+    if (!is_regular_file(path)) continue;
+    // An editor's or a package manager's leftover copy of a list would
+    // otherwise be loaded as a client type of its own (or, holding the
+    // previous entries, undo an edit).
+    if (is_backup_name(ent->d_name)) {
+      skipped.push_back(ent->d_name);
+      continue;
+    }
+    files->push_back(std::move(path));
   }
   ::closedir(d);
   std::sort(files->begin(), files->end());
+  if (!skipped.empty()) {
+    std::sort(skipped.begin(), skipped.end());
+    std::string names;
+    for (const std::string& n : skipped) names += (names.empty() ? "" : ", ") + n;
+    diag->notice(dir + ": skipped backup files: " + names);
+  }
   if (files->empty()) diag->error(dir + ": directory contains no list files");
 }
 
@@ -95,34 +135,57 @@ std::string type_from_path(const std::string& path) {
   return name;
 }
 
-bool read_file(const std::string& path, std::string* out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+bool read_list_file(const std::string& path, std::string* out, std::string* error,
+                    bool* writable_by_others) {
+  *writable_by_others = false;
+  // Non-blocking, so that opening a FIFO does not wait for a writer; only a
+  // regular file is read at all.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    *error = "cannot read: " + errno_text(errno);
+    return false;
+  }
   struct stat st;
   if (::fstat(fd, &st) != 0) {
-    int err = errno;
+    *error = "cannot read: " + errno_text(errno);
     ::close(fd);
-    errno = err;
     return false;
   }
-  if (S_ISDIR(st.st_mode)) {
+  if (!S_ISREG(st.st_mode)) {
+    *error = S_ISDIR(st.st_mode) ? "cannot read: " + errno_text(EISDIR)
+                                 : std::string(
+                                       "not a regular file (a FIFO, socket or device): "
+                                       "only regular files are read as lists");
     ::close(fd);
-    errno = EISDIR;
     return false;
   }
+  if (uint64_t(st.st_size) > kMaxListFileBytes) {
+    *error = "the file has " + std::to_string(uint64_t(st.st_size)) +
+             " bytes, more than the limit of " + std::to_string(kMaxListFileBytes) +
+             " bytes for one list file: split it";
+    ::close(fd);
+    return false;
+  }
+  *writable_by_others = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
   out->clear();
-  if (S_ISREG(st.st_mode) && st.st_size > 0) out->reserve(size_t(st.st_size));
+  out->reserve(size_t(st.st_size));
   char buf[65536];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof(buf));
     if (n > 0) {
+      // The file may grow while it is read.
+      if (out->size() + size_t(n) > kMaxListFileBytes) {
+        *error = "the file grew past the limit of " + std::to_string(kMaxListFileBytes) +
+                 " bytes for one list file while it was read";
+        ::close(fd);
+        return false;
+      }
       out->append(buf, size_t(n));
     } else if (n == 0) {
       break;
     } else if (errno != EINTR) {
-      int err = errno;
+      *error = "cannot read: " + errno_text(errno);
       ::close(fd);
-      errno = err;
       return false;
     }
   }
@@ -151,9 +214,16 @@ bool Loader::load_file(const std::string& path, FileKind kind, Diagnostics* diag
     }
   }
   std::string text;
-  if (!read_file(path, &text)) {
-    diag->error(path + ": cannot read: " + errno_text(errno));
+  std::string error;
+  bool writable_by_others = false;
+  if (!read_list_file(path, &text, &error, &writable_by_others)) {
+    diag->error(path + ": " + error);
     return false;
+  }
+  if (writable_by_others) {
+    diag->warning(path +
+                  ": is writable by its group or by others: whoever can write it chooses the "
+                  "client type of any address, and so what 'Require client-type' allows");
   }
   ++files_;
   load_text(text, path, kind, type, diag);

@@ -4,6 +4,7 @@
 #ifndef MOD_CIDR_LOOKUP_CIDR_LOADER_H_
 #define MOD_CIDR_LOOKUP_CIDR_LOADER_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -20,7 +21,8 @@ struct ListSpec {
 };
 
 // The files a pattern names, in the order they are loaded: a directory gives
-// its regular files (names starting with '.' skipped), a glob its matches
+// its regular files (names starting with '.' and backups skipped: see
+// is_backup_name(); the skipped ones are named in a notice), a glob its matches
 // (directories skipped), both sorted; a plain path gives itself. Reports
 // "pattern: reason" errors when nothing usable is found.
 std::vector<std::string> expand_pattern(const std::string& pattern, Diagnostics* diag);
@@ -52,8 +54,20 @@ class Loader {
   size_t files_ = 0;
 };
 
-// Reads a whole file. Returns false with errno set on failure.
-bool read_file(const std::string& path, std::string* out);
+// The largest list file read (1M IPv4 prefixes are about 16 MiB of text).
+constexpr uint64_t kMaxListFileBytes = uint64_t(64) << 20;
+
+// Reads a whole list file: a regular file (a FIFO or device is refused, not
+// waited on) of at most kMaxListFileBytes. On failure `error` says why,
+// without the path. *writable_by_others tells whether its group or others
+// may write it.
+bool read_list_file(const std::string& path, std::string* out, std::string* error,
+                    bool* writable_by_others);
+
+// Editor and package-manager leftovers that a list directory skips: names
+// ending in "~", ".bak", ".orig", ".rej", ".swp", ".swo",
+// containing ".dpkg-", ".ucf-" or ".rpm<suffix>", or of the form "#...#".
+bool is_backup_name(const std::string& name);
 
 }  // namespace cidr
 

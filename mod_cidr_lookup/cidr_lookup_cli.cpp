@@ -124,6 +124,7 @@ int run(int argc, char** argv) {
   std::unique_ptr<cidr::PrefixTable> table;
   if (!diag.has_errors()) table = loader.build(&diag);
   for (const std::string& w : diag.warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  for (const std::string& n : diag.notices()) std::fprintf(stderr, "notice: %s\n", n.c_str());
   if (diag.has_errors()) {
     for (const std::string& e : diag.errors()) std::fprintf(stderr, "%s\n", e.c_str());
     return kExitFailed;

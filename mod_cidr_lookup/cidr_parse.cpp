@@ -312,6 +312,10 @@ void Diagnostics::warning(std::string message) {
   ++warning_count_;
 }
 
+void Diagnostics::notice(std::string message) {
+  if (notices_.size() < keep_) notices_.push_back(std::move(message));
+}
+
 std::vector<std::string> Diagnostics::errors() const {
   std::vector<std::string> out = errors_;
   if (error_count_ > errors_.size()) {

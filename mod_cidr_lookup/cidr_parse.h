@@ -103,6 +103,9 @@ class Diagnostics {
 
   void error(std::string message);
   void warning(std::string message);
+  // Worth telling the operator, but nothing is wrong (files skipped on
+  // purpose).
+  void notice(std::string message);
 
   bool has_errors() const { return error_count_ != 0; }
   size_t error_count() const { return error_count_; }
@@ -110,6 +113,7 @@ class Diagnostics {
   // The kept messages, plus a final "... N more" line when some were dropped.
   std::vector<std::string> errors() const;
   std::vector<std::string> warnings() const;
+  const std::vector<std::string>& notices() const { return notices_; }
   // All kept errors on separate lines, for a directive's error return.
   std::string error_text() const;
 
@@ -119,6 +123,7 @@ class Diagnostics {
   size_t warning_count_ = 0;
   std::vector<std::string> errors_;
   std::vector<std::string> warnings_;
+  std::vector<std::string> notices_;
 };
 
 }  // namespace cidr

@@ -7,7 +7,8 @@
 #   build/t/bench/bench_cidr            micro-benchmark (BENCHES)
 
 CIDR_DIR := mod_cidr_lookup
-CIDR_CORE_SRCS := $(CIDR_DIR)/cidr_parse.cpp $(CIDR_DIR)/prefix_table.cpp $(CIDR_DIR)/cidr_loader.cpp
+CIDR_CORE_SRCS := $(CIDR_DIR)/cidr_parse.cpp $(CIDR_DIR)/prefix_table.cpp $(CIDR_DIR)/cidr_loader.cpp \
+	$(CIDR_DIR)/cidr_names.cpp
 CIDR_CORE_OBJS := $(CIDR_CORE_SRCS:%.cpp=$(BUILD)/obj/%.o)
 CIDR_GLUE_OBJS := $(BUILD)/obj/$(CIDR_DIR)/cidr_glue.o $(BUILD)/obj/$(CIDR_DIR)/mod_cidr_lookup.o
 CIDR_FUZZ_CXX ?= clang++
@@ -15,7 +16,7 @@ CIDR_FUZZ_CORPUS := $(BUILD)/fuzz/corpus/fuzz_cidr_parser
 
 MODULES += $(BUILD)/mod_cidr_lookup.so
 TOOLS += $(BUILD)/cidr-lookup
-UNIT_TESTS += $(BUILD)/t/unit/test_cidr_lookup
+UNIT_TESTS += $(BUILD)/t/unit/test_cidr_lookup $(BUILD)/t/unit/test_cidr_names
 FUZZERS += $(BUILD)/t/fuzz/fuzz_cidr_parser
 BENCHES += $(BUILD)/t/bench/bench_cidr
 
@@ -28,11 +29,16 @@ $(BUILD)/cidr-lookup: $(BUILD)/obj/$(CIDR_DIR)/cidr_lookup_cli.o $(CIDR_CORE_OBJ
 # Test and bench objects come from the generic rule (and so follow the build
 # flavour); they include the core headers by name.
 $(BUILD)/obj/t/unit/test_cidr_lookup.o: EXTRA_CXXFLAGS += -I$(CIDR_DIR) $(CHECK_CFLAGS)
+$(BUILD)/obj/t/unit/test_cidr_names.o: EXTRA_CXXFLAGS += -I$(CIDR_DIR) $(CHECK_CFLAGS)
 $(BUILD)/obj/t/bench/bench_cidr.o: EXTRA_CXXFLAGS += -I$(CIDR_DIR)
 
 $(BUILD)/t/unit/test_cidr_lookup: $(BUILD)/obj/t/unit/test_cidr_lookup.o $(CIDR_CORE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDSAN) -pthread -o $@ $^ $(CHECK_LIBS) $(APR_LIBS)
+
+$(BUILD)/t/unit/test_cidr_names: $(BUILD)/obj/t/unit/test_cidr_names.o $(CIDR_CORE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDSAN) -pthread -o $@ $^ $(CHECK_LIBS)
 
 $(BUILD)/t/bench/bench_cidr: $(BUILD)/obj/t/bench/bench_cidr.o $(CIDR_CORE_OBJS)
 	@mkdir -p $(dir $@)

@@ -21,6 +21,7 @@ SCRIBE_OBJS := $(BUILD)/obj/mod_scribe/mod_scribe.o \
 	$(BUILD)/obj/mod_scribe/scribe_glue.o \
 	$(BUILD)/obj/mod_scribe/scribe_sink.o \
 	$(BUILD)/obj/mod_scribe/scribe_target.o \
+	$(BUILD)/obj/mod_scribe/spool_setup.o \
 	$(BUILD)/obj/include/delivery.o \
 	$(BUILD)/obj/include/spool.o \
 	$(BUILD)/obj/include/net.o \
@@ -53,7 +54,8 @@ $(BUILD)/mod_scribe.so: $(SCRIBE_OBJS)
 	$(CXX) $(SO_LDFLAGS) -o $@ $^ $(SO_LIBS) -lthrift
 
 # Unit-test objects: Check's flags and the module's headers.
-SCRIBE_TEST_OBJS := $(BUILD)/obj/t/unit/test_delivery.o $(BUILD)/obj/t/unit/test_scribe.o
+SCRIBE_TEST_OBJS := $(BUILD)/obj/t/unit/test_delivery.o $(BUILD)/obj/t/unit/test_scribe.o \
+	$(BUILD)/obj/t/unit/test_spool_setup.o
 $(SCRIBE_TEST_OBJS): $(BUILD)/obj/t/unit/%.o: t/unit/%.cpp $(FLAVOUR_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS_COMMON) $(HTTPD_CFLAGS) $(CHECK_CFLAGS) -Imod_scribe -MMD -MP -c $< -o $@
@@ -65,16 +67,41 @@ $(BUILD)/t/unit/test_delivery: $(BUILD)/obj/t/unit/test_delivery.o \
 	$(CXX) $(LDSAN) -pthread -o $@ $^ $(CHECK_LIBS) $(APR_LIBS) $(LDSAN)
 
 $(BUILD)/t/unit/test_scribe: $(BUILD)/obj/t/unit/test_scribe.o \
-		$(BUILD)/obj/mod_scribe/scribe_target.o $(BUILD)/obj/include/delivery.o \
+		$(BUILD)/obj/mod_scribe/scribe_target.o $(BUILD)/obj/mod_scribe/spool_setup.o \
+		$(BUILD)/obj/include/delivery.o \
 		$(BUILD)/obj/include/spool.o
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDSAN) -pthread -o $@ $^ $(CHECK_LIBS) $(APR_LIBS) $(LDSAN)
+
+$(BUILD)/t/unit/test_spool_setup: $(BUILD)/obj/t/unit/test_spool_setup.o \
+		$(BUILD)/obj/mod_scribe/spool_setup.o
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDSAN) -pthread -o $@ $^ $(CHECK_LIBS) $(LDSAN)
 
 .PHONY: scribe scribe-py
 scribe: $(BUILD)/mod_scribe.so $(BUILD)/t/unit/test_delivery $(BUILD)/t/unit/test_scribe $(SCRIBE_PY_STAMP)
 scribe-py: $(SCRIBE_PY_STAMP)
 
 MODULES += $(BUILD)/mod_scribe.so
-UNIT_TESTS += $(BUILD)/t/unit/test_delivery $(BUILD)/t/unit/test_scribe
+UNIT_TESTS += $(BUILD)/t/unit/test_delivery $(BUILD)/t/unit/test_scribe \
+	$(BUILD)/t/unit/test_spool_setup
 TOOLS += $(SCRIBE_PY_STAMP)
 BENCHES += t/bench/bench_scribe.py
+
+# libFuzzer (make fuzz only): targets and directive values; spool files as
+# a replaying child reads them.
+SCRIBE_FUZZ_SRCS := mod_scribe/scribe_target.cpp include/delivery.cpp include/spool.cpp
+SPOOL_FUZZ_SRCS := include/delivery.cpp include/spool.cpp
+FUZZERS += $(BUILD)/t/fuzz/fuzz_scribe_target $(BUILD)/t/fuzz/fuzz_spool_reader
+
+$(BUILD)/t/fuzz/fuzz_scribe_target: t/fuzz/fuzz_scribe_target.cpp $(SCRIBE_FUZZ_SRCS) \
+		mod_scribe/scribe_target.h include/delivery.h include/spool.h
+	@mkdir -p $(dir $@)
+	$(call FUZZ_SEED,fuzz_scribe_target,scribe)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -Imod_scribe -pthread -o $@ $< $(SCRIBE_FUZZ_SRCS)
+
+$(BUILD)/t/fuzz/fuzz_spool_reader: t/fuzz/fuzz_spool_reader.cpp $(SPOOL_FUZZ_SRCS) \
+		include/delivery.h include/spool.h
+	@mkdir -p $(dir $@)
+	$(call FUZZ_SEED,fuzz_spool_reader,spool)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -pthread -o $@ $< $(SPOOL_FUZZ_SRCS)

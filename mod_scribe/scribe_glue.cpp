@@ -26,6 +26,7 @@
 #include "drop_ledger.h"
 #include "scribe_sink.h"
 #include "scribe_target.h"
+#include "spool_setup.h"
 
 // httpd.h must come before the other httpd headers (the markers below keep
 // include sorting from moving it).
@@ -269,89 +270,18 @@ void* num_info(NumField f) { return reinterpret_cast<void*>(static_cast<intptr_t
 
 // ---- spool directory ----
 
-// Whether uid/gid can search every directory above `dir`.
-bool reachable_by(const std::string& dir, uid_t uid, gid_t gid, std::string& blocker) {
-  if (uid == 0) return true;
-  std::vector<gid_t> groups{gid};
-  if (passwd* pw = getpwuid(uid)) {
-    int n = 64;
-    std::vector<gid_t> buf(static_cast<size_t>(n));
-    if (getgrouplist(pw->pw_name, gid, buf.data(), &n) < 0 && n > 0) {
-      buf.resize(static_cast<size_t>(n));
-      getgrouplist(pw->pw_name, gid, buf.data(), &n);
-    }
-    if (n > 0) groups.assign(buf.begin(), buf.begin() + std::min<size_t>(buf.size(), n));
-  }
-  std::string path = dir;
-  while (true) {
-    size_t slash = path.find_last_of('/');
-    if (slash == std::string::npos) break;
-    path = slash == 0 ? "/" : path.substr(0, slash);
-    struct stat st;
-    if (stat(path.c_str(), &st) != 0) break;
-    bool ok = (st.st_mode & S_IXOTH) || (st.st_uid == uid && (st.st_mode & S_IXUSR));
-    if (!ok && (st.st_mode & S_IXGRP))
-      for (gid_t g : groups) ok = ok || g == st.st_gid;
-    if (!ok) {
-      blocker = path;
-      return false;
-    }
-    if (path == "/") break;
-  }
-  return true;
-}
-
-// Creates the spool directory (parents 0755, itself 0700), hands it to the
-// user the children run as, and checks that files can be created in it.
+// The checks and the creation run in the root parent: they are done through
+// directory fds in spool_setup.cpp, never by following a name in a
+// directory that User can write.
 bool prepare_spool_dir(const std::string& dir, std::string& error) {
-  struct stat st;
-  if (stat(dir.c_str(), &st) != 0) {
-    for (size_t slash = dir.find('/', 1); slash != std::string::npos;
-         slash = dir.find('/', slash + 1)) {
-      std::string parent = dir.substr(0, slash);
-      if (mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
-        error = "cannot create " + parent + ": " + std::strerror(errno);
-        return false;
-      }
-    }
-    if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-      error = "cannot create " + dir + ": " + std::strerror(errno);
-      return false;
-    }
-    if (stat(dir.c_str(), &st) != 0) {
-      error = "cannot stat " + dir + ": " + std::strerror(errno);
-      return false;
-    }
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    error = dir + " exists and is not a directory";
-    return false;
-  }
+  scribe::SpoolOwner owner;
   if (geteuid() == 0) {
-    uid_t uid = ap_unixd_config.user_id;
-    gid_t gid = ap_unixd_config.group_id;
-    if ((st.st_uid != uid || st.st_gid != gid) && chown(dir.c_str(), uid, gid) != 0) {
-      error =
-          "cannot hand " + dir + " to user " + std::to_string(uid) + ": " + std::strerror(errno);
-      return false;
-    }
-    std::string blocker;
-    if (!reachable_by(dir, uid, gid, blocker)) {
-      error = "the user the children run as (" +
-              std::string(ap_unixd_config.user_name ? ap_unixd_config.user_name : "?") +
-              ") cannot enter " + blocker;
-      return false;
-    }
+    owner = scribe::spool_owner_for(ap_unixd_config.user_id, ap_unixd_config.group_id,
+                                    ap_unixd_config.user_name ? ap_unixd_config.user_name : "");
+  } else {
+    owner = scribe::spool_owner_for(geteuid(), getegid(), "");
   }
-  std::string probe = dir + "/.probe." + std::to_string(getpid());
-  int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    error = "cannot write in " + dir + ": " + std::strerror(errno);
-    return false;
-  }
-  close(fd);
-  unlink(probe.c_str());
-  return true;
+  return scribe::prepare_spool_dir(dir, owner, error);
 }
 
 Settings resolved_settings(apr_pool_t* p, server_rec* main) {

@@ -20,3 +20,13 @@ $(BUILD)/t/unit/test_syslog: $(BUILD)/obj/t/unit/test_syslog.o $(SYSLOG_CORE_OBJ
 
 MODULES += $(BUILD)/mod_syslog.so
 UNIT_TESTS += $(BUILD)/t/unit/test_syslog
+
+# libFuzzer: targets, tags, format words and line encoding (make fuzz only).
+SYSLOG_FUZZ_SRCS := mod_syslog/syslog_target.cpp mod_syslog/syslog_format.cpp
+FUZZERS += $(BUILD)/t/fuzz/fuzz_syslog_target
+
+$(BUILD)/t/fuzz/fuzz_syslog_target: t/fuzz/fuzz_syslog_target.cpp $(SYSLOG_FUZZ_SRCS) \
+		$(wildcard mod_syslog/*.h)
+	@mkdir -p $(dir $@)
+	$(call FUZZ_SEED,fuzz_syslog_target,syslog)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -Imod_syslog -o $@ $< $(SYSLOG_FUZZ_SRCS)
