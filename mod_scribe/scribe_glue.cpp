@@ -5,8 +5,6 @@
 // Thrift client in scribe_sink.cpp (which must not see httpd.h's OK macro),
 // queueing, batching, retrying and spooling in include/delivery.cpp.
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
