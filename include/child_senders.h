@@ -37,6 +37,12 @@ class ChildSenders {
   void add(Shipper* s) { senders_.push_back(s); }
   bool empty() const { return senders_.empty(); }
 
+  // Async-signal-safe: an ungraceful stop is coming (httpd's child_stopping
+  // hook, before a threaded child joins its workers): the exit deadline
+  // starts now, though lines are still taken until begin_stop_all().
+  void set_deadline_all() {
+    for (Shipper* s : senders_) s->set_exit_deadline();
+  }
   // Async-signal-safe.
   void begin_stop_all() {
     stopping_.store(true, std::memory_order_release);
@@ -51,17 +57,28 @@ class ChildSenders {
   // Async-signal-safe with Join::Never. Returns how many senders had not
   // finished by their deadline (with Join::AfterStop those are left running
   // and not joined: the child is about to exit).
+  // Senders that miss it are reported through exit_log (without allocating)
+  // when the policy is Join::Never; the caller reports them otherwise.
   size_t finish_all() {
     begin_stop_all();  // in case no pre-cleanup ran
     size_t late = 0;
     for (Shipper* s : senders_) {
-      if (!s->wait_stopped(kGrace))
+      if (!s->wait_stopped(kGrace)) {
         ++late;
-      else if (join_ == Join::AfterStop)
-        s->join();
+      } else if (join_ == Join::AfterStop) {
+        try {
+          s->join();
+        } catch (...) {  // std::system_error: nothing to do but go on
+        }
+      }
     }
+    if (late && join_ == Join::Never)
+      exit_log.write_count(kLevelError, "", late,
+                           " senders had not finished by the exit deadline; the lines they "
+                           "held are not counted");
     return late;
   }
+  static constexpr int kLevelError = 3;  // APLOG_ERR
   Join join_policy() const { return join_; }
 
  private:

@@ -82,23 +82,34 @@ void poke(int fd) {
 }  // namespace
 
 StopSignal::StopSignal() {
-  stop_fd_ = make_eventfd();
+  int fds[3] = {-1, -1, -1};
   try {
-    finished_fd_ = make_eventfd();
+    for (int& fd : fds) fd = make_eventfd();
   } catch (...) {
-    ::close(stop_fd_);
+    for (int fd : fds)
+      if (fd >= 0) ::close(fd);
     throw;
   }
+  deadline_fd_ = fds[0];
+  stop_fd_ = fds[1];
+  finished_fd_ = fds[2];
 }
 
 StopSignal::~StopSignal() {
+  ::close(deadline_fd_);
   ::close(stop_fd_);
   ::close(finished_fd_);
 }
 
-void StopSignal::request(Clock::time_point deadline) {
+void StopSignal::set_deadline(Clock::time_point deadline) {
   int64_t expected = kNever;
   deadline_ns_.compare_exchange_strong(expected, to_ns(deadline), std::memory_order_acq_rel);
+  poke(deadline_fd_);
+}
+
+void StopSignal::request(Clock::time_point deadline) {
+  set_deadline(deadline);
+  stop_.store(true, std::memory_order_release);
   poke(stop_fd_);
 }
 
@@ -110,12 +121,13 @@ Clock::time_point StopSignal::deadline() const {
 
 short StopSignal::wait(int fd, short events, Clock::time_point until) const {
   for (;;) {
-    const bool stopping = requested();
+    const bool capped = deadline_ns_.load(std::memory_order_acquire) != kNever;
     int ms = ms_until(cap(until));
     if (ms < 0) return 0;
-    // Once stopping, stop_fd_ stays readable: only the deadline counts.
-    pollfd p[2] = {{fd, events, 0}, {stop_fd_, POLLIN, 0}};
-    int n = ::poll(p, stopping ? 1 : 2, ms);
+    // Once a deadline is set, deadline_fd_ stays readable: only the time
+    // counts.
+    pollfd p[2] = {{fd, events, 0}, {deadline_fd_, POLLIN, 0}};
+    int n = ::poll(p, capped ? 1 : 2, ms);
     if (n < 0 && errno != EINTR) return POLLERR;
     if (n > 0 && p[0].revents) return p[0].revents;
     // Timed out, interrupted or asked to stop: the loop recomputes the cap.
@@ -255,8 +267,10 @@ bool RecordQueue::push(std::string_view tag, std::string_view body, Clock::time_
     if (!body.empty()) std::memcpy(at + sizeof hdr + tag.size(), body.data(), body.size());
     write_offset_ += need;
     bytes_.fetch_add(need, std::memory_order_acq_rel);
-    write_chunk_->committed.store(write_offset_, std::memory_order_release);
+    // Counted before it is published: the consumer's decrement must never
+    // come first (size() would wrap).
     waiting = count_.fetch_add(1, std::memory_order_acq_rel) + 1;
+    write_chunk_->committed.store(write_offset_, std::memory_order_release);
   }
   if (waiting == wake_threshold_) poke(wake_fd_);
   return true;
@@ -315,6 +329,11 @@ void RecordQueue::clear_wake() {
 
 // ---- Shipper ----
 
+namespace {
+// How long past the exit deadline spooling the queue may go on.
+constexpr Millis kSpillGrace{200};
+}  // namespace
+
 Shipper::Shipper(std::unique_ptr<Sink> sink, ShipperOptions opts, Reporter report)
     : sink_(std::move(sink)),
       opts_(std::move(opts)),
@@ -360,12 +379,16 @@ void Shipper::run_guarded() {
     failure = "unknown exception";
   }
   if (!failure.empty()) {
+    failed_ = true;  // from now on the glue counts what it would push
     stop_.request(Clock::now());
     try {
       report_(Level::Error, sink_->describe() + ": the sender failed (" + failure +
-                                "); lines it held and lines from now on are counted lost");
-      std::vector<Record> none;
-      finish_without_spool(none);
+                                "); lines it held are counted lost");
+      if (pending_from_spool_) {
+        spool_->rollback();  // still in its file
+        pending_.clear();
+      }
+      finish_without_spool(pending_);  // the deadline has passed: counts all
       report_drops(true);
     } catch (...) {
     }
@@ -438,9 +461,16 @@ void Shipper::spill(std::vector<Record>& batch) {
   batch.clear();
 }
 
-void Shipper::spill_queue() {
+void Shipper::spill_queue(Clock::time_point until) {
   std::vector<Record> chunk;
-  while (queue_.pop(chunk, 4096) > 0) spill(chunk);
+  while (queue_.pop(chunk, 4096) > 0) {
+    if (Clock::now() >= until) {
+      lost_.fetch_add(chunk.size(), std::memory_order_relaxed);
+      chunk.clear();
+      continue;
+    }
+    spill(chunk);
+  }
 }
 
 void Shipper::idle_wait(Clock::time_point until) {
@@ -499,8 +529,9 @@ SendResult Shipper::send_guarded(const std::vector<Record>& batch) {
 }
 
 void Shipper::run() {
-  std::vector<Record> pending;  // the batch in flight, kept across failures
-  bool from_spool = false;
+  // Members, so that a sender that fails still accounts for them.
+  std::vector<Record>& pending = pending_;
+  bool& from_spool = pending_from_spool_;
   bool down = false;
   Clock::time_point retry_at{};
   // Files left by earlier children are looked for at start and now and then,
@@ -545,7 +576,11 @@ void Shipper::run() {
           sink_->close();
           take_back_recent(pending);
         } else if (policy_.due(queue_.size(), queue_.oldest(), now)) {
-          queue_.pop(pending, policy_.max_lines());
+          // Counted but not yet published by its producer: look again soon.
+          if (queue_.pop(pending, policy_.max_lines()) == 0) {
+            idle_wait(now + Millis(1));
+            continue;
+          }
         } else {
           if (spool_ && now >= next_scan) {
             spool_work = true;
@@ -603,10 +638,11 @@ void Shipper::run() {
     }
     if (res == SendResult::Failed && !acks) take_back_recent(pending);
   }
-  finish(pending, from_spool, down);
+  finish(from_spool, down);
 }
 
-void Shipper::finish(std::vector<Record>& pending, bool from_spool, bool down) {
+void Shipper::finish(bool from_spool, bool down) {
+  std::vector<Record>& pending = pending_;
   if (from_spool) {
     spool_->rollback();
     pending.clear();
@@ -629,7 +665,10 @@ void Shipper::finish(std::vector<Record>& pending, bool from_spool, bool down) {
 // next child, so a hung peer costs no line.
 void Shipper::finish_to_spool(std::vector<Record>& pending, Peer peer) {
   spill(pending);
-  spill_queue();
+  // Spooling comes first even with no time left to deliver (an exit
+  // deadline of 0); a spool on a slow disk still gets only a little more
+  // (within ChildSenders::kGrace), and what does not fit is counted lost.
+  spill_queue(stop_.deadline() + kSpillGrace);
   spool_->seal();
   // While the peer is failing, another attempt would only wait out the
   // deadline: the next child replays.
@@ -670,6 +709,10 @@ void Shipper::finish_without_spool(std::vector<Record>& pending) {
   }
   spill(pending);
   spill_queue();
+}
+
+void Shipper::set_exit_deadline() {
+  if (started_) stop_.set_deadline(Clock::now() + opts_.exit_deadline);
 }
 
 void Shipper::begin_stop() {

@@ -55,7 +55,11 @@ class StopSignal {
   // Async-signal-safe. The sender stops by `deadline`; a second call keeps
   // the first deadline.
   void request(Clock::time_point deadline);
-  bool requested() const { return deadline_ns_.load(std::memory_order_acquire) != kNever; }
+  // Async-signal-safe: caps every wait from now on at `deadline` (the first
+  // one set wins) without asking the sender to stop yet: a threaded child
+  // that is told to stop may still log the requests it finishes.
+  void set_deadline(Clock::time_point deadline);
+  bool requested() const { return stop_.load(std::memory_order_acquire); }
   // Clock::time_point::max() until requested.
   Clock::time_point deadline() const;
   Clock::time_point cap(Clock::time_point until) const { return std::min(until, deadline()); }
@@ -74,6 +78,8 @@ class StopSignal {
  private:
   static constexpr int64_t kNever = INT64_MAX;
   std::atomic<int64_t> deadline_ns_{kNever};
+  std::atomic<bool> stop_{false};
+  int deadline_fd_ = -1;  // eventfd: readable once a deadline is set
   int stop_fd_ = -1;      // eventfd: readable once requested
   int finished_fd_ = -1;  // eventfd: readable once the sender is done
 };
@@ -277,8 +283,11 @@ class Shipper {
 
   // Stopping, in three steps so that every Shipper of a child can be told
   // first and waited for after, within one deadline:
+  // Async-signal-safe: from now on no wait lasts past now + exit_deadline
+  // (an ungraceful stop of a threaded child, before its workers are joined).
+  void set_exit_deadline();
   // Async-signal-safe: tells the sender to deliver (or spool) what it holds
-  // by now + exit_deadline and to stop.
+  // by the exit deadline (now + exit_deadline unless set before) and to stop.
   void begin_stop();
   // Async-signal-safe: waits until the sender is done, or the deadline plus
   // `grace` passed. True when it is done.
@@ -288,13 +297,17 @@ class Shipper {
   void join();
   // All three; what the destructor does.
   void stop();
-  bool running() const { return started_; }
+  // False before start(), after join(), and once the sender failed: the
+  // caller then counts the lines it would have pushed.
+  bool running() const { return started_ && !failed_; }
+  // When the sender must be done; Clock::time_point::max() until stopping.
+  Clock::time_point exit_deadline() const { return stop_.deadline(); }
   ShipperStats stats() const;
 
  private:
   void run_guarded();
   void run();
-  void finish(std::vector<Record>& pending, bool from_spool, bool down);
+  void finish(bool from_spool, bool down);
   // Whether the peer answered the last attempt: a failing one is not tried
   // again on the way out.
   enum class Peer { Answering, Failing };
@@ -306,7 +319,8 @@ class Shipper {
   SendResult send_guarded(const std::vector<Record>& batch);
   // Spool (or, without a spool, count as lost) and clear.
   void spill(std::vector<Record>& batch);
-  void spill_queue();
+  // Spools (or counts lost) the queue; past `until`, counts the rest lost.
+  void spill_queue(Clock::time_point until = Clock::time_point::max());
   void remember_sent(std::vector<Record>& batch, Clock::time_point now);
   void take_back_recent(std::vector<Record>& pending);
 
@@ -320,6 +334,9 @@ class Shipper {
   std::unique_ptr<SpoolDir> spool_;
   std::thread thread_;
   std::atomic<bool> started_{false};
+  std::atomic<bool> failed_{false};
+  std::vector<Record> pending_;      // the batch in flight, kept across failures
+  bool pending_from_spool_ = false;  // pending_ came from the spool (not counted twice)
 
   // Sent-but-unconfirmed records for non-acknowledging sinks.
   std::deque<std::pair<Record, Clock::time_point>> recent_;

@@ -38,8 +38,12 @@ bool DropLedger::due(Clock::time_point now) const {
 std::vector<std::pair<Level, std::string>> DropLedger::take(Clock::time_point now, bool force) {
   std::vector<std::pair<Level, std::string>> out;
   std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
+  // Never waits: the final report (force) may come from a sender thread
+  // while a prefork child stops, and the request thread that holds the lock
+  // may never run again. Without the lock the counters (atomics) are read
+  // all the same; at worst a count is reported twice.
   if (force) {
-    lock.lock();
+    (void)lock.try_lock();
   } else {
     if (!lock.try_lock()) return out;
     int64_t next = next_report_ns_.load(std::memory_order_relaxed);

@@ -107,17 +107,26 @@ size_t ExitLog::format(char* buf, size_t size, long long unix_us, int level, con
   return static_cast<size_t>(o.p - buf);
 }
 
-void ExitLog::write(int level, const std::string& text) const {
+void ExitLog::write(int level, const char* text, size_t len) const {
   if (fd_ < 0 || level > max_level_) return;
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   char buf[2048];
   size_t n =
       format(buf, sizeof buf, static_cast<long long>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000,
-             level, text.data(), text.size(), static_cast<long>(getpid()),
-             static_cast<long>(syscall(SYS_gettid)));
+             level, text, len, static_cast<long>(getpid()), static_cast<long>(syscall(SYS_gettid)));
   ssize_t rc = ::write(fd_, buf, n);
   (void)rc;
+}
+
+void ExitLog::write_count(int level, const char* before, unsigned long long n,
+                          const char* after) const {
+  char text[512];
+  Out o{text, text + sizeof text};
+  o.put(before);
+  o.num(static_cast<long long>(n), 1);
+  o.put(after);
+  write(level, text, static_cast<size_t>(o.p - text));
 }
 
 }  // namespace delivery

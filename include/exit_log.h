@@ -22,7 +22,10 @@ class ExitLog {
   void open(int fd, const char* module, long utc_offset, int max_level);
   bool usable() const { return fd_ >= 0; }
   // Drops what `max_level` filters out. No allocation, no lock.
-  void write(int level, const std::string& text) const;
+  void write(int level, const std::string& text) const { write(level, text.data(), text.size()); }
+  void write(int level, const char* text, size_t len) const;
+  // `before` N `after`, for callers that may not allocate (a signal handler).
+  void write_count(int level, const char* before, unsigned long long n, const char* after) const;
   // The line as write() would send it, `unix_us` microseconds after the epoch
   // (for tests). Returns its length; `buf` is not NUL-terminated.
   size_t format(char* buf, size_t size, long long unix_us, int level, const char* text,

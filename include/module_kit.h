@@ -10,6 +10,7 @@
 #include "apr_pools.h"
 #include "apr_portable.h"
 #include "http_main.h"
+#include "mpm_common.h"
 // clang-format on
 
 #include <time.h>
@@ -44,6 +45,16 @@ inline delivery::ChildSenders* new_child_senders(const char* module_tag) {
     senders->exit_log.open(fd, module_tag, offset, s->log.level);
   }
   return senders;
+}
+
+// For httpd's child_stopping hook (2.4.49+), which every MPM runs when a
+// child starts to stop: on an ungraceful stop the exit deadline starts
+// then, not only when pchild's cleanups run after a threaded child joined
+// its workers, so that join time plus the deadline stay within httpd's 3 s.
+// A graceful stop may legitimately take until GracefulShutdownTimeout.
+// Async-signal-safe (prefork runs it in its SIGTERM handler).
+inline void start_exit_deadline(delivery::ChildSenders* senders, int graceful) {
+  if (senders && !graceful) senders->set_deadline_all();
 }
 
 // Reports through the ExitLog when httpd's error-log API is not safe to call

@@ -33,7 +33,9 @@
 #include "ap_mpm.h"
 #include "apr_strings.h"
 #include "http_config.h"
+#include "http_core.h"
 #include "http_log.h"
+#include "http_main.h"
 #include "log_writer_chain.h"
 #include "module_kit.h"
 #include "unixd.h"
@@ -288,7 +290,17 @@ Settings resolved_settings(apr_pool_t* p, server_rec* main) {
   return st;
 }
 
+// `apachectl stop` and `-k graceful` read the config too (one pass, then
+// they signal the running parent): a spool problem must not keep an operator
+// from stopping httpd. So the check runs for `apachectl -t` and in a
+// starting or restarting server's second pass, which fails on it.
+bool spool_check_due() {
+  return ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST ||
+         ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG;
+}
+
 bool spool_dir_ready(const Settings& st) {
+  if (!spool_check_due()) return true;
   std::string error;
   if (prepare_spool_dir(st.spool_dir, error)) return true;
   ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, nullptr, "ScribeSpoolDir %s%s%s: %s",
@@ -476,6 +488,10 @@ apr_status_t stop_shippers(void* data) {
   return APR_SUCCESS;
 }
 
+void scribe_child_stopping(apr_pool_t*, int graceful) {
+  if (Generation* gen = g_gen) logchain::start_exit_deadline(gen->senders, graceful);
+}
+
 void scribe_child_init(apr_pool_t* pchild, server_rec* s) {
   Generation* gen = g_gen;
   if (!gen || gen->destinations.empty()) return;
@@ -597,6 +613,7 @@ void scribe_register_hooks(apr_pool_t*) {
   ap_hook_check_config(scribe_check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_post_config(scribe_post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_child_init(scribe_child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_child_stopping(scribe_child_stopping, nullptr, nullptr, APR_HOOK_MIDDLE);
 }
 
 }  // extern "C"

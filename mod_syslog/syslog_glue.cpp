@@ -282,6 +282,10 @@ apr_status_t child_exit(void* data) {
   return APR_SUCCESS;
 }
 
+void child_stopping(apr_pool_t*, int graceful) {
+  if (Generation* gen = g_gen) logchain::start_exit_deadline(gen->senders, graceful);
+}
+
 void child_init(apr_pool_t* pchild, server_rec* s) {
   Generation* gen = g_gen;
   if (!gen || gen->handles.all().empty()) return;
@@ -720,6 +724,7 @@ void syslog_register_hooks(apr_pool_t*) {
   ap_hook_open_logs(open_logs, nullptr, before_log_config, APR_HOOK_MIDDLE);
   ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_child_stopping(child_stopping, nullptr, nullptr, APR_HOOK_MIDDLE);
 }
 
 }  // extern "C"

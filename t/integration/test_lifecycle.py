@@ -263,23 +263,35 @@ def test_exit_timeouts_above_what_httpd_allows_are_refused(httpd_event, line, me
     assert rc != 0 and message in out and "3 s" in out, out
 
 
-def test_exit_timeout_bounds_a_hung_collector(httpd_event, collector):
-    """ScribeExitTimeout 300: a stop with a collector that never answers
-    (ScribeTimeout 8000) ends within it, and the lines are spooled."""
+def test_exit_timeout_zero_spools_everything_for_the_next_child(httpd_event, collector):
+    """ScribeExitTimeout 0: an exiting child spools what it holds and sends
+    nothing more; the next start delivers it from the spool. With the default
+    the same lines would reach the collector at the stop."""
     httpd = httpd_event
-    httpd.expect_log(r"\[scribe:warn\].*(delivery failed|TRY_LATER|now sending to|timed out)")
-    conf = pad_conf(httpd, f"ScribeServer {collector.address}", FAST_SCRIBE,
-                    "ScribeTimeout 8000", "ScribeExitTimeout 300",
-                    'CustomLog "scribe:www" padline')
+    conf = pad_conf(httpd, f"ScribeServer {collector.address}", "ScribeExitTimeout 0",
+                    # Nothing leaves before the stop.
+                    "ScribeFlushInterval 60000\nScribeBatchSize 100000",
+                    'CustomLog "scribe:www" padline "expr=%{QUERY_STRING} =~ /id=/"')
     httpd.start(conf)
-    collector.hang()
-    ok = fetch_all(httpd, [f"et-{n}" for n in range(50)], headers={"X-Pad": "x"})
-    time.sleep(0.5)
-    took = timed_stop(httpd)
-    print(f"\nstop with ScribeExitTimeout 300 and a hung collector: {took:.2f} s")
-    collector.hang(False)
+    ok = fetch_all(httpd, [f"ez-{n}" for n in range(40)], headers={"X-Pad": "x"})
+    httpd.stop()
+    assert not set(ids_in(collector.lines("www"))) & set(ok)
+    spooled = httpd.root / "run" / "scribe-spool"
+    assert any(p.stat().st_size > 0 for p in spooled.glob("*.spool"))
     httpd.start(conf)
     assert not collector.wait_for_ids("www", ok, timeout=30)
+
+
+def test_default_exit_timeout_delivers_at_the_stop(httpd_event, collector):
+    httpd = httpd_event
+    conf = pad_conf(httpd, f"ScribeServer {collector.address}",
+                    "ScribeFlushInterval 60000\nScribeBatchSize 100000",
+                    'CustomLog "scribe:www" padline "expr=%{QUERY_STRING} =~ /id=/"')
+    httpd.start(conf)
+    ok = fetch_all(httpd, [f"ed-{n}" for n in range(40)], headers={"X-Pad": "x"})
+    assert not set(ids_in(collector.lines("www"))) & set(ok)  # still queued
+    httpd.stop()
+    assert not collector.wait_for_ids("www", ok, timeout=10)
 
 
 def test_unwritable_spool_counts_every_line(httpd_event, collector):
