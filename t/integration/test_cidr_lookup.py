@@ -4,7 +4,6 @@ Clients are 127.0.0.1 and ::1, so lists name those (or documentation
 networks, to not match). Each test writes its lists under the server root.
 """
 import http.server
-import json
 import re
 import socket
 import threading
@@ -12,39 +11,14 @@ import threading
 import pytest
 import requests
 
+from lib.cidr_helpers import ENV_CGI, cgi_env, cidr_conf, write_list
 from lib.paths import CGI_DIR
 from lib.ports import free_port
 
-ENV_CGI = "/cgi/env.json.py"
-
-
-def write(httpd, name, text):
-    d = httpd.root / "cidr"
-    d.mkdir(exist_ok=True)
-    path = d / name
-    path.write_text(text)
-    return path
-
-
-def base_conf(httpd, *modules):
-    """Config with our module, CGI at /cgi/ and any extra modules."""
-    conf = httpd.conf()
-    conf.load("alias", "cgi" if httpd.mpm == "prefork" else "cgid", *modules, "cidr_lookup")
-    conf.add(f'ScriptAlias /cgi/ "{CGI_DIR}/"')
-    conf.add(f'<Directory "{CGI_DIR}">\n  Require all granted\n</Directory>')
-    return conf
-
-
-def cgi_env(httpd, path=ENV_CGI, **kw):
-    r = httpd.get(path, **kw)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
 def test_env_and_header_reach_cgi(httpd):
-    write(httpd, "local.txt", "# loopback\n127.0.0.0/8\n")
-    write(httpd, "other.txt", "192.0.2.0/24\n")
-    conf = base_conf(httpd)
+    write_list(httpd, "local.txt", "# loopback\n127.0.0.0/8\n")
+    write_list(httpd, "other.txt", "192.0.2.0/24\n")
+    conf = cidr_conf(httpd)
     conf.add(f'CIDRFile "{httpd.root}/cidr/*.txt"')
     conf.add("CIDRLookupNetworkEnv X_CLIENT_CIDR")
     httpd.start(conf)
@@ -59,9 +33,9 @@ def test_env_and_header_reach_cgi(httpd):
 
 
 def test_spoofed_header_removed(httpd):
-    write(httpd, "elsewhere.txt", "192.0.2.0/24\n")
-    write(httpd, "local.txt", "127.0.0.1\n")
-    conf = base_conf(httpd)
+    write_list(httpd, "elsewhere.txt", "192.0.2.0/24\n")
+    write_list(httpd, "local.txt", "127.0.0.1\n")
+    conf = cidr_conf(httpd)
     conf.add(f'<Location "/cgi/">\n  CIDRFile "{httpd.root}/cidr/elsewhere.txt"\n</Location>')
     conf.add(f'ScriptAlias /local/ "{CGI_DIR}/"')
     conf.add(f'<Location "/local/">\n  CIDRFile "{httpd.root}/cidr/local.txt"\n</Location>')
@@ -76,15 +50,15 @@ def test_spoofed_header_removed(httpd):
 
 
 def test_spoofed_header_removed_without_any_list(httpd):
-    conf = base_conf(httpd)
+    conf = cidr_conf(httpd)
     httpd.start(conf)
     env = cgi_env(httpd, headers={"X-Client-Type": "admin"})
     assert "HTTP_X_CLIENT_TYPE" not in env and "X_CLIENT_TYPE" not in env
 
 
 def test_custom_names_and_default(httpd):
-    write(httpd, "partners.map", "192.0.2.0/24 partner\n")
-    conf = base_conf(httpd)
+    write_list(httpd, "partners.map", "192.0.2.0/24 partner\n")
+    conf = cidr_conf(httpd)
     conf.add(f'CIDRMap "{httpd.root}/cidr/partners.map"')
     conf.add("CIDRLookupDefault unknown\nCIDRLookupEnv CLIENT_KIND\nCIDRLookupHeader X-Carrier")
     conf.add("CIDRLookupNetworkEnv CLIENT_NET")
@@ -98,8 +72,8 @@ def test_custom_names_and_default(httpd):
 
 def test_ipv6_client(httpd):
     port6 = free_port(host="::1")
-    write(httpd, "clients.map", "::1/128 v6-loopback\n127.0.0.0/8 v4-loopback\n")
-    conf = base_conf(httpd)
+    write_list(httpd, "clients.map", "::1/128 v6-loopback\n127.0.0.0/8 v4-loopback\n")
+    conf = cidr_conf(httpd)
     conf.add(f"Listen [::1]:{port6}")
     conf.add(f'CIDRMap "{httpd.root}/cidr/clients.map"')
     conf.add("CIDRLookupNetworkEnv X_CLIENT_CIDR")
@@ -123,8 +97,8 @@ def test_ipv4_mapped_client_matches_ipv4_lists(httpd_event):
             port = s.getsockname()[1]
     except OSError:
         pytest.skip("no dual-stack sockets here")
-    write(httpd, "local.txt", "127.0.0.0/8\n")
-    conf = base_conf(httpd)
+    write_list(httpd, "local.txt", "127.0.0.0/8\n")
+    conf = cidr_conf(httpd)
     conf.add(f"Listen [::]:{port}")
     conf.add(f'CIDRFile "{httpd.root}/cidr/local.txt"')
     conf.add("CIDRLookupNetworkEnv X_CLIENT_CIDR")
@@ -135,9 +109,9 @@ def test_ipv4_mapped_client_matches_ipv4_lists(httpd_event):
 
 
 def test_remoteip_x_forwarded_for(httpd):
-    write(httpd, "partners.map", "203.0.113.0/24 partner\n2001:db8::/32 partner6\n"
+    write_list(httpd, "partners.map", "203.0.113.0/24 partner\n2001:db8::/32 partner6\n"
                                  "127.0.0.0/8 proxy\n")
-    conf = base_conf(httpd, "remoteip")
+    conf = cidr_conf(httpd, "remoteip")
     conf.add("RemoteIPHeader X-Forwarded-For\nRemoteIPInternalProxy 127.0.0.1")
     conf.add(f'CIDRMap "{httpd.root}/cidr/partners.map"')
     httpd.start(conf)
@@ -152,8 +126,8 @@ def test_remoteip_x_forwarded_for(httpd):
 
 
 def test_setenvif_rewrite_if_and_custom_log(httpd):
-    write(httpd, "crawler.txt", "127.0.0.1/32\n")
-    conf = base_conf(httpd, "setenvif", "rewrite", "headers")
+    write_list(httpd, "crawler.txt", "127.0.0.1/32\n")
+    conf = cidr_conf(httpd, "setenvif", "rewrite", "headers")
     conf.add(f'CIDRFile "{httpd.root}/cidr/crawler.txt"')
     conf.add("SetEnvIf X_CLIENT_TYPE ^crawler$ IS_CRAWLER=yes")
     conf.add("RewriteEngine On\n"
@@ -175,8 +149,8 @@ def test_setenvif_rewrite_if_and_custom_log(httpd):
 
 
 def test_require_client_type(httpd):
-    write(httpd, "office.txt", "127.0.0.0/8\n")
-    conf = base_conf(httpd)
+    write_list(httpd, "office.txt", "127.0.0.0/8\n")
+    conf = cidr_conf(httpd)
     conf.add(f'CIDRFile "{httpd.root}/cidr/office.txt"')
     htdocs = httpd.root / "htdocs"
     cases = {
@@ -207,21 +181,21 @@ def test_require_client_type(httpd):
 
 
 def test_require_client_type_syntax(httpd_event):
-    conf = base_conf(httpd_event)
+    conf = cidr_conf(httpd_event)
     conf.add(f'<Directory "{httpd_event.root}/htdocs">\n Require client-type\n</Directory>')
     rc, out = httpd_event.config_test(conf)
     assert rc != 0 and "Require client-type needs one or more client types" in out
-    conf = base_conf(httpd_event)
+    conf = cidr_conf(httpd_event)
     conf.add(f'<Directory "{httpd_event.root}/htdocs">\n Require client-type "a b"\n</Directory>')
     rc, out = httpd_event.config_test(conf)
     assert rc != 0 and "'a b' is not a valid client type" in out
 
 
 def test_directory_override(httpd):
-    write(httpd, "local.txt", "127.0.0.0/8\n")
-    write(httpd, "inner.map", "127.0.0.1/32 inner\n")
-    write(httpd, "elsewhere.txt", "192.0.2.0/24\n")
-    conf = base_conf(httpd)
+    write_list(httpd, "local.txt", "127.0.0.0/8\n")
+    write_list(httpd, "inner.map", "127.0.0.1/32 inner\n")
+    write_list(httpd, "elsewhere.txt", "192.0.2.0/24\n")
+    conf = cidr_conf(httpd)
     conf.add(f'CIDRFile "{httpd.root}/cidr/local.txt"')
     for alias in ("inner", "none", "default"):
         conf.add(f'ScriptAlias /{alias}/ "{CGI_DIR}/"')
@@ -244,9 +218,9 @@ def test_directory_override(httpd):
 
 def test_vhost_lists(httpd_event):
     httpd = httpd_event
-    write(httpd, "main.txt", "127.0.0.0/8\n")
-    write(httpd, "vhost.txt", "127.0.0.1\n")
-    conf = base_conf(httpd)
+    write_list(httpd, "main.txt", "127.0.0.0/8\n")
+    write_list(httpd, "vhost.txt", "127.0.0.1\n")
+    conf = cidr_conf(httpd)
     conf.add(f'CIDRFile "{httpd.root}/cidr/main.txt"')
     conf.add_vhost(f'ScriptAlias /cgi/ "{CGI_DIR}/"\nCIDRFile "{httpd.root}/cidr/vhost.txt"',
                    server_name="vhost.test")
@@ -283,8 +257,8 @@ def backend():
 
 
 def test_proxied_backend_sees_header(httpd, backend):
-    write(httpd, "local.txt", "127.0.0.0/8\n")
-    conf = base_conf(httpd, "proxy", "proxy_http")
+    write_list(httpd, "local.txt", "127.0.0.0/8\n")
+    conf = cidr_conf(httpd, "proxy", "proxy_http")
     conf.add(f'CIDRFile "{httpd.root}/cidr/local.txt"')
     conf.add(f"ProxyPass /app/ http://127.0.0.1:{backend.server_address[1]}/")
     httpd.start(conf)
@@ -305,8 +279,8 @@ def test_proxied_backend_sees_header(httpd, backend):
     ("extra.txt", "10.0.0.0/8 office\n", "CIDRFile", r"extra\.txt:1: unexpected 'office'"),
 ])
 def test_bad_list_fails_config_test(httpd_event, name, content, kind, message):
-    path = write(httpd_event, name, content)
-    conf = base_conf(httpd_event).add(f'{kind} "{path}"')
+    path = write_list(httpd_event, name, content)
+    conf = cidr_conf(httpd_event).add(f'{kind} "{path}"')
     rc, out = httpd_event.config_test(conf)
     assert rc != 0, out
     assert re.search(re.escape(str(path.parent)) + "/" + message, out), out
@@ -325,15 +299,15 @@ def test_missing_files_fail_config_test(httpd_event):
         ("CIDRLookupHeader Bad:Header", "is not a valid header name"),
     ]:
         (h.root / "cidr" / "emptydir").mkdir(parents=True, exist_ok=True)
-        rc, out = h.config_test(base_conf(h).add(directive))
+        rc, out = h.config_test(cidr_conf(h).add(directive))
         assert rc != 0 and expect in out, out
 
 
 def test_warnings_at_startup(httpd_event):
     h = httpd_event
-    write(h, "mobile.txt", "10.1.2.3/8\n192.0.2.0/24\n")
-    write(h, "crawler.txt", "# dup\n192.0.2.0/24\n")
-    conf = base_conf(h).add(f'CIDRFile "{h.root}/cidr/*.txt"')
+    write_list(h, "mobile.txt", "10.1.2.3/8\n192.0.2.0/24\n")
+    write_list(h, "crawler.txt", "# dup\n192.0.2.0/24\n")
+    conf = cidr_conf(h).add(f'CIDRFile "{h.root}/cidr/*.txt"')
     rc, out = h.config_test(conf)
     assert rc == 0 and "Syntax OK" in out
     mobile, crawler = h.root / "cidr" / "mobile.txt", h.root / "cidr" / "crawler.txt"
@@ -352,8 +326,8 @@ def test_warnings_at_startup(httpd_event):
 
 
 def test_graceful_restart_reloads_lists(httpd):
-    lists = write(httpd, "clients.map", "127.0.0.0/8 before\n")
-    conf = base_conf(httpd).add(f'CIDRMap "{lists}"')
+    lists = write_list(httpd, "clients.map", "127.0.0.0/8 before\n")
+    conf = cidr_conf(httpd).add(f'CIDRMap "{lists}"')
     httpd.start(conf)
     assert cgi_env(httpd)["X_CLIENT_TYPE"] == "before"
     lists.write_text("127.0.0.0/8 after\n127.0.0.1/32 after-host\n")

@@ -12,7 +12,6 @@ The hung-peer tests point the modules at a tcp receiver that never reads and a
 collector that never answers, then stop or restart httpd: httpd must not have
 to escalate the stop, and every line is either delivered or counted.
 """
-import re
 import threading
 import time
 

@@ -16,6 +16,7 @@ import threading
 
 import pytest
 
+from lib.cidr_helpers import cgi_env, cidr_conf, write_list
 from lib.paths import BUILD, CGI_DIR, HTTPD_BIN
 from lib.scribe import Collector
 
@@ -23,7 +24,6 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="the parent must run as root and the children as www-data")
 
 USER = "www-data"
-ENV_CGI = "/cgi/env.json.py"
 
 
 def as_user(*cmd):
@@ -144,27 +144,6 @@ def test_missing_spool_dir_is_created_root_parents_user_leaf(httpd_event, collec
 # named like the variable (ignoring case), CGI/WSGI/Rack fold '-' and '_'.
 SPELLINGS = ["X_CLIENT_TYPE", "x_client_type", "X-CLIENT_TYPE", "X_Client-Type",
              "X-Client-Type", "x-client-type"]
-
-
-def write_list(httpd, name, text):
-    path = httpd.root / "cidr" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
-def cidr_conf(httpd, *modules):
-    conf = httpd.conf()
-    conf.load("alias", "cgi" if httpd.mpm == "prefork" else "cgid", *modules, "cidr_lookup")
-    conf.add(f'ScriptAlias /cgi/ "{CGI_DIR}/"')
-    conf.add(f'<Directory "{CGI_DIR}">\n  Require all granted\n</Directory>')
-    return conf
-
-
-def cgi_env(httpd, path=ENV_CGI, **kw):
-    r = httpd.get(path, **kw)
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def test_setenvif_on_the_variable_cannot_be_fooled_by_a_header(httpd):
@@ -504,13 +483,16 @@ def test_make_fuzz_covers_every_parser():
     """CIDR lists, syslog and scribe targets and directive values, and spool
     files (which a crashed child or anyone able to write the spool leaves)."""
     repo = BUILD.parent
-    fuzzers = subprocess.run(["make", "-s", "list-fuzzers"], cwd=repo, capture_output=True,
-                             text=True, check=True).stdout.split()
+    # Run from `make test`, a nested make would print "Entering directory".
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    fuzzers = subprocess.run(["make", "-s", "--no-print-directory", "list-fuzzers"], cwd=repo,
+                             capture_output=True, text=True, check=True, env=env).stdout.split()
     names = {os.path.basename(f) for f in fuzzers}
     assert {"fuzz_cidr_parser", "fuzz_syslog_target", "fuzz_scribe_target",
             "fuzz_spool_reader"} <= names, names
     # Each builds and gets through its seeds without a finding.
-    subprocess.run(["make", "-s", *fuzzers], cwd=repo, check=True, capture_output=True)
+    subprocess.run(["make", "-s", "--no-print-directory", *fuzzers], cwd=repo, check=True,
+                   capture_output=True, env=env)
     for f in fuzzers:
         corpus = BUILD / "fuzz" / "corpus" / os.path.basename(f)
         p = subprocess.run([str(repo / f), "-runs=0", str(corpus)], capture_output=True,

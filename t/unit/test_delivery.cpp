@@ -1104,21 +1104,32 @@ START_TEST(shipper_stop_delivers_from_spool) {
 }
 END_TEST
 
+// `count` started Shippers on hanging sinks, `lines` pushed to each and the
+// first call of each waiting for an answer, all in `senders`.
+static std::vector<std::unique_ptr<Shipper>> hung_senders(ChildSenders& senders, int count,
+                                                          size_t lines, Millis deadline,
+                                                          Reports& rep) {
+  ShipperOptions o = fast_options();
+  o.exit_deadline = deadline;
+  std::vector<std::unique_ptr<Shipper>> all;
+  for (int i = 0; i < count; ++i) {
+    auto sink = std::make_unique<HangingSink>();
+    HangingSink* raw = sink.get();
+    all.push_back(std::make_unique<Shipper>(std::move(sink), o, rep.reporter()));
+    senders.add(all.back().get());
+    all.back()->start();
+    push_all(*all.back(), lines, "t");
+    while (raw->calls_ == 0) std::this_thread::sleep_for(1ms);
+  }
+  return all;
+}
+
 // Several senders told to stop together finish within one deadline, not one
 // after another.
 START_TEST(child_senders_stop_together) {
   Reports rep;
-  ShipperOptions o = fast_options();
-  o.exit_deadline = Millis(300);
-  std::vector<std::unique_ptr<Shipper>> all;
   ChildSenders senders(ChildSenders::Join::AfterStop);
-  for (int i = 0; i < 4; ++i) {
-    all.push_back(std::make_unique<Shipper>(std::make_unique<HangingSink>(), o, rep.reporter()));
-    senders.add(all.back().get());
-    all.back()->start();
-    push_all(*all.back(), 5, "t");
-  }
-  std::this_thread::sleep_for(50ms);
+  auto all = hung_senders(senders, 4, 5, Millis(300), rep);
   senders.begin_stop_all();
   // One deadline for all, set before anyone is waited for.
   for (auto& s : all) {
@@ -1134,17 +1145,10 @@ END_TEST
 // signal handler); the senders are done all the same.
 START_TEST(child_senders_never_join_under_prefork) {
   Reports rep;
+  ChildSenders senders(ChildSenders::Join::Never);
+  auto all = hung_senders(senders, 3, 4, Millis(200), rep);
   ShipperOptions o = fast_options();
   o.exit_deadline = Millis(200);
-  std::vector<std::unique_ptr<Shipper>> all;
-  ChildSenders senders(ChildSenders::Join::Never);
-  for (int i = 0; i < 3; ++i) {
-    all.push_back(std::make_unique<Shipper>(std::make_unique<HangingSink>(), o, rep.reporter()));
-    senders.add(all.back().get());
-    all.back()->start();
-    push_all(*all.back(), 4, "n");
-  }
-  std::this_thread::sleep_for(30ms);
   senders.begin_stop_all();
   ck_assert_uint_eq(senders.finish_all(), 0u);
   for (auto& s : all) {

@@ -57,6 +57,19 @@ def reported_counts(error_log, pattern):
     return sum(int(m.group(1)) for m in re.finditer(pattern, error_log))
 
 
+def accept_until_stopped(sock, stop, on_conn):
+    """Accepts on `sock` (with a timeout set) until `stop` is set or the
+    socket is closed, handing each connection to on_conn."""
+    while not stop.is_set():
+        try:
+            conn, _ = sock.accept()
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+        on_conn(conn)
+
+
 class UnixStreamReceiver:
     """Listens on a unix stream socket and collects NUL-terminated messages,
     the way syslog(3) writes to a stream /dev/log."""
@@ -77,16 +90,12 @@ class UnixStreamReceiver:
         self._threads[0].start()
 
     def _accept(self):
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            t = threading.Thread(target=self._read, args=(conn,), daemon=True)
-            t.start()
-            self._threads.append(t)
+        accept_until_stopped(self.sock, self._stop, self._accepted)
+
+    def _accepted(self, conn):
+        t = threading.Thread(target=self._read, args=(conn,), daemon=True)
+        t.start()
+        self._threads.append(t)
 
     def _read(self, conn):
         buf = b""
@@ -145,15 +154,11 @@ class HungTcpReceiver:
         self._thread.start()
 
     def _accept(self):
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                self.conns.append(conn)
+        accept_until_stopped(self.sock, self._stop, self._accepted)
+
+    def _accepted(self, conn):
+        with self.lock:
+            self.conns.append(conn)
 
     def drain(self, timeout=10.0):
         """Reads everything the connections hold (the peers have gone) and

@@ -1,0 +1,29 @@
+"""Helpers for mod_cidr_lookup's integration tests: list files under the
+server root, a config with CGI at /cgi/, and what the env CGI saw."""
+from .paths import CGI_DIR
+
+ENV_CGI = "/cgi/env.json.py"
+
+
+def write_list(httpd, name, text):
+    """Writes a list file at ServerRoot/cidr/NAME; returns its path."""
+    path = httpd.root / "cidr" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def cidr_conf(httpd, *modules):
+    """Config with mod_cidr_lookup, CGI at /cgi/ and any extra modules."""
+    conf = httpd.conf()
+    conf.load("alias", "cgi" if httpd.mpm == "prefork" else "cgid", *modules, "cidr_lookup")
+    conf.add(f'ScriptAlias /cgi/ "{CGI_DIR}/"')
+    conf.add(f'<Directory "{CGI_DIR}">\n  Require all granted\n</Directory>')
+    return conf
+
+
+def cgi_env(httpd, path=ENV_CGI, **kw):
+    """The environment the CGI at `path` saw (t/integration/cgi/env.json.py)."""
+    r = httpd.get(path, **kw)
+    assert r.status_code == 200, r.text
+    return r.json()
