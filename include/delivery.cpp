@@ -108,9 +108,17 @@ void StopSignal::set_deadline(Clock::time_point deadline) {
 }
 
 void StopSignal::request(Clock::time_point deadline) {
+  int64_t expected = kNever;
+  requested_ns_.compare_exchange_strong(expected, to_ns(Clock::now()), std::memory_order_acq_rel);
   set_deadline(deadline);
   stop_.store(true, std::memory_order_release);
   poke(stop_fd_);
+}
+
+Clock::time_point StopSignal::requested_at() const {
+  int64_t ns = requested_ns_.load(std::memory_order_acquire);
+  if (ns == kNever) return Clock::time_point::max();
+  return Clock::time_point(std::chrono::nanoseconds(ns));
 }
 
 Clock::time_point StopSignal::deadline() const {
@@ -668,7 +676,9 @@ void Shipper::finish_to_spool(std::vector<Record>& pending, Peer peer) {
   // Spooling comes first even with no time left to deliver (an exit
   // deadline of 0); a spool on a slow disk still gets only a little more
   // (within ChildSenders::kGrace), and what does not fit is counted lost.
-  spill_queue(stop_.deadline() + kSpillGrace);
+  // When the deadline started long before the stop (child_stopping, then a
+  // threaded child's slow last requests), the spill still gets its grace.
+  spill_queue(std::max(stop_.deadline(), Clock::now()) + kSpillGrace);
   spool_->seal();
   // While the peer is failing, another attempt would only wait out the
   // deadline: the next child replays.
@@ -721,7 +731,9 @@ void Shipper::begin_stop() {
 
 bool Shipper::wait_stopped(Millis grace) {
   if (!started_) return true;
-  return stop_.wait_finished(stop_.deadline() + grace);
+  // A deadline that passed before the stop was asked for (see
+  // set_exit_deadline) still leaves the sender `grace` to spool and report.
+  return stop_.wait_finished(std::max(stop_.deadline(), stop_.requested_at()) + grace);
 }
 
 void Shipper::join() {

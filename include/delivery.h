@@ -60,6 +60,8 @@ class StopSignal {
   // that is told to stop may still log the requests it finishes.
   void set_deadline(Clock::time_point deadline);
   bool requested() const { return stop_.load(std::memory_order_acquire); }
+  // When request() was first called; Clock::time_point::max() before.
+  Clock::time_point requested_at() const;
   // Clock::time_point::max() until requested.
   Clock::time_point deadline() const;
   Clock::time_point cap(Clock::time_point until) const { return std::min(until, deadline()); }
@@ -79,6 +81,7 @@ class StopSignal {
   static constexpr int64_t kNever = INT64_MAX;
   std::atomic<int64_t> deadline_ns_{kNever};
   std::atomic<bool> stop_{false};
+  std::atomic<int64_t> requested_ns_{kNever};
   int deadline_fd_ = -1;  // eventfd: readable once a deadline is set
   int stop_fd_ = -1;      // eventfd: readable once requested
   int finished_fd_ = -1;  // eventfd: readable once the sender is done

@@ -1169,6 +1169,33 @@ START_TEST(child_senders_never_join_under_prefork) {
 }
 END_TEST
 
+// An ungraceful stop of a threaded child: the deadline starts (child_stopping)
+// while workers still finish requests and log them; when the stop comes long
+// after the deadline, the lines are still spooled, not lost.
+START_TEST(shipper_early_deadline_still_spools_late_lines) {
+  Reports rep;
+  ShipperOptions o = fast_options();
+  o.exit_deadline = Millis(50);
+  o.spool_dir = tmpdir;
+  o.spool_name = "early";
+  auto sink = std::make_unique<HangingSink>();
+  HangingSink* raw = sink.get();
+  Shipper s(std::move(sink), o, rep.reporter());
+  s.start();
+  push_all(s, 10, "a");
+  while (raw->calls_ == 0) std::this_thread::sleep_for(1ms);
+  s.set_exit_deadline();
+  std::this_thread::sleep_for(400ms);  // deadline and its graces have passed
+  push_all(s, 10, "b");                // the last requests still log
+  s.begin_stop();
+  ck_assert(s.wait_stopped(ChildSenders::kGrace));
+  s.join();
+  ShipperStats st = s.stats();
+  ck_assert_uint_eq(st.lost, 0u);
+  ck_assert_uint_eq(st.spooled, 20u);
+}
+END_TEST
+
 // A Shipper whose thread never started takes no line, and counts each.
 START_TEST(shipper_not_started_counts_every_line) {
   Reports rep;
@@ -1252,7 +1279,8 @@ static Suite* delivery_suite() {
         shipper_slow_peer_spills_instead_of_dropping,
         shipper_stop_bounded_with_hung_peer_counts_lost, shipper_stop_spools_first_with_hung_peer,
         shipper_stop_delivers_from_spool, child_senders_stop_together,
-        child_senders_never_join_under_prefork, shipper_not_started_counts_every_line}},
+        child_senders_never_join_under_prefork, shipper_early_deadline_still_spools_late_lines,
+        shipper_not_started_counts_every_line}},
   };
   for (auto& g : groups) {
     TCase* tc = tcase_create(g.name);
