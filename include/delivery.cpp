@@ -234,6 +234,7 @@ RecordQueue::Chunk* RecordQueue::map_chunk(size_t need) {
   if (mem == MAP_FAILED) return nullptr;
   Chunk* c = new (mem) Chunk();
   c->mapped = bytes;
+  mapped_.fetch_add(bytes, std::memory_order_relaxed);
   c->capacity = bytes - sizeof(Chunk);
   return c;
 }
@@ -242,7 +243,10 @@ void RecordQueue::recycle(Chunk* c) {
   // Standard chunks (and slightly larger ones) are worth keeping: every spare
   // holds at least kChunkBytes, which is all map_chunk() asks of one.
   if (c->capacity < 2 * kChunkBytes) c = spare_.exchange(c, std::memory_order_acq_rel);
-  if (c) ::munmap(c, c->mapped);
+  if (c) {
+    mapped_.fetch_sub(c->mapped, std::memory_order_relaxed);
+    ::munmap(c, c->mapped);
+  }
 }
 
 bool RecordQueue::push(std::string_view tag, std::string_view body, Clock::time_point now) {

@@ -201,6 +201,8 @@ class RecordQueue {
   size_t bytes() const { return bytes_.load(std::memory_order_acquire); }
   size_t capacity() const { return max_bytes_; }
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  // Memory mapped for chunks now (spare included).
+  size_t mapped_bytes() const { return mapped_.load(std::memory_order_relaxed); }
 
   // What a record costs against the capacity.
   static size_t cost(std::string_view tag, std::string_view body);
@@ -216,6 +218,7 @@ class RecordQueue {
   std::atomic<size_t> bytes_{0};
   std::atomic<size_t> count_{0};
   std::atomic<uint64_t> dropped_{0};
+  std::atomic<size_t> mapped_{0};
   std::atomic<Chunk*> spare_{nullptr};  // one emptied chunk kept for reuse
 
   std::mutex producer_mu_;

@@ -21,7 +21,6 @@
 
 #include <sys/socket.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>

@@ -555,6 +555,34 @@ START_TEST(queue_chunks_concurrent_producers) {
 }
 END_TEST
 
+// Memory follows what is queued, not the capacity: 10 MB through a 64 MB
+// queue whose consumer keeps up never holds more than a few chunks, and an
+// oversized record's chunk goes back when it leaves.
+START_TEST(queue_memory_follows_what_is_queued) {
+  RecordQueue q(64 << 20);
+  const size_t chunk_max = 72 << 10;  // a 64 KiB chunk, its header, page rounding
+  std::vector<Record> out;
+  const std::string line(300, 'l');
+  for (int i = 0; i < 35000; ++i) {
+    ck_assert(q.push("", line, T0));
+    if (i % 100 == 99) {
+      out.clear();
+      q.pop(out, 1000);
+      ck_assert_uint_le(q.mapped_bytes(), 3 * chunk_max);
+    }
+  }
+  ck_assert(q.push("", std::string(1 << 20, 'b'), T0));
+  ck_assert_uint_gt(q.mapped_bytes(), 1u << 20);
+  out.clear();
+  q.pop(out, 100000);
+  // More than the big chunk has left: the producers move on to a new chunk,
+  // then the consumer does, and the big one is unmapped.
+  for (int i = 0; i < 40; ++i) ck_assert(q.push("", line, T0));
+  q.pop(out, 100);
+  ck_assert_uint_le(q.mapped_bytes(), 3 * chunk_max);
+}
+END_TEST
+
 START_TEST(queue_wake_fd_on_full_batch) {
   RecordQueue q(1 << 20);
   q.set_wake_threshold(3);
@@ -1268,8 +1296,9 @@ static Suite* delivery_suite() {
         backoff_jitter_spreads, backoff_min_above_max}},
       {"queue",
        {queue_overflow_accounting, queue_pop_keeps_order, queue_chunks_concurrent_producers,
-        queue_wake_fd_on_full_batch, stop_signal_cuts_a_wait_short, stop_signal_finished,
-        exit_log_formats_like_httpd, exit_log_filters_by_level}},
+        queue_memory_follows_what_is_queued, queue_wake_fd_on_full_batch,
+        stop_signal_cuts_a_wait_short, stop_signal_finished, exit_log_formats_like_httpd,
+        exit_log_filters_by_level}},
       {"shipper",
        {shipper_delivers_in_batches_in_order, shipper_try_later_resends_same_batch,
         shipper_failed_resends_after_reconnect, shipper_non_ack_resends_recent,
