@@ -3,15 +3,13 @@
 Clients are 127.0.0.1 and ::1, so lists name those (or documentation
 networks, to not match). Each test writes its lists under the server root.
 """
-import http.server
 import re
 import socket
-import threading
 
 import pytest
 import requests
 
-from lib.cidr_helpers import ENV_CGI, cgi_env, cidr_conf, write_list
+from lib.cidr_helpers import recording_backend, ENV_CGI, cgi_env, cidr_conf, write_list
 from lib.paths import CGI_DIR
 from lib.ports import free_port
 
@@ -230,30 +228,9 @@ def test_vhost_lists(httpd_event):
     assert cgi_env(httpd, headers={"Host": "inherits.test"})["X_CLIENT_TYPE"] == "main"
 
 
-class _Backend(http.server.BaseHTTPRequestHandler):
-    seen = []
-
-    def do_GET(self):
-        _Backend.seen.append(dict(self.headers))
-        body = b"backend"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def backend():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Backend)
-    _Backend.seen = []
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    yield from recording_backend()
 
 
 def test_proxied_backend_sees_header(httpd, backend):
@@ -264,7 +241,7 @@ def test_proxied_backend_sees_header(httpd, backend):
     httpd.start(conf)
     r = httpd.get("/app/x", headers={"X-Client-Type": "admin"})
     assert r.status_code == 200 and r.text == "backend"
-    headers = {k.lower(): v for k, v in _Backend.seen[-1].items()}
+    headers = {k.lower(): v for k, v in backend.seen[-1].items()}
     assert headers["x-client-type"] == "local"
 
 

@@ -6,17 +6,15 @@ can send. Each test asserts what the operator would check afterwards: the
 victim file's bytes, the owner of a directory, the variable a CGI sees, the
 status of a request.
 """
-import http.server
 import json
 import os
 import pwd
 import re
 import subprocess
-import threading
 
 import pytest
 
-from lib.cidr_helpers import cgi_env, cidr_conf, write_list
+from lib.cidr_helpers import recording_backend, cgi_env, cidr_conf, write_list
 from lib.paths import BUILD, CGI_DIR, HTTPD_BIN
 from lib.scribe import Collector
 
@@ -182,30 +180,9 @@ def test_readme_idioms_see_the_real_answer_only(httpd_event):
     assert env.get("trusted") == "1" and env.get("in_office") == "1", env
 
 
-class _Recorder(http.server.BaseHTTPRequestHandler):
-    seen = []
-
-    def do_GET(self):
-        _Recorder.seen.append(list(self.headers.keys()))
-        body = b"backend"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def backend():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    _Recorder.seen = []
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    yield from recording_backend()
 
 
 def folded(name):
@@ -226,7 +203,7 @@ def test_proxied_backend_gets_no_forged_spelling(httpd_event, backend, header):
     for name in SPELLINGS + ["X_Client_Cidr", "x-client-cidr"]:
         r = httpd.get("/app/x", headers={name: "office"})
         assert r.status_code == 200 and r.text == "backend"
-        got = [folded(k) for k in _Recorder.seen[-1]]
+        got = [folded(k) for k in backend.seen[-1].keys()]
         assert "x-client-type" not in got and "x-client-cidr" not in got, (name, got)
 
 

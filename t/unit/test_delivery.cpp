@@ -1050,18 +1050,36 @@ class HangingSink : public Sink {
   int fds_[2];
 };
 
+// Fast options with a spool in the test's directory under `name`.
+static ShipperOptions spooling_options(const char* name, Millis exit_deadline) {
+  ShipperOptions o = fast_options();
+  o.exit_deadline = exit_deadline;
+  o.spool_dir = tmpdir;
+  o.spool_name = name;
+  return o;
+}
+
+// A started Shipper on a HangingSink with `lines` pushed, returned once its
+// first call waits for an answer.
+static std::unique_ptr<Shipper> hung_shipper(const ShipperOptions& o, size_t lines,
+                                             const std::string& prefix, Reports& rep) {
+  auto sink = std::make_unique<HangingSink>();
+  HangingSink* raw = sink.get();
+  auto s = std::make_unique<Shipper>(std::move(sink), o, rep.reporter());
+  s->start();
+  push_all(*s, lines, prefix);
+  while (raw->calls_ == 0) std::this_thread::sleep_for(1ms);
+  return s;
+}
+
 // However long the peer would keep a call waiting, stop() returns by the
 // exit deadline (plus the grace), and every line is accounted for.
 START_TEST(shipper_stop_bounded_with_hung_peer_counts_lost) {
   Reports rep;
-  auto sink = std::make_unique<HangingSink>();
-  HangingSink* raw = sink.get();
   ShipperOptions o = fast_options();
   o.exit_deadline = Millis(300);
-  Shipper s(std::move(sink), o, rep.reporter());
-  s.start();
-  push_all(s, 50, "h");
-  while (raw->calls_ == 0) std::this_thread::sleep_for(1ms);
+  auto hung = hung_shipper(o, 50, "h", rep);
+  Shipper& s = *hung;
   s.begin_stop();
   // The contract itself: done by the deadline (plus the grace), although the
   // peer would have kept the call waiting for 10 s.
@@ -1078,17 +1096,10 @@ END_TEST
 // and the next Shipper on the directory delivers every line.
 START_TEST(shipper_stop_spools_first_with_hung_peer) {
   Reports rep;
-  ShipperOptions o = fast_options();
-  o.exit_deadline = Millis(300);
-  o.spool_dir = tmpdir;
-  o.spool_name = "hung";
+  ShipperOptions o = spooling_options("hung", Millis(300));
   {
-    auto sink = std::make_unique<HangingSink>();
-    HangingSink* raw = sink.get();
-    Shipper s(std::move(sink), o, rep.reporter());
-    s.start();
-    push_all(s, 40, "sp");
-    while (raw->calls_ == 0) std::this_thread::sleep_for(1ms);
+    auto hung = hung_shipper(o, 40, "sp", rep);
+    Shipper& s = *hung;
     s.begin_stop();
     ck_assert(s.wait_stopped(ChildSenders::kGrace));
     s.join();
@@ -1114,10 +1125,8 @@ END_TEST
 // spool within the deadline; nothing is left behind.
 START_TEST(shipper_stop_delivers_from_spool) {
   Reports rep;
-  ShipperOptions o = fast_options();
+  ShipperOptions o = spooling_options("exit", Millis(1000));
   o.flush_interval = Millis(10000);  // nothing goes before the stop
-  o.spool_dir = tmpdir;
-  o.spool_name = "exit";
   auto sink = std::make_unique<FakeSink>();
   FakeSink* fake = sink.get();
   Shipper s(std::move(sink), o, rep.reporter());
@@ -1141,13 +1150,8 @@ static std::vector<std::unique_ptr<Shipper>> hung_senders(ChildSenders& senders,
   o.exit_deadline = deadline;
   std::vector<std::unique_ptr<Shipper>> all;
   for (int i = 0; i < count; ++i) {
-    auto sink = std::make_unique<HangingSink>();
-    HangingSink* raw = sink.get();
-    all.push_back(std::make_unique<Shipper>(std::move(sink), o, rep.reporter()));
+    all.push_back(hung_shipper(o, lines, "t", rep));
     senders.add(all.back().get());
-    all.back()->start();
-    push_all(*all.back(), lines, "t");
-    while (raw->calls_ == 0) std::this_thread::sleep_for(1ms);
   }
   return all;
 }
@@ -1202,16 +1206,8 @@ END_TEST
 // after the deadline, the lines are still spooled, not lost.
 START_TEST(shipper_early_deadline_still_spools_late_lines) {
   Reports rep;
-  ShipperOptions o = fast_options();
-  o.exit_deadline = Millis(50);
-  o.spool_dir = tmpdir;
-  o.spool_name = "early";
-  auto sink = std::make_unique<HangingSink>();
-  HangingSink* raw = sink.get();
-  Shipper s(std::move(sink), o, rep.reporter());
-  s.start();
-  push_all(s, 10, "a");
-  while (raw->calls_ == 0) std::this_thread::sleep_for(1ms);
+  auto hung = hung_shipper(spooling_options("early", Millis(50)), 10, "a", rep);
+  Shipper& s = *hung;
   s.set_exit_deadline();
   std::this_thread::sleep_for(400ms);  // deadline and its graces have passed
   push_all(s, 10, "b");                // the last requests still log

@@ -1,5 +1,8 @@
 """Helpers for mod_cidr_lookup's integration tests: list files under the
 server root, a config with CGI at /cgi/, and what the env CGI saw."""
+import http.server
+import threading
+
 from .paths import CGI_DIR
 
 ENV_CGI = "/cgi/env.json.py"
@@ -27,3 +30,29 @@ def cgi_env(httpd, path=ENV_CGI, **kw):
     r = httpd.get(path, **kw)
     assert r.status_code == 200, r.text
     return r.json()
+
+
+class _RecordingHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.server.seen.append(self.headers)
+        body = b"backend"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def recording_backend():
+    """A generator for a fixture: an HTTP backend on loopback (for
+    ProxyPass) that answers "backend" and keeps, in `.seen`, the headers of
+    every request it got (http.client.HTTPMessage, in arrival order)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RecordingHandler)
+    server.seen = []
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    yield server
+    server.shutdown()
+    server.server_close()
