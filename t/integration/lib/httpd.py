@@ -220,7 +220,12 @@ class Httpd:
             time.sleep(0.05)
         else:
             if pid:
-                os.kill(pid, signal.SIGKILL)
+                # The daemonized parent leads its own process group: take the
+                # children with it, so that none outlives the test.
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except OSError:
+                    os.kill(pid, signal.SIGKILL)
                 raise RuntimeError(f"httpd did not {action} in time")
         self.started = False
 
