@@ -295,8 +295,9 @@ class Shipper {
   // Async-signal-safe: tells the sender to deliver (or spool) what it holds
   // by the exit deadline (now + exit_deadline unless set before) and to stop.
   void begin_stop();
-  // Async-signal-safe: waits until the sender is done, or the deadline plus
-  // `grace` passed. True when it is done.
+  // Async-signal-safe: waits until the sender is done, or `grace` past the
+  // later of the exit deadline and begin_stop() (a deadline started early by
+  // set_exit_deadline() still leaves the sender that long). True when done.
   bool wait_stopped(Millis grace);
   // Joins a sender that wait_stopped() found done. Not from a signal handler
   // (it may free memory).
