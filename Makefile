@@ -61,6 +61,12 @@ FUZZ_CXXFLAGS := -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined \
 # $(call FUZZ_SEED,fuzzer-name,seed-dir)
 FUZZ_SEED = @mkdir -p $(BUILD)/fuzz/corpus/$(1) && cp -p t/fuzz/seeds/$(2)/* $(BUILD)/fuzz/corpus/$(1)/
 
+# The shared delivery code (include/): what both log modules and their unit
+# tests link, and what fuzzers compile in.
+DELIVERY_SRCS := $(addprefix include/, delivery.cpp status_board.cpp spool.cpp)
+DELIVERY_OBJS := $(addprefix $(BUILD)/obj/include/, delivery.o status_board.o spool.o net.o \
+	drop_ledger.o exit_log.o)
+
 MODULES :=
 UNIT_TESTS :=
 TOOLS :=

@@ -10,9 +10,11 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <ctime>
 #include <new>
 #include <system_error>
 
+#include "drop_ledger.h"
 #include "spool.h"
 
 namespace delivery {
@@ -376,6 +378,7 @@ void Shipper::start() {
     throw;
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  status_pid_ = getpid();
   started_ = true;
 }
 
@@ -405,7 +408,55 @@ void Shipper::run_guarded() {
     } catch (...) {
     }
   }
+  // The final figures (the state no longer matters: the slot is given up).
+  try {
+    publish_status(SenderState::Up, SlotUse::Release);
+  } catch (...) {
+  }
   stop_.mark_finished();
+}
+
+void Shipper::publish_status(SenderState state, SlotUse use) {
+  SenderSlot* slot = opts_.status;
+  if (!slot) return;
+  const ShipperStats s = stats();
+  uint64_t now_values[kCounterCount] = {};
+  auto set = [&now_values](Counter c, uint64_t v) { now_values[static_cast<unsigned>(c)] = v; };
+  set(Counter::Queued, s.queued);
+  set(Counter::Sent, s.sent);
+  set(Counter::DroppedQueueFull, s.dropped_queue);
+  set(Counter::DroppedSpoolFull, s.dropped_spool);
+  set(Counter::DroppedUnsent, s.lost);
+  set(Counter::Spooled, s.spooled);
+  set(Counter::Replayed, s.replayed);
+  set(Counter::Resent, s.resent);
+  uint64_t connections = sink_->connections();
+  set(Counter::Reconnects, connections > 1 ? connections - 1 : 0);
+  if (opts_.ledger) {
+    set(Counter::DroppedUnsendable, opts_.ledger->dropped());
+    set(Counter::Truncated, opts_.ledger->truncated());
+  }
+  bool spool_moved = false;
+  for (unsigned c = 0; c < kCounterCount; ++c) {
+    if (now_values[c] <= published_[c]) continue;
+    slot->add(static_cast<Counter>(c), now_values[c] - published_[c]);
+    spool_moved |= c == static_cast<unsigned>(Counter::Spooled) ||
+                   c == static_cast<unsigned>(Counter::Replayed) ||
+                   c == static_cast<unsigned>(Counter::DroppedSpoolFull);
+    published_[c] = now_values[c];
+  }
+  if (!StatusBoard::owns(slot, status_pid_)) return;
+  auto now = Clock::now();
+  // A directory scan: only when the spool changed, or now and then for
+  // what other children did to the same files.
+  if (spool_ && (spool_moved || now - spool_bytes_at_ >= Millis(10000))) {
+    spool_bytes_ = spool_->bytes_on_disk();
+    spool_bytes_at_ = now;
+  }
+  slot->queue_bytes.store(queue_.bytes(), std::memory_order_relaxed);
+  slot->spool_bytes.store(spool_bytes_, std::memory_order_relaxed);
+  slot->set_state(state, static_cast<int64_t>(time(nullptr)));
+  if (use == SlotUse::Release) StatusBoard::release(slot, status_pid_);
 }
 
 bool Shipper::push(std::string_view tag, std::string_view body) {
@@ -555,6 +606,9 @@ void Shipper::run() {
   while (!stop_.requested()) {
     auto now = Clock::now();
     report_drops(false);
+    publish_status(down                       ? SenderState::Failing
+                   : from_spool || spool_work ? SenderState::SendingSpool
+                                              : SenderState::Up);
     if (down && now < retry_at) {
       // Spill early enough that request threads keep finding room.
       if (spool_ && queue_.bytes() > queue_.capacity() / 2) {

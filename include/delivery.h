@@ -31,6 +31,8 @@
 #include <thread>
 #include <vector>
 
+#include "status_board.h"
+
 namespace delivery {
 
 using Clock = std::chrono::steady_clock;
@@ -125,9 +127,16 @@ class Sink {
   // The Shipper's stop signal: every wait in send() goes through it, so that
   // a stop cuts the wait short at the exit deadline. Set before start().
   void attach(const StopSignal* stop) { stop_ = stop; }
+  // Connections this sink made so far (for the Reconnects figure).
+  uint64_t connections() const { return connections_; }
 
  protected:
+  // Sinks call it on each connection they establish.
+  void count_connection() { ++connections_; }
   const StopSignal* stop_ = nullptr;
+
+ private:
+  uint64_t connections_ = 0;
 };
 
 // Exponential backoff with full jitter, on an explicit clock so that tests can
@@ -229,6 +238,8 @@ class RecordQueue {
   size_t read_offset_ = 0;
 };
 
+class DropLedger;
+
 struct ShipperOptions {
   size_t queue_bytes = 8u << 20;
   size_t batch_lines = 1000;
@@ -253,6 +264,11 @@ struct ShipperOptions {
   // Called on the sender thread as its last act, after the final drop
   // report (the glue reports counts kept elsewhere).
   std::function<void()> on_exit;
+  // Where the sender publishes its figures for mod_status (a StatusBoard
+  // slot claimed by this child), and the ledger whose request-thread counts
+  // it publishes with them. Either may be null.
+  SenderSlot* status = nullptr;
+  const DropLedger* ledger = nullptr;
 };
 
 struct ShipperStats {
@@ -329,6 +345,10 @@ class Shipper {
   // Spools (or counts lost) the queue; past `until`, counts the rest lost.
   void spill_queue(Clock::time_point until = Clock::time_point::max());
   void remember_sent(std::vector<Record>& batch, Clock::time_point now);
+  // Adds what changed since the last call to the status slot and sets its
+  // gauges; SlotUse::Release also gives the slot up (the sender's last act).
+  enum class SlotUse { Keep, Release };
+  void publish_status(SenderState state, SlotUse use = SlotUse::Keep);
   void take_back_recent(std::vector<Record>& pending);
 
   std::unique_ptr<Sink> sink_;
@@ -358,6 +378,12 @@ class Shipper {
   std::atomic<uint64_t> lost_{0};
   std::string last_error_;
   Clock::time_point last_report_{};
+
+  // What publish_status() last added to the slot, per counter.
+  uint64_t published_[kCounterCount] = {};
+  pid_t status_pid_ = 0;  // set at start(): the child that claimed the slot
+  uint64_t spool_bytes_ = 0;
+  Clock::time_point spool_bytes_at_{};
 };
 
 }  // namespace delivery

@@ -21,6 +21,14 @@
 
 namespace logchain {
 
+// How many children of one generation may run at once (ServerLimit): the
+// StatusBoard's slots per target.
+inline size_t children_per_generation() {
+  int limit = 0;
+  if (ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &limit) != APR_SUCCESS || limit <= 0) limit = 16;
+  return static_cast<size_t>(limit);
+}
+
 // Prefork (no threads) may run pchild's cleanups from a signal handler.
 inline delivery::ChildSenders::Join join_policy_for_mpm() {
   int threaded = 0;

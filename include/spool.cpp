@@ -285,6 +285,15 @@ bool SpoolDir::append(const std::vector<Record>& recs) {
   return true;
 }
 
+uint64_t SpoolDir::bytes_on_disk() const {
+  uint64_t total = 0;
+  for (const auto& f : list()) {
+    struct stat st;
+    if (stat(f.c_str(), &st) == 0) total += static_cast<uint64_t>(st.st_size);
+  }
+  return total;
+}
+
 void SpoolDir::enforce_limit() {
   std::vector<std::string> files = list();
   std::vector<std::pair<std::string, uint64_t>> sized;

@@ -101,6 +101,8 @@ class SpoolDir {
   uint64_t torn() const { return torn_; }
   // Files of this shipper sorted oldest first.
   std::vector<std::string> list() const;
+  // What those files hold now, in bytes (a directory scan).
+  uint64_t bytes_on_disk() const;
 
  private:
   void enforce_limit();

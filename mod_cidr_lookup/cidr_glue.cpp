@@ -10,6 +10,8 @@
 //    tables copy-on-write and never build or lock anything.
 //  - Everything hangs off pconf through cleanups: a restart clears pconf, and
 //    the next generation rebuilds from the files as they are then.
+#include <chrono>
+#include <cinttypes>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -29,12 +31,14 @@
 #include "apr_lib.h"
 #include "apr_strings.h"
 #include "mod_auth.h"
+#include "mod_status.h"
 // clang-format on
 
 #include "cidr_loader.h"
 #include "cidr_names.h"
 #include "cidr_parse.h"
 #include "prefix_table.h"
+#include "status_board.h"
 
 extern "C" module AP_MODULE_DECLARE_DATA cidr_lookup_module;
 APLOG_USE_MODULE(cidr_lookup);
@@ -53,6 +57,9 @@ struct ListSet {
   std::vector<std::string> notices;   // files skipped on purpose, logged likewise
   std::unique_ptr<cidr::PrefixTable> table;
   std::string origin;  // "file:line" of the first directive, for messages
+  // For mod_status: reading and parsing the files, then building the table.
+  std::chrono::steady_clock::duration load_time{};
+  apr_time_t built_at = 0;
 };
 
 struct Registry {
@@ -430,7 +437,10 @@ bool build_all(apr_pool_t* pconf, server_rec* s) {
     set->notices.clear();
     try {
       cidr::Diagnostics diag;
+      auto started = std::chrono::steady_clock::now();
       set->table = set->loader.build(&diag);
+      set->load_time += std::chrono::steady_clock::now() - started;
+      set->built_at = apr_time_now();
       for (const std::string& w : diag.warnings()) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s", w.c_str());
       }
@@ -459,6 +469,48 @@ int post_config(apr_pool_t* pconf, apr_pool_t* /*plog*/, apr_pool_t* /*ptemp*/, 
   return build_all(pconf, s) ? OK : HTTP_INTERNAL_SERVER_ERROR;
 }
 
+// mod_status: what each context's table holds. A context is named by where
+// its first CIDRFile or CIDRMap is ("file:line").
+int status_hook(request_rec* r, int flags) {
+  try {
+    Registry* reg = registry(r->server->process->pconf, false);
+    if (reg == nullptr || reg->sets.empty()) return OK;
+    if (!(flags & AP_STATUS_SHORT))
+      ap_rputs(
+          "<hr />\n<h2>CIDR lists</h2>\n<table border=\"1\">\n<tr><th>Context</th>"
+          "<th>IPv4Prefixes</th><th>IPv6Prefixes</th><th>Types</th><th>Bytes</th>"
+          "<th>Loaded</th><th>LoadSeconds</th></tr>\n",
+          r);
+    for (const ListSet* set : reg->sets) {
+      if (!set->table) continue;
+      const cidr::PrefixTable& t = *set->table;
+      double seconds = std::chrono::duration<double>(set->load_time).count();
+      if (flags & AP_STATUS_SHORT) {
+        std::string key = "CIDR " + delivery::status_key_word(set->origin) + " ";
+        ap_rprintf(r, "%sIPv4Prefixes: %" APR_SIZE_T_FMT "\n", key.c_str(), t.size_v4());
+        ap_rprintf(r, "%sIPv6Prefixes: %" APR_SIZE_T_FMT "\n", key.c_str(), t.size_v6());
+        ap_rprintf(r, "%sTypes: %" APR_SIZE_T_FMT "\n", key.c_str(), t.type_count());
+        ap_rprintf(r, "%sBytes: %" APR_SIZE_T_FMT "\n", key.c_str(), t.memory_bytes());
+        ap_rprintf(r, "%sLoadedAt: %" APR_INT64_T_FMT "\n", key.c_str(),
+                   static_cast<apr_int64_t>(apr_time_sec(set->built_at)));
+        ap_rprintf(r, "%sLoadSeconds: %.3f\n", key.c_str(), seconds);
+      } else {
+        ap_rprintf(r,
+                   "<tr><td>%s</td><td>%" APR_SIZE_T_FMT "</td><td>%" APR_SIZE_T_FMT
+                   "</td><td>%" APR_SIZE_T_FMT "</td><td>%" APR_SIZE_T_FMT
+                   "</td><td>%s</td><td>%.3f</td></tr>\n",
+                   ap_escape_html(r->pool, set->origin.c_str()), t.size_v4(), t.size_v6(),
+                   t.type_count(), t.memory_bytes(),
+                   ap_ht_time(r->pool, set->built_at, "%Y-%m-%d %H:%M:%S %Z", 1), seconds);
+      }
+    }
+    if (!(flags & AP_STATUS_SHORT)) ap_rputs("</table>\n", r);
+  } catch (...) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_cidr_lookup: cannot show its figures");
+  }
+  return OK;
+}
+
 // `apachectl -t` stops before post_config: build here too, so duplicate
 // networks are reported by a config test as well.
 void test_config(apr_pool_t* pconf, server_rec* s) { build_all(pconf, s); }
@@ -483,7 +535,9 @@ const char* add_lists(cmd_parms* cmd, void* dconf, const char* arg, cidr::FileKi
     if (path == nullptr) return apr_pstrcat(cmd->pool, "invalid path: ", arg, nullptr);
 
     cidr::Diagnostics diag;
+    auto started = std::chrono::steady_clock::now();
     target->lists->loader.load(cidr::ListSpec{kind, path}, &diag);
+    target->lists->load_time += std::chrono::steady_clock::now() - started;
     if (diag.has_errors()) return apr_pstrdup(cmd->pool, diag.error_text().c_str());
     for (std::string& w : diag.warnings()) target->lists->warnings.push_back(std::move(w));
     for (const std::string& n : diag.notices()) target->lists->notices.push_back(n);
@@ -608,6 +662,7 @@ void cidr_lookup_register_hooks(apr_pool_t* p) {
   ap_hook_fixups(fixups, nullptr, nullptr, APR_HOOK_REALLY_LAST);
   ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_test_config(test_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  APR_OPTIONAL_HOOK(ap, status_hook, status_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "client-type", AUTHZ_PROVIDER_VERSION,
                             &kClientTypeProvider, AP_AUTH_INTERNAL_PER_CONF);
 }

@@ -20,7 +20,7 @@ UNIT_TESTS += $(BUILD)/t/unit/test_cidr_lookup $(BUILD)/t/unit/test_cidr_names
 FUZZERS += $(BUILD)/t/fuzz/fuzz_cidr_parser
 BENCHES += $(BUILD)/t/bench/bench_cidr
 
-$(BUILD)/mod_cidr_lookup.so: $(CIDR_GLUE_OBJS) $(CIDR_CORE_OBJS)
+$(BUILD)/mod_cidr_lookup.so: $(CIDR_GLUE_OBJS) $(CIDR_CORE_OBJS) $(BUILD)/obj/include/status_board.o
 	$(CXX) $(SO_LDFLAGS) -o $@ $^ $(SO_LIBS)
 
 $(BUILD)/cidr-lookup: $(BUILD)/obj/$(CIDR_DIR)/cidr_lookup_cli.o $(CIDR_CORE_OBJS)

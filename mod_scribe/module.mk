@@ -22,11 +22,7 @@ SCRIBE_OBJS := $(BUILD)/obj/mod_scribe/mod_scribe.o \
 	$(BUILD)/obj/mod_scribe/scribe_sink.o \
 	$(BUILD)/obj/mod_scribe/scribe_target.o \
 	$(BUILD)/obj/mod_scribe/spool_setup.o \
-	$(BUILD)/obj/include/delivery.o \
-	$(BUILD)/obj/include/spool.o \
-	$(BUILD)/obj/include/net.o \
-	$(BUILD)/obj/include/drop_ledger.o \
-	$(BUILD)/obj/include/exit_log.o \
+	$(DELIVERY_OBJS) \
 	$(SCRIBE_GEN_OBJS)
 
 $(SCRIBE_GEN_SRCS) $(SCRIBE_GEN_HDRS) &: $(SCRIBE_IDL)
@@ -60,16 +56,13 @@ $(SCRIBE_TEST_OBJS): $(BUILD)/obj/t/unit/%.o: t/unit/%.cpp $(FLAVOUR_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS_COMMON) $(HTTPD_CFLAGS) $(CHECK_CFLAGS) -Imod_scribe -MMD -MP -c $< -o $@
 
-$(BUILD)/t/unit/test_delivery: $(BUILD)/obj/t/unit/test_delivery.o \
-		$(BUILD)/obj/include/delivery.o $(BUILD)/obj/include/spool.o $(BUILD)/obj/include/net.o \
-		$(BUILD)/obj/include/exit_log.o
+$(BUILD)/t/unit/test_delivery: $(BUILD)/obj/t/unit/test_delivery.o $(DELIVERY_OBJS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDSAN) -pthread -o $@ $^ $(CHECK_LIBS) $(APR_LIBS) $(LDSAN)
 
 $(BUILD)/t/unit/test_scribe: $(BUILD)/obj/t/unit/test_scribe.o \
 		$(BUILD)/obj/mod_scribe/scribe_target.o $(BUILD)/obj/mod_scribe/spool_setup.o \
-		$(BUILD)/obj/include/delivery.o \
-		$(BUILD)/obj/include/spool.o
+		$(DELIVERY_OBJS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDSAN) -pthread -o $@ $^ $(CHECK_LIBS) $(APR_LIBS) $(LDSAN)
 
@@ -90,8 +83,8 @@ BENCHES += t/bench/bench_scribe.py
 
 # libFuzzer (make fuzz only): targets and directive values; spool files as
 # a replaying child reads them.
-SCRIBE_FUZZ_SRCS := mod_scribe/scribe_target.cpp include/delivery.cpp include/spool.cpp
-SPOOL_FUZZ_SRCS := include/delivery.cpp include/spool.cpp
+SCRIBE_FUZZ_SRCS := mod_scribe/scribe_target.cpp $(DELIVERY_SRCS)
+SPOOL_FUZZ_SRCS := $(DELIVERY_SRCS)
 FUZZERS += $(BUILD)/t/fuzz/fuzz_scribe_target $(BUILD)/t/fuzz/fuzz_spool_reader
 
 $(BUILD)/t/fuzz/fuzz_scribe_target: t/fuzz/fuzz_scribe_target.cpp $(SCRIBE_FUZZ_SRCS) \

@@ -25,6 +25,7 @@
 #include "scribe_sink.h"
 #include "scribe_target.h"
 #include "spool_setup.h"
+#include "status_board.h"
 
 // httpd.h must come before the other httpd headers (the markers below keep
 // include sorting from moving it).
@@ -38,6 +39,7 @@
 #include "http_main.h"
 #include "log_writer_chain.h"
 #include "module_kit.h"
+#include "status_page.h"
 #include "unixd.h"
 #include "util_cfgtree.h"
 // clang-format on
@@ -125,6 +127,9 @@ struct Generation {
   Settings settings;
   std::vector<std::unique_ptr<Destination>> destinations;
   logchain::HandleTable<Handle> handles;
+  // Every child's figures for mod_status, one target per destination (in
+  // the order of `destinations`); made at post_config.
+  std::unique_ptr<delivery::StatusBoard> board;
   delivery::ChildSenders* senders = nullptr;  // in a child, after child_init
 
   Destination* destination_for(const std::vector<Endpoint>& servers) {
@@ -435,8 +440,17 @@ int scribe_check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec*
 // After open_logs: the handles exist, so we know whether a spool is needed.
 int scribe_post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) {
   try {
-    if (g_gen && !g_gen->destinations.empty() && !spool_dir_ready(g_gen->settings))
-      return HTTP_INTERNAL_SERVER_ERROR;
+    if (!g_gen || g_gen->destinations.empty()) return OK;
+    if (!spool_dir_ready(g_gen->settings)) return HTTP_INTERNAL_SERVER_ERROR;
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
+      try {
+        g_gen->board = std::make_unique<delivery::StatusBoard>(g_gen->destinations.size(),
+                                                               logchain::children_per_generation());
+      } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "mod_scribe: no delivery figures for mod_status: %s", e.what());
+      }
+    }
     return OK;
   } catch (const std::exception& e) {
     ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "mod_scribe: %s", e.what());
@@ -488,6 +502,20 @@ apr_status_t stop_shippers(void* data) {
   return APR_SUCCESS;
 }
 
+int scribe_status_hook(request_rec* r, int flags) {
+  Generation* gen = g_gen;
+  if (!gen || !gen->board) return OK;
+  try {
+    std::vector<logchain::StatusRow> rows;
+    for (size_t i = 0; i < gen->destinations.size(); ++i)
+      rows.push_back({gen->destinations[i]->key, gen->board->totals(i)});
+    logchain::print_sender_status(r, flags, "Scribe", rows);
+  } catch (...) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_scribe: cannot show its figures");
+  }
+  return OK;
+}
+
 void scribe_child_stopping(apr_pool_t*, int graceful) {
   if (Generation* gen = g_gen) logchain::start_exit_deadline(gen->senders, graceful);
 }
@@ -534,6 +562,10 @@ void scribe_child_init(apr_pool_t* pchild, server_rec* s) {
       opts.spool_dir = st.spool_dir;
       opts.spool_name = scribe::spool_name_for(d->servers);
       opts.spool_max_bytes = st.spool_max;
+      opts.ledger = d->refused.get();
+      if (gen->board)
+        opts.status =
+            gen->board->claim(static_cast<size_t>(&d - gen->destinations.data()), getpid());
       auto sink = std::make_unique<scribe::ScribeSink>(std::move(so), report);
       d->shipper = std::make_unique<delivery::Shipper>(std::move(sink), opts, report);
       gen->senders->add(d->shipper.get());
@@ -614,6 +646,7 @@ void scribe_register_hooks(apr_pool_t*) {
   ap_hook_post_config(scribe_post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_child_init(scribe_child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_child_stopping(scribe_child_stopping, nullptr, nullptr, APR_HOOK_MIDDLE);
+  APR_OPTIONAL_HOOK(ap, status_hook, scribe_status_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
 }
 
 }  // extern "C"

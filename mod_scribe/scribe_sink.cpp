@@ -176,6 +176,7 @@ bool ScribeSink::connect_to(size_t index, std::string& error) {
   }
   ever_connected_ = true;
   last_index_ = index;
+  count_connection();
   return true;
 }
 

@@ -4,7 +4,7 @@
 
 SYSLOG_CORE_OBJS := $(addprefix $(BUILD)/obj/mod_syslog/, \
 	syslog_target.o syslog_format.o syslog_transport.o)
-SYSLOG_SHARED_OBJS := $(addprefix $(BUILD)/obj/include/, delivery.o spool.o net.o drop_ledger.o exit_log.o)
+SYSLOG_SHARED_OBJS := $(DELIVERY_OBJS)
 SYSLOG_GLUE_OBJS := $(BUILD)/obj/mod_syslog/mod_syslog.o $(BUILD)/obj/mod_syslog/syslog_glue.o
 
 $(BUILD)/mod_syslog.so: $(SYSLOG_GLUE_OBJS) $(SYSLOG_CORE_OBJS) $(SYSLOG_SHARED_OBJS)

@@ -45,6 +45,8 @@
 #include "log_writer_chain.h"
 #include "mod_syslog.h"
 #include "module_kit.h"
+#include "status_board.h"
+#include "status_page.h"
 #include "syslog_format.h"
 #include "syslog_target.h"
 #include "syslog_transport.h"
@@ -104,6 +106,7 @@ struct SyslogHandle {
   std::vector<syslogmod::SocketAddress> addresses;
   std::string resolve_error;
   server_rec* server = nullptr;  // where reports go
+  size_t status_index = 0;       // its target on the generation's StatusBoard
   ChildState* child = nullptr;   // this child's sockets, after child_init
   // Drops and truncations counted on request threads. Made in the parent,
   // so that it is there (one per child, copied at fork) even when the
@@ -125,6 +128,8 @@ struct Generation {
   apr_pool_t* pconf;
   logchain::HandleTable<SyslogHandle> handles;
   Millis exit_timeout{kDefaultExitTimeout};
+  // Every child's figures for mod_status; made at post_config.
+  std::unique_ptr<delivery::StatusBoard> board;
   delivery::ChildSenders* senders = nullptr;  // in a child, after child_init
 };
 
@@ -245,6 +250,8 @@ void open_child_state(SyslogHandle* h, Generation* gen) {
   }
   if (sink) {
     server_rec* s = h->server;
+    o.ledger = ledger;
+    if (gen->board) o.status = gen->board->claim(h->status_index, getpid());
     // The sender's last act: the truncations and drops its sink counted.
     delivery::Reporter to_log = reporter_for(s, gen->senders);
     o.on_exit = [ledger, to_log] {
@@ -280,6 +287,28 @@ apr_status_t child_exit(void* data) {
   } catch (...) {
   }
   return APR_SUCCESS;
+}
+
+// "local6.info:www@tcp://relay:514": what a target is called on the status page.
+std::string status_name(const SyslogHandle& h) {
+  std::string name = std::string(syslogmod::facility_name(h.target.facility)) + "." +
+                     syslogmod::severity_name(h.target.severity);
+  if (!h.target.tag.empty()) name += ":" + h.target.tag;
+  return name + "@" + h.target.endpoint();
+}
+
+int status_hook(request_rec* r, int flags) {
+  Generation* gen = g_gen;
+  if (!gen || !gen->board) return OK;
+  try {
+    std::vector<logchain::StatusRow> rows;
+    for (SyslogHandle* h : all_handles())
+      rows.push_back({status_name(*h), gen->board->totals(h->status_index)});
+    logchain::print_sender_status(r, flags, "Syslog", rows);
+  } catch (...) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_syslog: cannot show its figures");
+  }
+  return OK;
 }
 
 void child_stopping(apr_pool_t*, int graceful) {
@@ -573,9 +602,20 @@ void warn_unreachable(SyslogHandle* h) {
                  t.endpoint().c_str(), why.c_str());
 }
 
-int post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec*) {
+int post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) {
   // The first of the two startup passes only checks the configuration.
   if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
+  if (Generation* gen = g_gen; gen && !gen->handles.all().empty()) {
+    std::vector<SyslogHandle*> handles = all_handles();
+    for (size_t i = 0; i < handles.size(); ++i) handles[i]->status_index = i;
+    try {
+      gen->board = std::make_unique<delivery::StatusBoard>(handles.size(),
+                                                           logchain::children_per_generation());
+    } catch (const std::exception& e) {
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                   "mod_syslog: no delivery figures for mod_status: %s", e.what());
+    }
+  }
   for (SyslogHandle* h : all_handles()) {
     try {
       warn_unreachable(h);
@@ -725,6 +765,7 @@ void syslog_register_hooks(apr_pool_t*) {
   ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_child_stopping(child_stopping, nullptr, nullptr, APR_HOOK_MIDDLE);
+  APR_OPTIONAL_HOOK(ap, status_hook, status_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
 }
 
 }  // extern "C"

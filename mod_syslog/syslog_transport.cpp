@@ -185,6 +185,7 @@ bool StreamSink::connect_to(const SocketAddress& addr, std::string& error) {
   int fd = delivery::connect_stream(addr, stop_, SteadyClock::now() + opts_.connect_timeout, error);
   if (fd < 0) return false;
   fd_ = fd;
+  count_connection();
   return true;
 }
 

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +31,7 @@
 #include "delivery.h"
 #include "exit_log.h"
 #include "spool.h"
+#include "status_board.h"
 
 using namespace delivery;
 using namespace std::chrono_literals;
@@ -1274,6 +1276,138 @@ START_TEST(exit_log_filters_by_level) {
 }
 END_TEST
 
+// ---- StatusBoard: figures shared across processes ----
+
+// Counters added in forked children are seen by the parent, and stay after
+// the children are gone; a new child reuses a released slot and adds on.
+START_TEST(status_board_sums_across_processes) {
+  StatusBoard board(2, 4);
+  for (int child = 0; child < 3; ++child) {
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+      SenderSlot* slot = board.claim(1, getpid());
+      if (!StatusBoard::owns(slot, getpid())) _exit(1);
+      slot->add(Counter::Queued, 10);
+      slot->add(Counter::Sent, 7);
+      StatusBoard::release(slot, getpid());
+      _exit(0);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  SenderTotals t = board.totals(1);
+  ck_assert_uint_eq(t[Counter::Queued], 30u);
+  ck_assert_uint_eq(t[Counter::Sent], 7u * 3);
+  ck_assert_uint_eq(t.children, 0u);  // every slot released
+  ck_assert_uint_eq(board.totals(0)[Counter::Queued], 0u);
+}
+END_TEST
+
+// A child that died holding its slot (SIGKILL) does not count as live, and
+// its slot is taken over; its counts stay.
+START_TEST(status_board_reclaims_dead_owner) {
+  StatusBoard board(1, 1);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    SenderSlot* slot = board.claim(0, getpid());
+    slot->add(Counter::Sent, 5);
+    slot->set_state(SenderState::Failing, 100);
+    _exit(0);  // no release
+  }
+  int status = 0;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  SenderTotals dead = board.totals(0);
+  ck_assert_uint_eq(dead.children, 0u);
+  ck_assert_uint_eq(dead[Counter::Sent], 5u);
+  ck_assert(dead.state == SenderState::Unused);
+
+  SenderSlot* mine = board.claim(0, getpid());
+  ck_assert(StatusBoard::owns(mine, getpid()));
+  mine->set_state(SenderState::Up, 200);
+  mine->add(Counter::Sent, 1);
+  SenderTotals t = board.totals(0);
+  ck_assert_uint_eq(t.children, 1u);
+  ck_assert_uint_eq(t[Counter::Sent], 6u);
+  ck_assert(t.state == SenderState::Up);
+  ck_assert_int_eq(t.failing_since, 0);
+  // More children than slots: the next one shares a slot, without gauges.
+  SenderSlot* shared = board.claim(0, getpid() + 1000000);
+  ck_assert(shared == mine);
+  ck_assert(!StatusBoard::owns(shared, getpid() + 1000000));
+  StatusBoard::release(mine, getpid());
+}
+END_TEST
+
+START_TEST(status_board_worst_state_and_earliest_failure) {
+  StatusBoard board(1, 3);
+  // Live "children": this process and its parent (both alive), by pid.
+  SenderSlot* a = board.claim(0, getpid());
+  SenderSlot* b = board.claim(0, getppid());
+  a->set_state(SenderState::Failing, 300);
+  b->set_state(SenderState::Failing, 200);
+  SenderTotals t = board.totals(0);
+  ck_assert(t.state == SenderState::Failing);
+  ck_assert_uint_eq(t.failing, 2u);
+  ck_assert_int_eq(t.failing_since, 200);
+  b->set_state(SenderState::SendingSpool, 400);
+  t = board.totals(0);
+  ck_assert(t.state == SenderState::Failing);
+  ck_assert_int_eq(t.failing_since, 300);
+  a->set_state(SenderState::Up, 500);
+  t = board.totals(0);
+  ck_assert(t.state == SenderState::SendingSpool);
+  ck_assert_str_eq(state_name(t.state), "sending spool");
+}
+END_TEST
+
+START_TEST(status_key_word_encodes_separators) {
+  ck_assert(status_key_word("local6.info@tcp://[::1]:514") ==
+            "local6.info@tcp%3A//[%3A%3A1]%3A514");
+  ck_assert(status_key_word("a b%c\td") == "a%20b%25c%09d");
+  ck_assert(status_key_word("plain-word_1") == "plain-word_1");
+}
+END_TEST
+
+// The sender publishes what it did into its slot: queued, sent, spooled
+// and replayed through an outage, the state while failing, and gives the
+// slot up at the end with the counts left behind.
+START_TEST(shipper_publishes_status) {
+  StatusBoard board(1, 2);
+  auto sink = std::make_unique<FakeSink>();
+  FakeSink* fake = sink.get();
+  Reports rep;
+  ShipperOptions o = fast_options();
+  o.spool_dir = tmpdir;
+  o.spool_name = "status";
+  o.status = board.claim(0, getpid());
+  Shipper s(std::move(sink), o, rep.reporter());
+  s.start();
+  push_all(s, 50, "up");
+  ck_assert(eventually([&] { return board.totals(0)[Counter::Sent] == 50; }));
+  SenderTotals t = board.totals(0);
+  ck_assert_uint_eq(t[Counter::Queued], 50u);
+  ck_assert(t.state == SenderState::Up);
+  ck_assert_uint_eq(t.children, 1u);
+
+  fake->set_down(true);
+  push_all(s, 30, "down");
+  ck_assert(eventually([&] { return board.totals(0).state == SenderState::Failing; }));
+  ck_assert_int_gt(board.totals(0).failing_since, 0);
+  fake->set_down(false);
+  ck_assert(eventually([&] { return board.totals(0)[Counter::Sent] == 80; }));
+  s.stop();
+  t = board.totals(0);
+  ck_assert_uint_eq(t[Counter::Queued], 80u);
+  ck_assert_uint_eq(t[Counter::Sent], 80u);
+  ck_assert_uint_eq(t[Counter::Replayed], t[Counter::Spooled]);
+  ck_assert_uint_eq(t.dropped(), 0u);
+  ck_assert_uint_eq(t.children, 0u);  // released at the end
+}
+END_TEST
+
 static Suite* delivery_suite() {
   Suite* s = suite_create("delivery");
   struct {
@@ -1306,6 +1440,10 @@ static Suite* delivery_suite() {
         shipper_stop_delivers_from_spool, child_senders_stop_together,
         child_senders_never_join_under_prefork, shipper_early_deadline_still_spools_late_lines,
         shipper_not_started_counts_every_line}},
+      {"status",
+       {status_board_sums_across_processes, status_board_reclaims_dead_owner,
+        status_board_worst_state_and_earliest_failure, status_key_word_encodes_separators,
+        shipper_publishes_status}},
   };
   for (auto& g : groups) {
     TCase* tc = tcase_create(g.name);

@@ -1,0 +1,72 @@
+// What mod_syslog and mod_scribe print on mod_status's page: one block of
+// figures per target, as `Key: value` lines for `?auto` (what Prometheus'
+// apache exporter and Munin read) or as an HTML table. Glue only.
+#pragma once
+
+// httpd.h must come first.
+// clang-format off
+#include "httpd.h"
+#include "http_protocol.h"
+#include "mod_status.h"
+// clang-format on
+
+#include <cinttypes>
+#include <string>
+#include <vector>
+
+#include "status_board.h"
+
+namespace logchain {
+
+struct StatusRow {
+  std::string target;  // as configured; encoded for ?auto keys
+  delivery::SenderTotals totals;
+};
+
+// `kind` starts every ?auto key ("Syslog", "Scribe") and titles the table.
+inline void print_sender_status(request_rec* r, int flags, const char* kind,
+                                const std::vector<StatusRow>& rows) {
+  using delivery::Counter;
+  if (flags & AP_STATUS_SHORT) {
+    for (const StatusRow& row : rows) {
+      const std::string key = std::string(kind) + " " + delivery::status_key_word(row.target) + " ";
+      const delivery::SenderTotals& t = row.totals;
+      ap_rprintf(r, "%sState: %s\n", key.c_str(), delivery::state_name(t.state));
+      ap_rprintf(r, "%sFailingSince: %" PRId64 "\n", key.c_str(), t.failing_since);
+      ap_rprintf(r, "%sChildren: %u\n", key.c_str(), t.children);
+      ap_rprintf(r, "%sChildrenFailing: %u\n", key.c_str(), t.failing);
+      for (unsigned c = 0; c < delivery::kCounterCount; ++c)
+        ap_rprintf(r, "%s%s: %" PRIu64 "\n", key.c_str(),
+                   delivery::counter_name(static_cast<Counter>(c)), t.counters[c]);
+      ap_rprintf(r, "%sDropped: %" PRIu64 "\n", key.c_str(), t.dropped());
+      ap_rprintf(r, "%sQueueBytes: %" PRIu64 "\n", key.c_str(), t.queue_bytes);
+      ap_rprintf(r, "%sSpoolBytes: %" PRIu64 "\n", key.c_str(), t.spool_bytes);
+    }
+    return;
+  }
+  if (rows.empty()) return;
+  ap_rprintf(r,
+             "<hr />\n<h2>%s delivery</h2>\n<table border=\"1\">\n<tr><th>Target</th>"
+             "<th>State</th><th>Children</th>",
+             kind);
+  for (unsigned c = 0; c < delivery::kCounterCount; ++c)
+    ap_rprintf(r, "<th>%s</th>", delivery::counter_name(static_cast<Counter>(c)));
+  ap_rputs("<th>Dropped</th><th>QueueBytes</th><th>SpoolBytes</th></tr>\n", r);
+  for (const StatusRow& row : rows) {
+    const delivery::SenderTotals& t = row.totals;
+    ap_rprintf(r, "<tr><td>%s</td><td>%s", ap_escape_html(r->pool, row.target.c_str()),
+               delivery::state_name(t.state));
+    if (t.failing)
+      ap_rprintf(
+          r, " (%u failing since %s)", t.failing,
+          ap_ht_time(r->pool, apr_time_from_sec(t.failing_since), "%Y-%m-%d %H:%M:%S %Z", 1));
+    ap_rprintf(r, "</td><td>%u</td>", t.children);
+    for (unsigned c = 0; c < delivery::kCounterCount; ++c)
+      ap_rprintf(r, "<td>%" PRIu64 "</td>", t.counters[c]);
+    ap_rprintf(r, "<td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td></tr>\n",
+               t.dropped(), t.queue_bytes, t.spool_bytes);
+  }
+  ap_rputs("</table>\n", r);
+}
+
+}  // namespace logchain
