@@ -218,3 +218,40 @@ def test_dropped_line_shows(httpd_event):
     assert f["Dropped"] == f["DroppedQueueFull"] > 0, f
     assert f["Sent"] == 0 and f["State"] == "failing", f
     assert f["QueueBytes"] > 0, f
+
+
+def test_truncated_lines_show(rsyslog, httpd_event):
+    httpd = httpd_event
+    httpd.start(status_conf(
+        httpd,
+        "SyslogMaxLength 1024",
+        f'CustomLog "syslog:local5@tcp://127.0.0.1:{rsyslog.tcp_port}" pidline {ONLY_TEST_REQUESTS}',
+    ))
+    httpd.expect_log(r"lines truncated to SyslogMaxLength")
+    n = 10
+    ids, failed = burst(httpd, n, concurrency=2, prefix="long", path=f"/small.txt?pad={PAD * 4}&")
+    assert not failed, failed
+    wait_ids(rsyslog, "local5", ids)
+    f = wait_figures(httpd, syslog_key(rsyslog), lambda f: f["Sent"] == n and f["Truncated"] == n)
+    assert f["Sent"] == n and f["Truncated"] == n and f["Dropped"] == 0, f
+
+
+def test_graceful_restart_starts_a_new_generation(rsyslog, httpd_event):
+    """Counters belong to a generation: after a graceful restart they count
+    the new children's lines only (a counter reset, as Prometheus reads it)."""
+    httpd = httpd_event
+    conf = status_conf(
+        httpd,
+        f'CustomLog "syslog:local5@tcp://127.0.0.1:{rsyslog.tcp_port}" pidline {ONLY_TEST_REQUESTS}',
+    )
+    httpd.start(conf)
+    first, failed = burst(httpd, 30, concurrency=2, prefix="g1")
+    assert not failed, failed
+    f = wait_figures(httpd, syslog_key(rsyslog), lambda f: f["Sent"] == 30)
+    assert f["Sent"] == 30, f
+    httpd.graceful(conf)
+    second, failed = burst(httpd, 12, concurrency=2, prefix="g2")
+    assert not failed, failed
+    wait_ids(rsyslog, "local5", first + second)
+    f = wait_figures(httpd, syslog_key(rsyslog), lambda f: f["Sent"] == 12)
+    assert f["Queued"] == 12 and f["Sent"] == 12, f

@@ -29,6 +29,7 @@
 #include "apr_pools.h"
 #include "child_senders.h"
 #include "delivery.h"
+#include "drop_ledger.h"
 #include "exit_log.h"
 #include "spool.h"
 #include "status_board.h"
@@ -1383,6 +1384,12 @@ START_TEST(shipper_publishes_status) {
   o.spool_dir = tmpdir;
   o.spool_name = "status";
   o.status = board.claim(0, getpid());
+  // Drops and truncations counted on request threads are published too.
+  DropLedger ledger("fake", 480, Millis(10000));
+  ledger.count_dropped(EMSGSIZE);
+  ledger.count_dropped(EMSGSIZE);
+  ledger.count_truncated();
+  o.ledger = &ledger;
   Shipper s(std::move(sink), o, rep.reporter());
   s.start();
   push_all(s, 50, "up");
@@ -1403,7 +1410,9 @@ START_TEST(shipper_publishes_status) {
   ck_assert_uint_eq(t[Counter::Queued], 80u);
   ck_assert_uint_eq(t[Counter::Sent], 80u);
   ck_assert_uint_eq(t[Counter::Replayed], t[Counter::Spooled]);
-  ck_assert_uint_eq(t.dropped(), 0u);
+  ck_assert_uint_eq(t[Counter::DroppedUnsendable], 2u);
+  ck_assert_uint_eq(t[Counter::Truncated], 1u);
+  ck_assert_uint_eq(t.dropped(), 2u);
   ck_assert_uint_eq(t.children, 0u);  // released at the end
 }
 END_TEST
