@@ -5,7 +5,9 @@
 #   make test      unit tests (Check) then integration tests (pytest, real httpd)
 #   make bench     benchmarks (t/bench), figures printed, nothing asserted on time
 #   make run       httpd + rsyslogd + Scribe collector on loopback, foreground
-#   make install   apxs -i each module, conf.d files into Apache's mods-available
+#   make install   apxs -i each module, conf.d files into Apache's mods-available,
+#                  cidr-lookup and its man page under PREFIX (default /usr/local);
+#                  honours DESTDIR
 #   make fuzz      every libFuzzer target (CIDR lists, syslog and scribe targets and
 #                  directive values, spool files), FUZZ_SECONDS each (default 30)
 #
@@ -128,11 +130,22 @@ run: deps
 	$(MAKE) build-all
 	$(PYTHON) t/run_demo.py
 
+# Where make install puts things. The modules and their .load/.conf files go
+# where apxs says httpd looks for them, whatever PREFIX says. apxs -i does
+# not read DESTDIR: it is handed the staged module directory instead.
+PREFIX ?= /usr/local
+APACHE_MODULE_DIR = $(shell $(APXS) -q LIBEXECDIR)
+APACHE_MODS_AVAILABLE = $(shell $(APXS) -q SYSCONFDIR)/mods-available
+CLI_MAN_PAGE := mod_cidr_lookup/cidr-lookup.1
+
 install: build-all
-	@for m in $(MODULES); do n=$$(basename $$m .so); n=$${n#mod_}; \
-	    $(APXS) -i -n $$n $$m || exit 1; done
-	install -d $(DESTDIR)/etc/apache2/mods-available
-	install -m 644 conf.d/*.load conf.d/*.conf $(DESTDIR)/etc/apache2/mods-available/
+	install -d $(DESTDIR)$(APACHE_MODULE_DIR) $(DESTDIR)$(APACHE_MODS_AVAILABLE) \
+	    $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	@set -e; for m in $(MODULES); do n=$$(basename $$m .so); n=$${n#mod_}; \
+	    $(APXS) -S LIBEXECDIR=$(DESTDIR)$(APACHE_MODULE_DIR) -i -n $$n $$m; done
+	install -m 644 conf.d/*.load conf.d/*.conf $(DESTDIR)$(APACHE_MODS_AVAILABLE)/
+	install -m 755 $(BUILD)/cidr-lookup $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(CLI_MAN_PAGE) $(DESTDIR)$(PREFIX)/share/man/man1/
 
 fuzz: deps
 	$(MAKE) $(FUZZERS)
