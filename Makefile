@@ -5,7 +5,14 @@
 #   make test      unit tests (Check) then integration tests (pytest, real httpd)
 #   make bench     benchmarks (t/bench), figures printed, nothing asserted on time
 #   make run       httpd + rsyslogd + Scribe collector on loopback, foreground
-#   make install   apxs -i each module, conf.d files into Apache's mods-available
+#   make install   apxs -i each module, conf.d files into Apache's mods-available,
+#                  cidr-lookup and its man page under PREFIX (default /usr/local);
+#                  honours DESTDIR
+#   make deb       build/<package>_<version>_<arch>.deb: what make install writes
+#                  (PREFIX=/usr), packaging/* and dpkg-deb
+#   make test-deb  the package round trip alone (t/integration/test_package.py;
+#                  make test runs it too): lintian, dpkg -i, a2enmod, a request
+#                  through each installed module, dpkg --purge
 #   make fuzz      every libFuzzer target (CIDR lists, syslog and scribe targets and
 #                  directive values, spool files), FUZZ_SECONDS each (default 30)
 #
@@ -21,7 +28,7 @@ PYTHON := /usr/bin/python3
 
 DEB_PACKAGES := apache2 apache2-dev libapr1-dev libaprutil1-dev check rsyslog curl \
 	python3-pytest python3-requests libthrift-dev libboost-dev thrift-compiler \
-	python3-thrift wrk pkg-config g++ clang libclang-rt-14-dev
+	python3-thrift wrk pkg-config g++ clang libclang-rt-14-dev dpkg-dev lintian
 
 # Lazy (=) so that 'make deps' works before apxs exists.
 HTTPD_CFLAGS = -I$(shell $(APXS) -q INCLUDEDIR) $(shell pkg-config --cflags apr-1 apr-util-1)
@@ -102,7 +109,8 @@ $(BUILD)/obj/%.o: %.c $(FLAVOUR_STAMP)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
-.PHONY: all build-all deps test unit integration bench run install fuzz list-fuzzers clean format
+.PHONY: all build-all deps test unit integration bench run install deb deb-path test-deb fuzz \
+	list-fuzzers clean format
 
 # Idempotent: asks dpkg first and runs apt-get only for what is missing.
 deps:
@@ -134,11 +142,79 @@ run: deps
 	$(MAKE) build-all
 	$(PYTHON) t/run_demo.py
 
+# Where make install puts things. The modules and their .load/.conf files go
+# where apxs says httpd looks for them, whatever PREFIX says. apxs -i does
+# not read DESTDIR: it is handed the staged module directory instead.
+PREFIX ?= /usr/local
+APACHE_MODULE_DIR = $(shell $(APXS) -q LIBEXECDIR)
+APACHE_MODS_AVAILABLE = $(shell $(APXS) -q SYSCONFDIR)/mods-available
+CLI_MAN_PAGE := mod_cidr_lookup/cidr-lookup.1
+
 install: build-all
-	@for m in $(MODULES); do n=$$(basename $$m .so); n=$${n#mod_}; \
-	    $(APXS) -i -n $$n $$m || exit 1; done
-	install -d $(DESTDIR)/etc/apache2/mods-available
-	install -m 644 conf.d/*.load conf.d/*.conf $(DESTDIR)/etc/apache2/mods-available/
+	install -d $(DESTDIR)$(APACHE_MODULE_DIR) $(DESTDIR)$(APACHE_MODS_AVAILABLE) \
+	    $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	@set -e; for m in $(MODULES); do n=$$(basename $$m .so); n=$${n#mod_}; \
+	    $(APXS) -S LIBEXECDIR=$(DESTDIR)$(APACHE_MODULE_DIR) -i -n $$n $$m; done
+	install -m 644 conf.d/*.load conf.d/*.conf $(DESTDIR)$(APACHE_MODS_AVAILABLE)/
+	install -m 755 $(BUILD)/cidr-lookup $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(CLI_MAN_PAGE) $(DESTDIR)$(PREFIX)/share/man/man1/
+
+# The Debian package: the tree make install writes (PREFIX=/usr) staged in
+# build/deb/root, stripped, with the files of packaging/: copyright,
+# changelog, maintainer scripts and lintian overrides. dpkg-shlibdeps and
+# dpkg-gencontrol read packaging/control and packaging/changelog from
+# build/deb/debian/, where they look for them. Every file under /etc is a
+# conffile. Depends: what the binaries link (dpkg-shlibdeps) and, as
+# dh_apache2 sets it, the module ABI (apache2-api-MMN) and apache2-bin.
+DEB_WORK := $(BUILD)/deb
+DEB_ROOT := $(DEB_WORK)/root
+DEB_PACKAGE = $(shell sed -n 's/^Package: *//p' packaging/control)
+DEB_VERSION = $(shell dpkg-parsechangelog -l packaging/changelog -S Version)
+DEB_ARCH = $(shell dpkg-architecture -qDEB_HOST_ARCH)
+DEB_FILE = $(BUILD)/$(DEB_PACKAGE)_$(DEB_VERSION)_$(DEB_ARCH).deb
+DEB_DOC_DIR = $(DEB_ROOT)/usr/share/doc/$(DEB_PACKAGE)
+DEB_MISC_DEPENDS = apache2-api-$(shell $(APXS) -q HTTPD_MMN), apache2-bin (>= 2.4.16)
+# What dh_strip removes.
+STRIP_SECTIONS := --remove-section=.comment --remove-section=.note
+
+ifeq ($(SANITIZE),1)
+deb:
+	@echo "make deb: sanitizer builds are not packaged; run it without SANITIZE=1" >&2; exit 1
+else
+deb: build-all
+	rm -rf $(DEB_WORK) $(BUILD)/$(DEB_PACKAGE)_*.deb
+	$(MAKE) --no-print-directory install DESTDIR=$(abspath $(DEB_ROOT)) PREFIX=/usr
+	strip $(STRIP_SECTIONS) --strip-unneeded $(DEB_ROOT)$(APACHE_MODULE_DIR)/*.so
+	strip $(STRIP_SECTIONS) $(DEB_ROOT)/usr/bin/cidr-lookup
+	gzip -9n $(DEB_ROOT)/usr/share/man/man1/cidr-lookup.1
+	install -d $(DEB_DOC_DIR) $(DEB_ROOT)/usr/share/lintian/overrides $(DEB_ROOT)/DEBIAN
+	install -m 644 packaging/copyright $(DEB_DOC_DIR)/
+	gzip -9nc packaging/changelog > $(DEB_DOC_DIR)/changelog.Debian.gz
+	gzip -9nc README.md > $(DEB_DOC_DIR)/README.md.gz
+	install -m 644 packaging/lintian-overrides $(DEB_ROOT)/usr/share/lintian/overrides/$(DEB_PACKAGE)
+	install -m 755 packaging/postinst packaging/prerm packaging/postrm $(DEB_ROOT)/DEBIAN/
+	set -o pipefail; cd $(DEB_ROOT) && find etc -type f -printf '/%p\n' | \
+	    LC_ALL=C sort > DEBIAN/conffiles
+	set -o pipefail; cd $(DEB_ROOT) && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | \
+	    LC_ALL=C sort -z | xargs -0 md5sum > DEBIAN/md5sums
+	chmod 644 $(DEB_DOC_DIR)/*.gz $(DEB_ROOT)/DEBIAN/conffiles $(DEB_ROOT)/DEBIAN/md5sums
+	install -d $(DEB_WORK)/debian
+	install -m 644 packaging/control packaging/changelog $(DEB_WORK)/debian/
+	cd $(DEB_WORK) && dpkg-shlibdeps -Tdebian/substvars \
+	    root$(APACHE_MODULE_DIR)/*.so root/usr/bin/cidr-lookup
+	cd $(DEB_WORK) && dpkg-gencontrol -p$(DEB_PACKAGE) -Proot -Tdebian/substvars \
+	    -fdebian/files -V'misc:Depends=$(DEB_MISC_DEPENDS)'
+	SOURCE_DATE_EPOCH=$$(dpkg-parsechangelog -l packaging/changelog -S Timestamp) \
+	    dpkg-deb --root-owner-group --build $(DEB_ROOT) $(DEB_FILE)
+endif
+
+# For the tests: the file make deb writes.
+deb-path:
+	@echo $(DEB_FILE)
+
+test-deb: deps
+	$(MAKE) build-all
+	$(PYTHON) -m pytest -p no:cacheprovider t/integration/test_package.py $(PYTEST_ARGS)
 
 fuzz: deps
 	$(MAKE) $(FUZZERS)
