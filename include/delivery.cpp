@@ -14,7 +14,6 @@
 #include <new>
 #include <system_error>
 
-#include "drop_ledger.h"
 #include "spool.h"
 
 namespace delivery {
@@ -368,6 +367,8 @@ void Shipper::start() {
   if (started_) return;
   // The thread inherits the mask: with every signal blocked here, httpd's
   // own threads keep receiving the MPM's signals.
+  // Before the thread exists: it reads it.
+  status_pid_ = getpid();
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -378,7 +379,6 @@ void Shipper::start() {
     throw;
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  status_pid_ = getpid();
   started_ = true;
 }
 
@@ -408,15 +408,13 @@ void Shipper::run_guarded() {
     } catch (...) {
     }
   }
-  // The final figures (the state no longer matters: the slot is given up).
-  try {
-    publish_status(SenderState::Up, SlotUse::Release);
-  } catch (...) {
-  }
+  // The final figures (the gauges no longer matter: the slot is given up).
+  publish_status(SenderState::Up, SlotUse::Release);
   stop_.mark_finished();
 }
 
-void Shipper::publish_status(SenderState state, SlotUse use) {
+// Never throws: the figures must not cost a line.
+void Shipper::publish_status(SenderState state, SlotUse use) noexcept {
   SenderSlot* slot = opts_.status;
   if (!slot) return;
   const ShipperStats s = stats();
@@ -432,10 +430,6 @@ void Shipper::publish_status(SenderState state, SlotUse use) {
   set(Counter::Resent, s.resent);
   uint64_t connections = sink_->connections();
   set(Counter::Reconnects, connections > 1 ? connections - 1 : 0);
-  if (opts_.ledger) {
-    set(Counter::DroppedUnsendable, opts_.ledger->dropped());
-    set(Counter::Truncated, opts_.ledger->truncated());
-  }
   bool spool_moved = false;
   for (unsigned c = 0; c < kCounterCount; ++c) {
     if (now_values[c] <= published_[c]) continue;
@@ -446,17 +440,23 @@ void Shipper::publish_status(SenderState state, SlotUse use) {
     published_[c] = now_values[c];
   }
   if (!StatusBoard::owns(slot, status_pid_)) return;
+  if (use == SlotUse::Release) {
+    StatusBoard::release(slot, status_pid_);
+    return;
+  }
   auto now = Clock::now();
   // A directory scan: only when the spool changed, or now and then for
   // what other children did to the same files.
   if (spool_ && (spool_moved || now - spool_bytes_at_ >= Millis(10000))) {
-    spool_bytes_ = spool_->bytes_on_disk();
+    try {
+      spool_bytes_ = spool_->bytes_on_disk();
+    } catch (...) {  // out of memory: the last figure stays
+    }
     spool_bytes_at_ = now;
   }
   slot->queue_bytes.store(queue_.bytes(), std::memory_order_relaxed);
   slot->spool_bytes.store(spool_bytes_, std::memory_order_relaxed);
   slot->set_state(state, static_cast<int64_t>(time(nullptr)));
-  if (use == SlotUse::Release) StatusBoard::release(slot, status_pid_);
 }
 
 bool Shipper::push(std::string_view tag, std::string_view body) {
@@ -569,6 +569,10 @@ void Shipper::take_back_recent(std::vector<Record>& pending) {
   pending.swap(again);
 }
 
+size_t Shipper::delivered_of(const std::vector<Record>& batch) const {
+  return batch.size() - std::min(batch.size(), sink_->given_up_in_last_send());
+}
+
 SendResult Shipper::send_guarded(const std::vector<Record>& batch) {
   std::string error;
   SendResult res;
@@ -664,7 +668,7 @@ void Shipper::run() {
     if (res == SendResult::Ok) {
       {
         std::lock_guard<std::mutex> lock(stats_mu_);
-        stats_.sent += pending.size();
+        stats_.sent += delivered_of(pending);
         if (from_spool) stats_.replayed += pending.size();
       }
       if (from_spool) spool_->commit();
@@ -749,7 +753,7 @@ void Shipper::finish_to_spool(std::vector<Record>& pending, Peer peer) {
     }
     spool_->commit();
     std::lock_guard<std::mutex> lock(stats_mu_);
-    stats_.sent += batch.size();
+    stats_.sent += delivered_of(batch);
     stats_.replayed += batch.size();
   }
   spool_->release();
@@ -763,7 +767,7 @@ void Shipper::finish_without_spool(std::vector<Record>& pending) {
     if (pending.empty() && queue_.pop(pending, policy_.max_lines()) == 0) break;
     if (send_guarded(pending) != SendResult::Ok) break;
     std::lock_guard<std::mutex> lock(stats_mu_);
-    stats_.sent += pending.size();
+    stats_.sent += delivered_of(pending);
     pending.clear();
   }
   // A datagram sink may have sent the front of the batch it failed on.

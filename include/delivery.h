@@ -124,6 +124,10 @@ class Sink {
   // Failed for, did go (a datagram sink sends line by line). The Shipper
   // counts them as sent, not lost, when it gives the batch up.
   virtual size_t sent_of_failed(const std::vector<Record>& /*batch*/) const { return 0; }
+  // How many lines the last send() answered Ok for were given up instead
+  // (and counted as dropped by the sink): the Shipper does not count them
+  // as sent.
+  virtual size_t given_up_in_last_send() const { return 0; }
   // The Shipper's stop signal: every wait in send() goes through it, so that
   // a stop cuts the wait short at the exit deadline. Set before start().
   void attach(const StopSignal* stop) { stop_ = stop; }
@@ -238,8 +242,6 @@ class RecordQueue {
   size_t read_offset_ = 0;
 };
 
-class DropLedger;
-
 struct ShipperOptions {
   size_t queue_bytes = 8u << 20;
   size_t batch_lines = 1000;
@@ -264,11 +266,9 @@ struct ShipperOptions {
   // Called on the sender thread as its last act, after the final drop
   // report (the glue reports counts kept elsewhere).
   std::function<void()> on_exit;
-  // Where the sender publishes its figures for mod_status (a StatusBoard
-  // slot claimed by this child), and the ledger whose request-thread counts
-  // it publishes with them. Either may be null.
+  // Where the sender publishes its figures for mod_status: a StatusBoard
+  // slot this child claimed, or null.
   SenderSlot* status = nullptr;
-  const DropLedger* ledger = nullptr;
 };
 
 struct ShipperStats {
@@ -348,7 +348,9 @@ class Shipper {
   // Adds what changed since the last call to the status slot and sets its
   // gauges; SlotUse::Release also gives the slot up (the sender's last act).
   enum class SlotUse { Keep, Release };
-  void publish_status(SenderState state, SlotUse use = SlotUse::Keep);
+  void publish_status(SenderState state, SlotUse use = SlotUse::Keep) noexcept;
+  // Records of `batch`, which the sink answered Ok for, that it did send.
+  size_t delivered_of(const std::vector<Record>& batch) const;
   void take_back_recent(std::vector<Record>& pending);
 
   std::unique_ptr<Sink> sink_;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "delivery.h"
+#include "status_board.h"
 
 namespace delivery {
 
@@ -28,12 +29,20 @@ class DropLedger {
   DropLedger(std::string who, size_t max_length, std::chrono::milliseconds interval,
              std::string limit_name = "SyslogMaxLength");
 
-  void count_truncated() { truncated_.fetch_add(1, std::memory_order_relaxed); }
+  void count_truncated() {
+    truncated_.fetch_add(1, std::memory_order_relaxed);
+    if (SenderSlot* m = mirror_) m->add(Counter::Truncated, 1);
+  }
   // A line that was not sent; `err` is the errno that decided it.
   void count_dropped(int err) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
     last_errno_.store(err, std::memory_order_relaxed);
+    if (SenderSlot* m = mirror_) m->add(Counter::DroppedUnsendable, 1);
   }
+  // Counts go to this mod_status slot as well, as they happen (a relaxed
+  // add, no syscall): a log whose sender never started or has failed has
+  // nobody else to publish them. Set in child_init, before any request.
+  void mirror_to(SenderSlot* slot) { mirror_ = slot; }
 
   // Cheap enough for every request: two relaxed loads and a compare.
   bool due(Clock::time_point now) const;
@@ -47,6 +56,7 @@ class DropLedger {
 
  private:
   std::string who_;
+  SenderSlot* mirror_ = nullptr;
   size_t max_length_;
   std::string limit_name_;
   std::chrono::milliseconds interval_;

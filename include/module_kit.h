@@ -11,13 +11,16 @@
 #include "apr_portable.h"
 #include "http_main.h"
 #include "mpm_common.h"
+#include "scoreboard.h"
 // clang-format on
 
 #include <time.h>
 
+#include <memory>
 #include <string>
 
 #include "child_senders.h"
+#include "status_board.h"
 
 namespace logchain {
 
@@ -27,6 +30,21 @@ inline size_t children_per_generation() {
   int limit = 0;
   if (ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &limit) != APR_SUCCESS || limit <= 0) limit = 16;
   return static_cast<size_t>(limit);
+}
+
+// Whether `pid` is in httpd's scoreboard: a child of this server, not a
+// process that got a dead child's pid.
+inline bool is_server_child(pid_t pid) {
+  apr_proc_t proc;
+  proc.pid = pid;
+  return ap_find_child_by_pid(&proc) >= 0;
+}
+
+// A generation's figures for mod_status: made by the parent at post_config
+// (anonymous shared memory, before any child is forked). Throws.
+inline std::unique_ptr<delivery::StatusBoard> new_status_board(size_t targets) {
+  return std::make_unique<delivery::StatusBoard>(targets, children_per_generation(),
+                                                 is_server_child);
 }
 
 // Prefork (no threads) may run pchild's cleanups from a signal handler.

@@ -5,14 +5,14 @@
 #include <sys/mman.h>
 
 #include <algorithm>
-#include <new>
 #include <system_error>
 
 namespace delivery {
 
 namespace {
 
-bool alive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
+// Every child runs as the same user: EPERM means the pid is someone else's.
+bool exists(pid_t pid) { return pid > 0 && kill(pid, 0) == 0; }
 
 constexpr const char* kCounterNames[kCounterCount] = {
     "Queued",           "Sent",          "DroppedQueueFull",
@@ -66,8 +66,8 @@ uint64_t SenderTotals::dropped() const {
          (*this)[Counter::DroppedUnsent] + (*this)[Counter::DroppedUnsendable];
 }
 
-StatusBoard::StatusBoard(size_t targets, size_t slots_per_target)
-    : targets_(targets), slots_(slots_per_target ? slots_per_target : 1) {
+StatusBoard::StatusBoard(size_t targets, size_t slots_per_target, ChildCheck is_child)
+    : targets_(targets), slots_(slots_per_target ? slots_per_target : 1), is_child_(is_child) {
   bytes_ = sizeof(SenderSlot) * (targets_ ? targets_ : 1) * slots_;
   // Anonymous and shared: children forked after this see the same pages,
   // and nothing on disk can be opened or replaced by anyone else.
@@ -76,9 +76,12 @@ StatusBoard::StatusBoard(size_t targets, size_t slots_per_target)
     map_ = nullptr;
     throw std::system_error(errno, std::generic_category(), "mmap of the status board");
   }
+  // Zero-filled by the kernel: every slot free, every counter 0. Nothing
+  // is written here, so only the pages children use are ever touched.
   slots_base_ = static_cast<SenderSlot*>(map_);
-  for (size_t i = 0; i < targets_ * slots_; ++i) new (slots_base_ + i) SenderSlot();
 }
+
+bool StatusBoard::live(pid_t pid) const { return exists(pid) && (!is_child_ || is_child_(pid)); }
 
 StatusBoard::~StatusBoard() {
   if (map_) munmap(map_, bytes_);
@@ -86,14 +89,17 @@ StatusBoard::~StatusBoard() {
 
 SenderSlot* StatusBoard::claim(size_t target, pid_t pid) {
   if (target >= targets_) return nullptr;
-  for (int pass = 0; pass < 2; ++pass) {
+  for (int pass = 0; pass < 3; ++pass) {
     for (size_t i = 0; i < slots_; ++i) {
       SenderSlot* s = slot(target, i);
       int32_t owner = s->owner.load(std::memory_order_acquire);
       if (owner == pid) return s;
       // First pass: free slots; second: those of children that died
-      // (SIGKILL, a crash) without releasing them.
-      bool take = pass == 0 ? owner == 0 : !alive(owner);
+      // (SIGKILL, a crash) without releasing them; third: those whose pid
+      // now belongs to something that is not a child of this server (a
+      // sibling forked a moment ago may not be in the scoreboard yet, so
+      // this comes last).
+      bool take = pass == 0 ? owner == 0 : pass == 1 ? !exists(owner) : !live(owner);
       if (take && s->owner.compare_exchange_strong(owner, pid, std::memory_order_acq_rel)) {
         // The gauges are the new owner's; its sender sets the state.
         s->queue_bytes.store(0, std::memory_order_relaxed);
@@ -126,7 +132,7 @@ SenderTotals StatusBoard::totals(size_t target) const {
     for (unsigned c = 0; c < kCounterCount; ++c)
       t.counters[c] += s->counters[c].load(std::memory_order_relaxed);
     int32_t owner = s->owner.load(std::memory_order_acquire);
-    if (owner == 0 || !alive(owner)) continue;
+    if (owner == 0 || !live(owner)) continue;
     auto state = static_cast<SenderState>(s->state.load(std::memory_order_acquire));
     if (state == SenderState::Unused) continue;
     ++t.children;

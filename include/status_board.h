@@ -45,13 +45,21 @@ enum class Counter : unsigned {
 constexpr unsigned kCounterCount = static_cast<unsigned>(Counter::Count_);
 const char* counter_name(Counter c);
 
+// Lives in zero-filled shared memory and is never constructed: an all-zero
+// lock-free atomic is a zero value, and a free, unused slot.
+static_assert(std::atomic<uint64_t>::is_always_lock_free &&
+                  std::atomic<int64_t>::is_always_lock_free &&
+                  std::atomic<int32_t>::is_always_lock_free &&
+                  std::atomic<uint32_t>::is_always_lock_free,
+              "StatusBoard slots are shared between processes");
+
 struct alignas(64) SenderSlot {
-  std::atomic<int32_t> owner{0};  // pid of the child that holds it; 0: free
-  std::atomic<uint32_t> state{0};
-  std::atomic<int64_t> state_since{0};  // Unix seconds of the last state change
-  std::atomic<uint64_t> queue_bytes{0};
-  std::atomic<uint64_t> spool_bytes{0};  // the spool directory's files of this target
-  std::atomic<uint64_t> counters[kCounterCount] = {};
+  std::atomic<int32_t> owner;  // pid of the child that holds it; 0: free
+  std::atomic<uint32_t> state;
+  std::atomic<int64_t> state_since;  // Unix seconds of the last state change
+  std::atomic<uint64_t> queue_bytes;
+  std::atomic<uint64_t> spool_bytes;  // the spool directory's files of this target
+  std::atomic<uint64_t> counters[kCounterCount];
 
   void add(Counter c, uint64_t n) {
     if (n) counters[static_cast<unsigned>(c)].fetch_add(n, std::memory_order_relaxed);
@@ -78,8 +86,13 @@ std::string status_key_word(std::string_view text);
 
 class StatusBoard {
  public:
+  // Whether `pid` is a child of this server now. kill(pid, 0) alone cannot
+  // tell a reused pid (a CGI of the same user) from the child that died
+  // holding a slot; the glue asks httpd's scoreboard.
+  using ChildCheck = bool (*)(pid_t pid);
+
   // Maps the region (the parent, before fork). Throws std::system_error.
-  StatusBoard(size_t targets, size_t slots_per_target);
+  StatusBoard(size_t targets, size_t slots_per_target, ChildCheck is_child = nullptr);
   ~StatusBoard();
   StatusBoard(const StatusBoard&) = delete;
   StatusBoard& operator=(const StatusBoard&) = delete;
@@ -94,14 +107,16 @@ class StatusBoard {
   SenderSlot* claim(size_t target, pid_t pid);
   // Whether the slot was claimed for `pid` alone (it may keep gauges).
   static bool owns(const SenderSlot* slot, pid_t pid);
-  // At the child's exit (async-signal-safe): the counters stay.
+  // At the sender's end: the gauges go, the counters stay.
   static void release(SenderSlot* slot, pid_t pid);
 
   SenderTotals totals(size_t target) const;
 
  private:
   SenderSlot* slot(size_t target, size_t i) const { return slots_base_ + target * slots_ + i; }
+  bool live(pid_t pid) const;
   size_t targets_, slots_;
+  ChildCheck is_child_;
   size_t bytes_ = 0;
   void* map_ = nullptr;
   SenderSlot* slots_base_ = nullptr;

@@ -27,9 +27,14 @@ struct StatusRow {
 inline void print_sender_status(request_rec* r, int flags, const char* kind,
                                 const std::vector<StatusRow>& rows) {
   using delivery::Counter;
-  if (flags & AP_STATUS_SHORT) {
+  if (rows.empty()) return;
+  const bool lines = flags & (AP_STATUS_SHORT | AP_STATUS_NOTABLE);
+  if (lines) {
+    // ?auto, or the HTML page without tables (?notable): the same lines.
+    if (!(flags & AP_STATUS_SHORT)) ap_rprintf(r, "<hr />\n<h2>%s delivery</h2>\n<pre>\n", kind);
     for (const StatusRow& row : rows) {
-      const std::string key = std::string(kind) + " " + delivery::status_key_word(row.target) + " ";
+      std::string key = std::string(kind) + " " + delivery::status_key_word(row.target) + " ";
+      if (!(flags & AP_STATUS_SHORT)) key = ap_escape_html(r->pool, key.c_str());
       const delivery::SenderTotals& t = row.totals;
       ap_rprintf(r, "%sState: %s\n", key.c_str(), delivery::state_name(t.state));
       ap_rprintf(r, "%sFailingSince: %" PRId64 "\n", key.c_str(), t.failing_since);
@@ -42,9 +47,9 @@ inline void print_sender_status(request_rec* r, int flags, const char* kind,
       ap_rprintf(r, "%sQueueBytes: %" PRIu64 "\n", key.c_str(), t.queue_bytes);
       ap_rprintf(r, "%sSpoolBytes: %" PRIu64 "\n", key.c_str(), t.spool_bytes);
     }
+    if (!(flags & AP_STATUS_SHORT)) ap_rputs("</pre>\n", r);
     return;
   }
-  if (rows.empty()) return;
   ap_rprintf(r,
              "<hr />\n<h2>%s delivery</h2>\n<table border=\"1\">\n<tr><th>Target</th>"
              "<th>State</th><th>Children</th>",

@@ -10,6 +10,7 @@
 //    tables copy-on-write and never build or lock anything.
 //  - Everything hangs off pconf through cleanups: a restart clears pconf, and
 //    the next generation rebuilds from the files as they are then.
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cstring>
@@ -475,18 +476,29 @@ int status_hook(request_rec* r, int flags) {
   try {
     Registry* reg = registry(r->server->process->pconf, false);
     if (reg == nullptr || reg->sets.empty()) return OK;
-    if (!(flags & AP_STATUS_SHORT))
+    const bool lines = flags & (AP_STATUS_SHORT | AP_STATUS_NOTABLE);
+    const bool html = !(flags & AP_STATUS_SHORT);
+    if (html) ap_rputs("<hr />\n<h2>CIDR lists</h2>\n", r);
+    if (html && lines) ap_rputs("<pre>\n", r);
+    if (!lines)
       ap_rputs(
-          "<hr />\n<h2>CIDR lists</h2>\n<table border=\"1\">\n<tr><th>Context</th>"
-          "<th>IPv4Prefixes</th><th>IPv6Prefixes</th><th>Types</th><th>Bytes</th>"
-          "<th>Loaded</th><th>LoadSeconds</th></tr>\n",
+          "<table border=\"1\">\n<tr><th>Context</th><th>IPv4Prefixes</th>"
+          "<th>IPv6Prefixes</th><th>Types</th><th>Bytes</th><th>Loaded</th>"
+          "<th>LoadSeconds</th></tr>\n",
           r);
+    std::vector<std::string> seen;
     for (const ListSet* set : reg->sets) {
       if (!set->table) continue;
+      // One file Included in several contexts gives them the same origin.
+      std::string name = set->origin;
+      size_t same = static_cast<size_t>(std::count(seen.begin(), seen.end(), set->origin));
+      seen.push_back(set->origin);
+      if (same) name += "#" + std::to_string(same + 1);
       const cidr::PrefixTable& t = *set->table;
       double seconds = std::chrono::duration<double>(set->load_time).count();
-      if (flags & AP_STATUS_SHORT) {
-        std::string key = "CIDR " + delivery::status_key_word(set->origin) + " ";
+      if (lines) {
+        std::string key = "CIDR " + delivery::status_key_word(name) + " ";
+        if (html) key = ap_escape_html(r->pool, key.c_str());
         ap_rprintf(r, "%sIPv4Prefixes: %" APR_SIZE_T_FMT "\n", key.c_str(), t.size_v4());
         ap_rprintf(r, "%sIPv6Prefixes: %" APR_SIZE_T_FMT "\n", key.c_str(), t.size_v6());
         ap_rprintf(r, "%sTypes: %" APR_SIZE_T_FMT "\n", key.c_str(), t.type_count());
@@ -499,12 +511,12 @@ int status_hook(request_rec* r, int flags) {
                    "<tr><td>%s</td><td>%" APR_SIZE_T_FMT "</td><td>%" APR_SIZE_T_FMT
                    "</td><td>%" APR_SIZE_T_FMT "</td><td>%" APR_SIZE_T_FMT
                    "</td><td>%s</td><td>%.3f</td></tr>\n",
-                   ap_escape_html(r->pool, set->origin.c_str()), t.size_v4(), t.size_v6(),
-                   t.type_count(), t.memory_bytes(),
-                   ap_ht_time(r->pool, set->built_at, "%Y-%m-%d %H:%M:%S %Z", 1), seconds);
+                   ap_escape_html(r->pool, name.c_str()), t.size_v4(), t.size_v6(), t.type_count(),
+                   t.memory_bytes(), ap_ht_time(r->pool, set->built_at, "%Y-%m-%d %H:%M:%S %Z", 1),
+                   seconds);
       }
     }
-    if (!(flags & AP_STATUS_SHORT)) ap_rputs("</table>\n", r);
+    if (html) ap_rputs(lines ? "</pre>\n" : "</table>\n", r);
   } catch (...) {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_cidr_lookup: cannot show its figures");
   }

@@ -562,10 +562,11 @@ void scribe_child_init(apr_pool_t* pchild, server_rec* s) {
       opts.spool_dir = st.spool_dir;
       opts.spool_name = scribe::spool_name_for(d->servers);
       opts.spool_max_bytes = st.spool_max;
-      opts.ledger = d->refused.get();
-      if (gen->board)
+      if (gen->board) {
         opts.status =
             gen->board->claim(static_cast<size_t>(&d - gen->destinations.data()), getpid());
+        d->refused->mirror_to(opts.status);
+      }
       auto sink = std::make_unique<scribe::ScribeSink>(std::move(so), report);
       d->shipper = std::make_unique<delivery::Shipper>(std::move(sink), opts, report);
       gen->senders->add(d->shipper.get());

@@ -128,8 +128,11 @@ struct Generation {
   apr_pool_t* pconf;
   logchain::HandleTable<SyslogHandle> handles;
   Millis exit_timeout{kDefaultExitTimeout};
-  // Every child's figures for mod_status; made at post_config.
+  // Every child's figures for mod_status, one target per distinct name
+  // (handles of the same facility, level, tag and endpoint add up); made
+  // at post_config.
   std::unique_ptr<delivery::StatusBoard> board;
+  std::vector<std::string> status_names;
   delivery::ChildSenders* senders = nullptr;  // in a child, after child_init
 };
 
@@ -248,10 +251,12 @@ void open_child_state(SyslogHandle* h, Generation* gen) {
       break;
     }
   }
+  if (gen->board) {
+    o.status = gen->board->claim(h->status_index, getpid());
+    ledger->mirror_to(o.status);
+  }
   if (sink) {
     server_rec* s = h->server;
-    o.ledger = ledger;
-    if (gen->board) o.status = gen->board->claim(h->status_index, getpid());
     // The sender's last act: the truncations and drops its sink counted.
     delivery::Reporter to_log = reporter_for(s, gen->senders);
     o.on_exit = [ledger, to_log] {
@@ -289,12 +294,11 @@ apr_status_t child_exit(void* data) {
   return APR_SUCCESS;
 }
 
-// "local6.info:www@tcp://relay:514": what a target is called on the status page.
+// "local6.info:www@tcp://relay:514": what a target is called on the status
+// page (with the tag it sends, SyslogIdent's when the target names none).
 std::string status_name(const SyslogHandle& h) {
-  std::string name = std::string(syslogmod::facility_name(h.target.facility)) + "." +
-                     syslogmod::severity_name(h.target.severity);
-  if (!h.target.tag.empty()) name += ":" + h.target.tag;
-  return name + "@" + h.target.endpoint();
+  return std::string(syslogmod::facility_name(h.target.facility)) + "." +
+         syslogmod::severity_name(h.target.severity) + ":" + h.tag + "@" + h.target.endpoint();
 }
 
 int status_hook(request_rec* r, int flags) {
@@ -302,8 +306,8 @@ int status_hook(request_rec* r, int flags) {
   if (!gen || !gen->board) return OK;
   try {
     std::vector<logchain::StatusRow> rows;
-    for (SyslogHandle* h : all_handles())
-      rows.push_back({status_name(*h), gen->board->totals(h->status_index)});
+    for (size_t i = 0; i < gen->status_names.size(); ++i)
+      rows.push_back({gen->status_names[i], gen->board->totals(i)});
     logchain::print_sender_status(r, flags, "Syslog", rows);
   } catch (...) {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_syslog: cannot show its figures");
@@ -606,11 +610,14 @@ int post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) {
   // The first of the two startup passes only checks the configuration.
   if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
   if (Generation* gen = g_gen; gen && !gen->handles.all().empty()) {
-    std::vector<SyslogHandle*> handles = all_handles();
-    for (size_t i = 0; i < handles.size(); ++i) handles[i]->status_index = i;
     try {
-      gen->board = std::make_unique<delivery::StatusBoard>(handles.size(),
-                                                           logchain::children_per_generation());
+      for (SyslogHandle* h : all_handles()) {
+        std::string name = status_name(*h);
+        auto it = std::find(gen->status_names.begin(), gen->status_names.end(), name);
+        h->status_index = static_cast<size_t>(it - gen->status_names.begin());
+        if (it == gen->status_names.end()) gen->status_names.push_back(std::move(name));
+      }
+      gen->board = logchain::new_status_board(gen->status_names.size());
     } catch (const std::exception& e) {
       ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                    "mod_syslog: no delivery figures for mod_status: %s", e.what());

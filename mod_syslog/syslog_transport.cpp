@@ -117,15 +117,22 @@ delivery::SendResult DatagramSink::send(const std::vector<delivery::Record>& bat
       batch[resume_at_].body == resume_line_)
     i = resume_at_;
   resume_at_ = 0;
+  given_up_ = 0;
   for (; i < batch.size(); ++i) {
     int err = 0;
     auto until = SteadyClock::now() + stall_timeout_;
     switch (sender_->send(batch[i].body, err, until, stop_)) {
       case DatagramSender::Result::Sent:
-        if (err && on_drop_) on_drop_(err);  // an earlier datagram was refused
+        // An earlier datagram was refused: counted as dropped, so one line
+        // fewer is counted as sent.
+        if (err && on_drop_) {
+          on_drop_(err);
+          ++given_up_;
+        }
         break;
       case DatagramSender::Result::Failed:
         if (on_drop_) on_drop_(err);  // given up: it can never go
+        ++given_up_;
         break;
       case DatagramSender::Result::StreamSocket:
       case DatagramSender::Result::NotNow:

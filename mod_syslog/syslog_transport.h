@@ -92,9 +92,11 @@ class DatagramSink : public delivery::Sink {
   void close() override {}  // reconnecting is send()'s business
   std::string describe() const override { return who_; }
   size_t sent_of_failed(const std::vector<delivery::Record>& batch) const override;
+  size_t given_up_in_last_send() const override { return given_up_; }
 
  private:
   std::unique_ptr<DatagramSender> sender_;
+  size_t given_up_ = 0;  // on_drop calls during the last send()
   std::string who_;
   Millis stall_timeout_;
   std::function<void(int)> on_drop_;

@@ -4,6 +4,7 @@ What an operator (or Prometheus' apache exporter, or Munin) reads from
 `/server-status?auto`: one `Key: value` line per figure, summed over every
 child of the current generation, and the same figures in the HTML page.
 """
+import os
 import re
 import time
 
@@ -12,6 +13,7 @@ import requests
 
 from lib.cidr_helpers import write_list
 from lib.load import burst
+from lib.paths import HTTPD_BIN
 from lib.syslog_helpers import LOG_FORMAT, wait_ids
 from conftest import _make_httpd
 from test_scribe import FAST, TROUBLE
@@ -25,6 +27,7 @@ STATUS_CONF = """
 
 
 PAD = "p" * 1000
+TAG = os.path.basename(HTTPD_BIN)
 
 
 def auto_status(httpd):
@@ -87,8 +90,9 @@ ONLY_TEST_REQUESTS = '"expr=%{QUERY_STRING} =~ /id=/"'
 
 
 def syslog_key(rsyslog):
-    # The target as the status page names it, ':' percent-encoded.
-    return f"Syslog local5.info@tcp%3A//127.0.0.1%3A{rsyslog.tcp_port}"
+    # The target as the status page names it (facility.level:tag@endpoint,
+    # the tag being the name httpd runs as), ':' percent-encoded.
+    return f"Syslog local5.info%3A{TAG}@tcp%3A//127.0.0.1%3A{rsyslog.tcp_port}"
 
 
 def scribe_key(collector):
@@ -137,6 +141,10 @@ def test_counters_sum_over_children(rsyslog, collector, httpd_ep):
     html = requests.get(httpd.url("/server-status"), timeout=10).text
     assert "Syslog delivery" in html and "Scribe delivery" in html and "CIDR lists" in html
     assert f"tcp://127.0.0.1:{rsyslog.tcp_port}" in html
+    # Without tables (?notable): the same lines as ?auto, in the page.
+    notable = requests.get(httpd.url("/server-status?notable"), timeout=10).text
+    assert f"{syslog_key(rsyslog)} Sent: {n}" in notable and "<table" not in notable.split(
+        "Syslog delivery")[1]
 
 
 def test_counters_survive_a_child_that_exits(rsyslog, httpd_ep):
@@ -212,7 +220,7 @@ def test_dropped_line_shows(httpd_event):
     n = 200
     ok, failed = burst(httpd, n, concurrency=2, prefix="drop", path=f"/small.txt?pad={PAD * 4}&")
     assert len(ok) == n, failed
-    key = f"Syslog local5.info@unix%3A{missing}"
+    key = f"Syslog local5.info%3A{TAG}@unix%3A{missing}"
     f = wait_figures(httpd, key, lambda f: f["Queued"] + f["Dropped"] == n)
     assert f["Queued"] + f["DroppedQueueFull"] == n, f
     assert f["Dropped"] == f["DroppedQueueFull"] > 0, f
@@ -249,7 +257,13 @@ def test_graceful_restart_starts_a_new_generation(rsyslog, httpd_event):
     assert not failed, failed
     f = wait_figures(httpd, syslog_key(rsyslog), lambda f: f["Sent"] == 30)
     assert f["Sent"] == 30, f
+    old = set(httpd.children())
     httpd.graceful(conf)
+    # Until the old children are gone, one of them may still take a request.
+    deadline = time.monotonic() + 20
+    while old & set(httpd.children()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not old & set(httpd.children())
     second, failed = burst(httpd, 12, concurrency=2, prefix="g2")
     assert not failed, failed
     wait_ids(rsyslog, "local5", first + second)

@@ -1342,6 +1342,22 @@ START_TEST(status_board_reclaims_dead_owner) {
 }
 END_TEST
 
+// A pid that is alive but no child of the server (a dead child's pid given
+// to another process): not live, and its slot goes to the next child.
+START_TEST(status_board_reused_pid_is_not_a_child) {
+  StatusBoard board(1, 1, [](pid_t pid) { return pid == getpid(); });
+  SenderSlot* stale = board.claim(0, getppid());
+  stale->set_state(SenderState::Failing, 100);
+  stale->add(Counter::Sent, 3);
+  SenderTotals t = board.totals(0);
+  ck_assert_uint_eq(t.children, 0u);
+  ck_assert(t.state == SenderState::Unused);
+  SenderSlot* mine = board.claim(0, getpid());
+  ck_assert(mine == stale && StatusBoard::owns(mine, getpid()));
+  ck_assert_uint_eq(board.totals(0)[Counter::Sent], 3u);
+}
+END_TEST
+
 START_TEST(status_board_worst_state_and_earliest_failure) {
   StatusBoard board(1, 3);
   // Live "children": this process and its parent (both alive), by pid.
@@ -1384,12 +1400,14 @@ START_TEST(shipper_publishes_status) {
   o.spool_dir = tmpdir;
   o.spool_name = "status";
   o.status = board.claim(0, getpid());
-  // Drops and truncations counted on request threads are published too.
+  // Spill during the outage: a queue that is soon half full.
+  o.queue_bytes = 4096;
+  // Drops and truncations counted on request threads go to the slot too.
   DropLedger ledger("fake", 480, Millis(10000));
+  ledger.mirror_to(o.status);
   ledger.count_dropped(EMSGSIZE);
   ledger.count_dropped(EMSGSIZE);
   ledger.count_truncated();
-  o.ledger = &ledger;
   Shipper s(std::move(sink), o, rep.reporter());
   s.start();
   push_all(s, 50, "up");
@@ -1400,8 +1418,12 @@ START_TEST(shipper_publishes_status) {
   ck_assert_uint_eq(t.children, 1u);
 
   fake->set_down(true);
-  push_all(s, 30, "down");
+  for (int i = 0; i < 30; ++i) {
+    ck_assert(s.push("www", std::string(200, 'd') + std::to_string(i) + "\n"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   ck_assert(eventually([&] { return board.totals(0).state == SenderState::Failing; }));
+  ck_assert(eventually([&] { return board.totals(0)[Counter::Spooled] > 0; }));
   ck_assert_int_gt(board.totals(0).failing_since, 0);
   fake->set_down(false);
   ck_assert(eventually([&] { return board.totals(0)[Counter::Sent] == 80; }));
@@ -1409,11 +1431,35 @@ START_TEST(shipper_publishes_status) {
   t = board.totals(0);
   ck_assert_uint_eq(t[Counter::Queued], 80u);
   ck_assert_uint_eq(t[Counter::Sent], 80u);
+  ck_assert_uint_gt(t[Counter::Spooled], 0u);
   ck_assert_uint_eq(t[Counter::Replayed], t[Counter::Spooled]);
   ck_assert_uint_eq(t[Counter::DroppedUnsendable], 2u);
   ck_assert_uint_eq(t[Counter::Truncated], 1u);
   ck_assert_uint_eq(t.dropped(), 2u);
   ck_assert_uint_eq(t.children, 0u);  // released at the end
+}
+END_TEST
+
+// A sink that answers Ok but gave one line of each batch up (a datagram the
+// socket refused, counted as dropped by the sink): not counted as sent.
+START_TEST(shipper_does_not_count_given_up_lines_as_sent) {
+  class GivingUpSink : public FakeSink {
+   public:
+    size_t given_up_in_last_send() const override { return 1; }
+  };
+  auto sink = std::make_unique<GivingUpSink>();
+  FakeSink* fake = sink.get();
+  Reports rep;
+  ShipperOptions o = fast_options();
+  o.batch_lines = 1000;
+  o.flush_interval = Millis(200);
+  Shipper s(std::move(sink), o, rep.reporter());
+  s.start();
+  push_all(s, 10, "g");
+  ck_assert(eventually([&] { return fake->delivered().size() >= 10; }));
+  s.stop();
+  size_t batches = fake->calls().size();
+  ck_assert_uint_eq(s.stats().sent, 10u - batches);
 }
 END_TEST
 
@@ -1451,8 +1497,9 @@ static Suite* delivery_suite() {
         shipper_not_started_counts_every_line}},
       {"status",
        {status_board_sums_across_processes, status_board_reclaims_dead_owner,
-        status_board_worst_state_and_earliest_failure, status_key_word_encodes_separators,
-        shipper_publishes_status}},
+        status_board_reused_pid_is_not_a_child, status_board_worst_state_and_earliest_failure,
+        status_key_word_encodes_separators, shipper_publishes_status,
+        shipper_does_not_count_given_up_lines_as_sent}},
   };
   for (auto& g : groups) {
     TCase* tc = tcase_create(g.name);
