@@ -18,6 +18,15 @@
 #
 # SANITIZE=1 builds with AddressSanitizer and UBSan; the test harness then
 # preloads the sanitizer runtime into httpd.
+#
+# Build template. include/module.mk (the shared code) and each mod_*/module.mk
+# have one shape: CORE sources, GLUE sources, the core archive, the .so, unit
+# tests, tools/benches/fuzzers, then registration (MODULES +=, GLUE_SRCS +=,
+# UNIT_TESTS +=, ...). A module builds build/libNAME_core.a from its core,
+# compiled without httpd's or APR's include flags, so a core that includes an
+# httpd header does not build; then its glue, the only sources compiled with
+# them; then links the glue with its core archive and include/'s
+# (build/libdelivery.a). Unit tests, tools and benches link the same archives.
 
 SHELL := /bin/bash
 BUILD := build
@@ -31,7 +40,8 @@ DEB_PACKAGES := apache2 apache2-dev libapr1-dev libaprutil1-dev check rsyslog cu
 	python3-thrift wrk pkg-config g++ clang libclang-rt-14-dev dpkg-dev lintian
 
 # Lazy (=) so that 'make deps' works before apxs exists.
-HTTPD_CFLAGS = -I$(shell $(APXS) -q INCLUDEDIR) $(shell pkg-config --cflags apr-1 apr-util-1)
+APR_CFLAGS = $(shell pkg-config --cflags apr-1 apr-util-1)
+HTTPD_CFLAGS = -I$(shell $(APXS) -q INCLUDEDIR) $(APR_CFLAGS)
 APR_LIBS = $(shell pkg-config --libs apr-1 apr-util-1)
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS = $(shell pkg-config --libs check)
@@ -59,22 +69,47 @@ SO_EXPORTS := include/module_exports.map
 SO_LDFLAGS = -shared $(LDSAN) -Wl,--as-needed -Wl,--version-script=$(SO_EXPORTS)
 SO_LIBS = $(APR_LIBS) -lstdc++ -lpthread
 
-# libFuzzer targets (make fuzz) need clang. Each module fragment adds its own
-# with FUZZ_BUILD, which compiles the core sources into the fuzzer so that
-# they are instrumented too; the corpus is seeded from t/fuzz/seeds/<seeds>/.
+# $(call OBJS_OF,sources): their objects, under $(BUILD)/obj/.
+OBJS_OF = $(patsubst %,$(BUILD)/obj/%.o,$(basename $(1)))
+
+# Recipes the fragments share. An archive is written afresh, so a source that
+# left the list leaves no member behind. A static archive gives the linker
+# only the members that define a symbol still undefined at that point: link
+# glue, then the module's core archive, then the shared one ($(DELIVERY_LIB)),
+# each after what uses it. The module record lives in the glue (mod_NAME.c),
+# which is linked whole.
+define ARCHIVE
+@mkdir -p $(dir $@)
+rm -f $@ && $(AR) rcs $@ $(filter %.o,$^)
+endef
+# $(call LINK_MODULE,extra libraries)
+define LINK_MODULE
+@mkdir -p $(dir $@)
+$(CXX) $(SO_LDFLAGS) -o $@ $^ $(SO_LIBS) $(1)
+endef
+# $(call LINK_PROGRAM,libraries): tools and benches.
+define LINK_PROGRAM
+@mkdir -p $(dir $@)
+$(CXX) $(LDSAN) -pthread -o $@ $^ $(1)
+endef
+# Check unit tests (they may use APR: pools, temporary files).
+define LINK_UNIT
+@mkdir -p $(dir $@)
+$(CXX) $(LDSAN) -pthread -o $@ $^ $(CHECK_LIBS) $(APR_LIBS)
+endef
+
+# libFuzzer targets (make fuzz) need clang. Each fragment adds its own to
+# FUZZERS; a fuzzer compiles the core sources it reaches itself (not the
+# archives), so that they are instrumented too, and without httpd's headers
+# like every core; its corpus is seeded from t/fuzz/seeds/<seeds>/.
 FUZZ_CXX ?= clang++
 FUZZ_CXXFLAGS := -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -Iinclude
 # $(call FUZZ_SEED,fuzzer-name,seed-dir)
 FUZZ_SEED = @mkdir -p $(BUILD)/fuzz/corpus/$(1) && cp -p t/fuzz/seeds/$(2)/* $(BUILD)/fuzz/corpus/$(1)/
 
-# The shared delivery code (include/): what both log modules and their unit
-# tests link, and what fuzzers compile in.
-DELIVERY_SRCS := $(addprefix include/, delivery.cpp status_board.cpp spool.cpp)
-DELIVERY_OBJS := $(addprefix $(BUILD)/obj/include/, delivery.o status_board.o spool.o net.o \
-	drop_ledger.o exit_log.o)
-
 MODULES :=
+GLUE_SRCS :=
 UNIT_TESTS :=
 TOOLS :=
 FUZZERS :=
@@ -89,6 +124,8 @@ all: build-all
 # before them are thrown away too.
 FLAVOUR_STAMP := $(BUILD)/.flavour-sanitize$(SANITIZE)-hidden
 
+# The shared code first: the module fragments link its archive.
+-include include/module.mk
 -include mod_syslog/module.mk
 -include mod_cidr_lookup/module.mk
 -include mod_scribe/module.mk
@@ -98,12 +135,42 @@ build-all: $(MODULES) $(TOOLS) $(UNIT_TESTS)
 $(FLAVOUR_STAMP):
 	@rm -rf $(BUILD)/obj $(BUILD)/.flavour-*; mkdir -p $(BUILD); touch $@
 
-# Generic object rules. Sources under the module directories and include/.
+# Object rules: which include flags a source gets depends on what it is.
+#   core, tools, benches  every source not listed below: -Iinclude, the flags
+#         of its top directory (CXXFLAGS_<dir>, e.g. mod_scribe's generated
+#         Thrift headers) and its own (OBJ_CXXFLAGS). Neither httpd's nor
+#         APR's headers: a core uses neither (cidr-lookup and the fuzzers link
+#         no APR), and an include of httpd.h or apr_*.h in one fails the build.
+#         A core that ever needs APR adds $(APR_CFLAGS) to its CXXFLAGS_<dir>
+#         and says why; httpd's headers stay out.
+#   glue  what the fragments add to GLUE_SRCS (module records, hooks): httpd's
+#         and APR's headers too.
+#   unit  t/unit/*.cpp: APR's and Check's headers, and a test's OBJ_CXXFLAGS
+#         (its module's directory); not httpd's.
+# OBJ_CXXFLAGS is set per object (target-specific) by the fragments; it is
+# not EXTRA_CXXFLAGS, which a command line may set and would then override.
+OBJ_RULE_FLAGS = $(CXXFLAGS_COMMON) $(CXXFLAGS_$(firstword $(subst /, ,$*))) $(OBJ_CXXFLAGS)
+
 $(BUILD)/obj/%.o: %.cpp $(FLAVOUR_STAMP)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS_COMMON) $(HTTPD_CFLAGS) $(CXXFLAGS_$(firstword $(subst /, ,$*))) -MMD -MP -c $< -o $@
+	$(CXX) $(OBJ_RULE_FLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c $(FLAVOUR_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/t/unit/%.o: t/unit/%.cpp $(FLAVOUR_STAMP)
+	@mkdir -p $(dir $@)
+	$(CXX) $(OBJ_RULE_FLAGS) $(APR_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
+
+GLUE_CXX_OBJS := $(call OBJS_OF,$(filter %.cpp,$(GLUE_SRCS)))
+GLUE_C_OBJS := $(call OBJS_OF,$(filter %.c,$(GLUE_SRCS)))
+
+$(GLUE_CXX_OBJS): $(BUILD)/obj/%.o: %.cpp $(FLAVOUR_STAMP)
+	@mkdir -p $(dir $@)
+	$(CXX) $(OBJ_RULE_FLAGS) $(HTTPD_CFLAGS) -MMD -MP -c $< -o $@
+
+$(GLUE_C_OBJS): $(BUILD)/obj/%.o: %.c $(FLAVOUR_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(HTTPD_CFLAGS) -MMD -MP -c $< -o $@
 

@@ -1,59 +1,65 @@
 # mod_cidr_lookup: included by the top-level Makefile.
 #
+#   build/libcidr_lookup_core.a         the core: list parser, PrefixTable,
+#                                       list loader, list names
 #   build/mod_cidr_lookup.so            the module
 #   build/cidr-lookup                   the list checker / lookup tool
 #   build/t/unit/test_cidr_lookup       Check unit tests of the core
-#   build/t/fuzz/fuzz_cidr_parser       libFuzzer target (make fuzz only)
+#   build/t/unit/test_cidr_names
 #   build/t/bench/bench_cidr            micro-benchmark (BENCHES)
+#   build/t/fuzz/fuzz_cidr_parser       libFuzzer target (make fuzz only)
 
 CIDR_DIR := mod_cidr_lookup
-CIDR_CORE_SRCS := $(CIDR_DIR)/cidr_parse.cpp $(CIDR_DIR)/prefix_table.cpp $(CIDR_DIR)/cidr_loader.cpp \
-	$(CIDR_DIR)/cidr_names.cpp
-CIDR_CORE_OBJS := $(CIDR_CORE_SRCS:%.cpp=$(BUILD)/obj/%.o)
-CIDR_GLUE_OBJS := $(BUILD)/obj/$(CIDR_DIR)/cidr_glue.o $(BUILD)/obj/$(CIDR_DIR)/mod_cidr_lookup.o
-CIDR_FUZZ_CXX ?= clang++
-CIDR_FUZZ_CORPUS := $(BUILD)/fuzz/corpus/fuzz_cidr_parser
 
-MODULES += $(BUILD)/mod_cidr_lookup.so
-TOOLS += $(BUILD)/cidr-lookup
-UNIT_TESTS += $(BUILD)/t/unit/test_cidr_lookup $(BUILD)/t/unit/test_cidr_names
-FUZZERS += $(BUILD)/t/fuzz/fuzz_cidr_parser
-BENCHES += $(BUILD)/t/bench/bench_cidr
+# Core: no httpd headers (see the object rules in the Makefile).
+CIDR_CORE_SRCS := $(addprefix $(CIDR_DIR)/, cidr_parse.cpp prefix_table.cpp cidr_loader.cpp \
+	cidr_names.cpp)
+CIDR_CORE_OBJS := $(call OBJS_OF,$(CIDR_CORE_SRCS))
 
-$(BUILD)/mod_cidr_lookup.so: $(CIDR_GLUE_OBJS) $(CIDR_CORE_OBJS) $(BUILD)/obj/include/status_board.o
-	$(CXX) $(SO_LDFLAGS) -o $@ $^ $(SO_LIBS)
+# Glue: the module record and the hooks, compiled with httpd's headers.
+CIDR_GLUE_SRCS := $(addprefix $(CIDR_DIR)/, mod_cidr_lookup.c cidr_glue.cpp)
+CIDR_GLUE_OBJS := $(call OBJS_OF,$(CIDR_GLUE_SRCS))
 
-$(BUILD)/cidr-lookup: $(BUILD)/obj/$(CIDR_DIR)/cidr_lookup_cli.o $(CIDR_CORE_OBJS)
-	$(CXX) $(LDSAN) -pthread -o $@ $^
+# Archive.
+CIDR_CORE_LIB := $(BUILD)/libcidr_lookup_core.a
+$(CIDR_CORE_LIB): $(CIDR_CORE_OBJS)
+	$(ARCHIVE)
 
-# Test and bench objects come from the generic rule (and so follow the build
-# flavour); they include the core headers by name.
-$(BUILD)/obj/t/unit/test_cidr_lookup.o: EXTRA_CXXFLAGS += -I$(CIDR_DIR) $(CHECK_CFLAGS)
-$(BUILD)/obj/t/unit/test_cidr_names.o: EXTRA_CXXFLAGS += -I$(CIDR_DIR) $(CHECK_CFLAGS)
-$(BUILD)/obj/t/bench/bench_cidr.o: EXTRA_CXXFLAGS += -I$(CIDR_DIR)
+# Module: glue, then the core, then the shared code (its status board).
+$(BUILD)/mod_cidr_lookup.so: $(CIDR_GLUE_OBJS) $(CIDR_CORE_LIB) $(DELIVERY_LIB)
+	$(LINK_MODULE)
 
-$(BUILD)/t/unit/test_cidr_lookup: $(BUILD)/obj/t/unit/test_cidr_lookup.o $(CIDR_CORE_OBJS)
-	@mkdir -p $(dir $@)
-	$(CXX) $(LDSAN) -pthread -o $@ $^ $(CHECK_LIBS) $(APR_LIBS)
+# Unit tests.
+CIDR_TESTS := $(BUILD)/t/unit/test_cidr_lookup $(BUILD)/t/unit/test_cidr_names
+$(addprefix $(BUILD)/obj/t/unit/, test_cidr_lookup.o test_cidr_names.o): \
+	OBJ_CXXFLAGS := -I$(CIDR_DIR)
 
-$(BUILD)/t/unit/test_cidr_names: $(BUILD)/obj/t/unit/test_cidr_names.o $(CIDR_CORE_OBJS)
-	@mkdir -p $(dir $@)
-	$(CXX) $(LDSAN) -pthread -o $@ $^ $(CHECK_LIBS)
+$(BUILD)/t/unit/test_cidr_lookup: $(BUILD)/obj/t/unit/test_cidr_lookup.o $(CIDR_CORE_LIB)
+	$(LINK_UNIT)
 
-$(BUILD)/t/bench/bench_cidr: $(BUILD)/obj/t/bench/bench_cidr.o $(CIDR_CORE_OBJS)
-	@mkdir -p $(dir $@)
-	$(CXX) $(LDSAN) -pthread -o $@ $^
+$(BUILD)/t/unit/test_cidr_names: $(BUILD)/obj/t/unit/test_cidr_names.o $(CIDR_CORE_LIB)
+	$(LINK_UNIT)
 
-# libFuzzer needs clang; the core is compiled into the fuzzer directly so it
-# is instrumented too. The top-level fuzz target runs the binary on
-# build/fuzz/corpus/<name>/: it is seeded from t/fuzz/seeds/cidr/.
+# Tools and benches: plain programs on the core (compiled like it).
+$(BUILD)/obj/t/bench/bench_cidr.o: OBJ_CXXFLAGS := -I$(CIDR_DIR)
+
+$(BUILD)/cidr-lookup: $(BUILD)/obj/$(CIDR_DIR)/cidr_lookup_cli.o $(CIDR_CORE_LIB)
+	$(LINK_PROGRAM)
+
+$(BUILD)/t/bench/bench_cidr: $(BUILD)/obj/t/bench/bench_cidr.o $(CIDR_CORE_LIB)
+	$(LINK_PROGRAM)
+
+# Fuzzers.
 $(BUILD)/t/fuzz/fuzz_cidr_parser: t/fuzz/fuzz_cidr_parser.cpp $(CIDR_CORE_SRCS) \
-		$(wildcard $(CIDR_DIR)/*.h) | cidr-fuzz-corpus
+		$(wildcard $(CIDR_DIR)/*.h)
 	@mkdir -p $(dir $@)
-	$(CIDR_FUZZ_CXX) -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=undefined -I$(CIDR_DIR) -o $@ $< $(CIDR_CORE_SRCS)
+	$(call FUZZ_SEED,fuzz_cidr_parser,cidr)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -I$(CIDR_DIR) -o $@ $< $(CIDR_CORE_SRCS)
 
-.PHONY: cidr-fuzz-corpus
-cidr-fuzz-corpus:
-	@mkdir -p $(CIDR_FUZZ_CORPUS)
-	@cp -p t/fuzz/seeds/cidr/* $(CIDR_FUZZ_CORPUS)/
+# Registration.
+MODULES += $(BUILD)/mod_cidr_lookup.so
+GLUE_SRCS += $(CIDR_GLUE_SRCS)
+TOOLS += $(BUILD)/cidr-lookup
+UNIT_TESTS += $(CIDR_TESTS)
+BENCHES += $(BUILD)/t/bench/bench_cidr
+FUZZERS += $(BUILD)/t/fuzz/fuzz_cidr_parser

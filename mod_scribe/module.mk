@@ -1,29 +1,42 @@
-# mod_scribe: build/mod_scribe.so, its unit tests, and the Thrift code that
-# both the module (C++) and the test collector (Python) are generated from.
-# The generated code is never committed: it comes from mod_scribe/scribe.thrift.
+# mod_scribe: included by the top-level Makefile.
+#
+#   build/gen/scribe/                   C++ generated from mod_scribe/scribe.thrift
+#                                       (never committed); part of the core
+#   build/gen/py/                       Python generated from it, for
+#                                       t/collector/scribe_collector.py and
+#                                       t/bench/scribe_pipe.py (TOOLS)
+#   build/libscribe_core.a              the core: ScribeSink (Thrift client) with
+#                                       the generated code, target parser,
+#                                       spool directory setup
+#   build/mod_scribe.so                 the module
+#   build/t/unit/test_scribe            Check unit tests of the core
+#   build/t/unit/test_spool_setup
+#   t/bench/bench_scribe.py             benchmark (BENCHES)
+#   build/t/fuzz/fuzz_scribe_target     libFuzzer target: targets and directive
+#                                       values (make fuzz only)
 
+SCRIBE_DIR := mod_scribe
+
+# Core: no httpd headers (see the object rules in the Makefile). The Thrift
+# translation units must stay so: httpd.h defines OK, scribe.thrift's
+# ResultCode has a member OK.
+SCRIBE_CORE_SRCS := $(addprefix $(SCRIBE_DIR)/, scribe_sink.cpp scribe_target.cpp \
+	spool_setup.cpp)
+SCRIBE_CORE_OBJS := $(call OBJS_OF,$(SCRIBE_CORE_SRCS))
+
+# The core's generated part.
 THRIFT ?= thrift
-SCRIBE_IDL := mod_scribe/scribe.thrift
+SCRIBE_IDL := $(SCRIBE_DIR)/scribe.thrift
 SCRIBE_GEN_DIR := $(BUILD)/gen/scribe
 SCRIBE_GEN_SRCS := $(SCRIBE_GEN_DIR)/scribe.cpp $(SCRIBE_GEN_DIR)/scribe_types.cpp
 SCRIBE_GEN_HDRS := $(SCRIBE_GEN_DIR)/scribe.h $(SCRIBE_GEN_DIR)/scribe_types.h
 SCRIBE_GEN_OBJS := $(patsubst $(SCRIBE_GEN_DIR)/%.cpp,$(BUILD)/obj/gen/scribe/%.o,$(SCRIBE_GEN_SRCS))
-# Python side, for t/collector/scribe_collector.py and t/bench/scribe_pipe.py
-# (they look here, or wherever $SCRIBE_PY_GEN points).
 SCRIBE_PY_GEN := $(BUILD)/gen/py
 SCRIBE_PY_STAMP := $(SCRIBE_PY_GEN)/scribe/ttypes.py
 
 # Our sources see the generated headers as system headers: -Werror stays on
 # for our code without judging thrift's output.
 CXXFLAGS_mod_scribe += -isystem $(BUILD)/gen
-
-SCRIBE_OBJS := $(BUILD)/obj/mod_scribe/mod_scribe.o \
-	$(BUILD)/obj/mod_scribe/scribe_glue.o \
-	$(BUILD)/obj/mod_scribe/scribe_sink.o \
-	$(BUILD)/obj/mod_scribe/scribe_target.o \
-	$(BUILD)/obj/mod_scribe/spool_setup.o \
-	$(DELIVERY_OBJS) \
-	$(SCRIBE_GEN_OBJS)
 
 $(SCRIBE_GEN_SRCS) $(SCRIBE_GEN_HDRS) &: $(SCRIBE_IDL)
 	@rm -rf $(SCRIBE_GEN_DIR) && mkdir -p $(SCRIBE_GEN_DIR)
@@ -37,64 +50,60 @@ $(SCRIBE_PY_STAMP): $(SCRIBE_IDL)
 	@touch $@
 
 # Generated code: warnings are thrift's business, not errors of ours. Like
-# the generic rules, these objects belong to one build flavour (SANITIZE).
+# the generic rules, these objects belong to one build flavour (SANITIZE),
+# and see no httpd header either.
 $(SCRIBE_GEN_OBJS): $(BUILD)/obj/gen/scribe/%.o: $(SCRIBE_GEN_DIR)/%.cpp $(SCRIBE_GEN_HDRS) $(FLAVOUR_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++17 $(OPT) $(NO_UNIQUE) -w -I$(SCRIBE_GEN_DIR) -MMD -MP -c $< -o $@
 
 # The Thrift translation unit needs the generated headers before its first
 # compilation (after that, -MMD tracks them).
-$(BUILD)/obj/mod_scribe/scribe_sink.o: $(SCRIBE_GEN_HDRS)
+$(BUILD)/obj/$(SCRIBE_DIR)/scribe_sink.o: $(SCRIBE_GEN_HDRS)
 
-$(BUILD)/mod_scribe.so: $(SCRIBE_OBJS)
-	$(CXX) $(SO_LDFLAGS) -o $@ $^ $(SO_LIBS) -lthrift
+# Glue: the module record and the hooks, compiled with httpd's headers.
+SCRIBE_GLUE_SRCS := $(addprefix $(SCRIBE_DIR)/, mod_scribe.c scribe_glue.cpp)
+SCRIBE_GLUE_OBJS := $(call OBJS_OF,$(SCRIBE_GLUE_SRCS))
 
-# Unit-test objects: Check's flags and the module's headers.
-SCRIBE_TEST_OBJS := $(BUILD)/obj/t/unit/test_delivery.o $(BUILD)/obj/t/unit/test_scribe.o \
-	$(BUILD)/obj/t/unit/test_spool_setup.o
-$(SCRIBE_TEST_OBJS): $(BUILD)/obj/t/unit/%.o: t/unit/%.cpp $(FLAVOUR_STAMP)
-	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS_COMMON) $(HTTPD_CFLAGS) $(CHECK_CFLAGS) -Imod_scribe -MMD -MP -c $< -o $@
+# Archive: the core with its generated code.
+SCRIBE_CORE_LIB := $(BUILD)/libscribe_core.a
+$(SCRIBE_CORE_LIB): $(SCRIBE_CORE_OBJS) $(SCRIBE_GEN_OBJS)
+	$(ARCHIVE)
 
-$(BUILD)/t/unit/test_delivery: $(BUILD)/obj/t/unit/test_delivery.o $(DELIVERY_OBJS)
-	@mkdir -p $(dir $@)
-	$(CXX) $(LDSAN) -pthread -o $@ $^ $(CHECK_LIBS) $(APR_LIBS) $(LDSAN)
+# Module: glue, then the core, then the shared code.
+$(BUILD)/mod_scribe.so: $(SCRIBE_GLUE_OBJS) $(SCRIBE_CORE_LIB) $(DELIVERY_LIB)
+	$(call LINK_MODULE,-lthrift)
 
-$(BUILD)/t/unit/test_scribe: $(BUILD)/obj/t/unit/test_scribe.o \
-		$(BUILD)/obj/mod_scribe/scribe_target.o $(BUILD)/obj/mod_scribe/spool_setup.o \
-		$(DELIVERY_OBJS)
-	@mkdir -p $(dir $@)
-	$(CXX) $(LDSAN) -pthread -o $@ $^ $(CHECK_LIBS) $(APR_LIBS) $(LDSAN)
+# Unit tests. Neither reaches ScribeSink, so neither links Thrift.
+SCRIBE_TESTS := $(BUILD)/t/unit/test_scribe $(BUILD)/t/unit/test_spool_setup
+$(addprefix $(BUILD)/obj/t/unit/, test_scribe.o test_spool_setup.o): \
+	OBJ_CXXFLAGS := -I$(SCRIBE_DIR)
 
-$(BUILD)/t/unit/test_spool_setup: $(BUILD)/obj/t/unit/test_spool_setup.o \
-		$(BUILD)/obj/mod_scribe/spool_setup.o
-	@mkdir -p $(dir $@)
-	$(CXX) $(LDSAN) -pthread -o $@ $^ $(CHECK_LIBS) $(LDSAN)
+$(BUILD)/t/unit/test_scribe: $(BUILD)/obj/t/unit/test_scribe.o $(SCRIBE_CORE_LIB) \
+		$(DELIVERY_LIB)
+	$(LINK_UNIT)
 
+$(BUILD)/t/unit/test_spool_setup: $(BUILD)/obj/t/unit/test_spool_setup.o $(SCRIBE_CORE_LIB)
+	$(LINK_UNIT)
+
+# Tools and benches: the generated Python (the collector's); bench_scribe.py
+# is a script.
 .PHONY: scribe scribe-py
-scribe: $(BUILD)/mod_scribe.so $(BUILD)/t/unit/test_delivery $(BUILD)/t/unit/test_scribe $(SCRIBE_PY_STAMP)
+scribe: $(BUILD)/mod_scribe.so $(DELIVERY_TESTS) $(SCRIBE_TESTS) $(SCRIBE_PY_STAMP)
 scribe-py: $(SCRIBE_PY_STAMP)
 
-MODULES += $(BUILD)/mod_scribe.so
-UNIT_TESTS += $(BUILD)/t/unit/test_delivery $(BUILD)/t/unit/test_scribe \
-	$(BUILD)/t/unit/test_spool_setup
-TOOLS += $(SCRIBE_PY_STAMP)
-BENCHES += t/bench/bench_scribe.py
-
-# libFuzzer (make fuzz only): targets and directive values; spool files as
-# a replaying child reads them.
-SCRIBE_FUZZ_SRCS := mod_scribe/scribe_target.cpp $(DELIVERY_SRCS)
-SPOOL_FUZZ_SRCS := $(DELIVERY_SRCS)
-FUZZERS += $(BUILD)/t/fuzz/fuzz_scribe_target $(BUILD)/t/fuzz/fuzz_spool_reader
+# Fuzzers.
+SCRIBE_FUZZ_SRCS := $(SCRIBE_DIR)/scribe_target.cpp $(DELIVERY_SRCS)
 
 $(BUILD)/t/fuzz/fuzz_scribe_target: t/fuzz/fuzz_scribe_target.cpp $(SCRIBE_FUZZ_SRCS) \
-		mod_scribe/scribe_target.h include/delivery.h include/spool.h
+		$(SCRIBE_DIR)/scribe_target.h include/delivery.h include/spool.h
 	@mkdir -p $(dir $@)
 	$(call FUZZ_SEED,fuzz_scribe_target,scribe)
-	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -Imod_scribe -pthread -o $@ $< $(SCRIBE_FUZZ_SRCS)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -I$(SCRIBE_DIR) -pthread -o $@ $< $(SCRIBE_FUZZ_SRCS)
 
-$(BUILD)/t/fuzz/fuzz_spool_reader: t/fuzz/fuzz_spool_reader.cpp $(SPOOL_FUZZ_SRCS) \
-		include/delivery.h include/spool.h
-	@mkdir -p $(dir $@)
-	$(call FUZZ_SEED,fuzz_spool_reader,spool)
-	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -pthread -o $@ $< $(SPOOL_FUZZ_SRCS)
+# Registration.
+MODULES += $(BUILD)/mod_scribe.so
+GLUE_SRCS += $(SCRIBE_GLUE_SRCS)
+TOOLS += $(SCRIBE_PY_STAMP)
+UNIT_TESTS += $(SCRIBE_TESTS)
+BENCHES += t/bench/bench_scribe.py
+FUZZERS += $(BUILD)/t/fuzz/fuzz_scribe_target

@@ -1,32 +1,51 @@
-# mod_syslog: build/mod_syslog.so and its unit test.
+# mod_syslog: included by the top-level Makefile.
 #
-#   make build/mod_syslog.so build/t/unit/test_syslog
+#   build/libsyslog_core.a              the core: target parser, line encoders,
+#                                       transports
+#   build/mod_syslog.so                 the module
+#   build/t/unit/test_syslog            Check unit tests of the core
+#   build/t/fuzz/fuzz_syslog_target     libFuzzer target: targets, tags, format
+#                                       words and line encoding (make fuzz only)
 
-SYSLOG_CORE_OBJS := $(addprefix $(BUILD)/obj/mod_syslog/, \
-	syslog_target.o syslog_format.o syslog_transport.o)
-SYSLOG_SHARED_OBJS := $(DELIVERY_OBJS)
-SYSLOG_GLUE_OBJS := $(BUILD)/obj/mod_syslog/mod_syslog.o $(BUILD)/obj/mod_syslog/syslog_glue.o
+SYSLOG_DIR := mod_syslog
 
-$(BUILD)/mod_syslog.so: $(SYSLOG_GLUE_OBJS) $(SYSLOG_CORE_OBJS) $(SYSLOG_SHARED_OBJS)
-	@mkdir -p $(dir $@)
-	$(CXX) $(SO_LDFLAGS) -o $@ $^ $(SO_LIBS)
+# Core: no httpd headers (see the object rules in the Makefile).
+SYSLOG_CORE_SRCS := $(addprefix $(SYSLOG_DIR)/, syslog_target.cpp syslog_format.cpp \
+	syslog_transport.cpp)
+SYSLOG_CORE_OBJS := $(call OBJS_OF,$(SYSLOG_CORE_SRCS))
 
-$(BUILD)/obj/t/unit/test_syslog.o: EXTRA_CXXFLAGS += -Imod_syslog $(CHECK_CFLAGS)
+# Glue: the module record and the hooks, compiled with httpd's headers.
+SYSLOG_GLUE_SRCS := $(addprefix $(SYSLOG_DIR)/, mod_syslog.c syslog_glue.cpp)
+SYSLOG_GLUE_OBJS := $(call OBJS_OF,$(SYSLOG_GLUE_SRCS))
 
-$(BUILD)/t/unit/test_syslog: $(BUILD)/obj/t/unit/test_syslog.o $(SYSLOG_CORE_OBJS) \
-		$(SYSLOG_SHARED_OBJS)
-	@mkdir -p $(dir $@)
-	$(CXX) $(LDSAN) -pthread -o $@ $^ $(CHECK_LIBS) $(APR_LIBS) $(LDSAN)
+# Archive.
+SYSLOG_CORE_LIB := $(BUILD)/libsyslog_core.a
+$(SYSLOG_CORE_LIB): $(SYSLOG_CORE_OBJS)
+	$(ARCHIVE)
 
-MODULES += $(BUILD)/mod_syslog.so
-UNIT_TESTS += $(BUILD)/t/unit/test_syslog
+# Module: glue, then the core, then the shared code.
+$(BUILD)/mod_syslog.so: $(SYSLOG_GLUE_OBJS) $(SYSLOG_CORE_LIB) $(DELIVERY_LIB)
+	$(LINK_MODULE)
 
-# libFuzzer: targets, tags, format words and line encoding (make fuzz only).
-SYSLOG_FUZZ_SRCS := mod_syslog/syslog_target.cpp mod_syslog/syslog_format.cpp
-FUZZERS += $(BUILD)/t/fuzz/fuzz_syslog_target
+# Unit tests.
+SYSLOG_TESTS := $(BUILD)/t/unit/test_syslog
+$(BUILD)/obj/t/unit/test_syslog.o: OBJ_CXXFLAGS := -I$(SYSLOG_DIR)
+
+$(BUILD)/t/unit/test_syslog: $(BUILD)/obj/t/unit/test_syslog.o $(SYSLOG_CORE_LIB) \
+		$(DELIVERY_LIB)
+	$(LINK_UNIT)
+
+# Fuzzers.
+SYSLOG_FUZZ_SRCS := $(addprefix $(SYSLOG_DIR)/, syslog_target.cpp syslog_format.cpp)
 
 $(BUILD)/t/fuzz/fuzz_syslog_target: t/fuzz/fuzz_syslog_target.cpp $(SYSLOG_FUZZ_SRCS) \
-		$(wildcard mod_syslog/*.h)
+		$(wildcard $(SYSLOG_DIR)/*.h)
 	@mkdir -p $(dir $@)
 	$(call FUZZ_SEED,fuzz_syslog_target,syslog)
-	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -Imod_syslog -o $@ $< $(SYSLOG_FUZZ_SRCS)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -I$(SYSLOG_DIR) -o $@ $< $(SYSLOG_FUZZ_SRCS)
+
+# Registration.
+MODULES += $(BUILD)/mod_syslog.so
+GLUE_SRCS += $(SYSLOG_GLUE_SRCS)
+UNIT_TESTS += $(SYSLOG_TESTS)
+FUZZERS += $(BUILD)/t/fuzz/fuzz_syslog_target
