@@ -1,8 +1,7 @@
 // Turning CIDRFile / CIDRMap arguments into a PrefixTable: path, directory
 // and glob expansion, file reading, per-line diagnostics. Shared by the
 // module and the cidr-lookup tool so both accept and reject the same lists.
-#ifndef MOD_CIDR_LOOKUP_CIDR_LOADER_H_
-#define MOD_CIDR_LOOKUP_CIDR_LOADER_H_
+#pragma once
 
 #include <cstdint>
 #include <memory>
@@ -70,5 +69,3 @@ bool read_list_file(const std::string& path, std::string* out, std::string* erro
 bool is_backup_name(const std::string& name);
 
 }  // namespace cidr
-
-#endif  // MOD_CIDR_LOOKUP_CIDR_LOADER_H_

@@ -2,8 +2,7 @@
 //
 // Pure C++: no httpd or APR headers, so the unit tests, the fuzzer and the CLI
 // exercise exactly the code the module runs.
-#ifndef MOD_CIDR_LOOKUP_CIDR_PARSE_H_
-#define MOD_CIDR_LOOKUP_CIDR_PARSE_H_
+#pragma once
 
 #include <cstddef>
 #include <cstdint>
@@ -127,5 +126,3 @@ class Diagnostics {
 };
 
 }  // namespace cidr
-
-#endif  // MOD_CIDR_LOOKUP_CIDR_PARSE_H_

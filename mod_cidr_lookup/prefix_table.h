@@ -12,8 +12,7 @@
 // marks slots where a run of equal leaves begins. A node's children are
 // contiguous, and so are its leaves, so a slot's child or leaf is a base plus
 // a popcount. A check stands for a whole subtree holding one prefix.
-#ifndef MOD_CIDR_LOOKUP_PREFIX_TABLE_H_
-#define MOD_CIDR_LOOKUP_PREFIX_TABLE_H_
+#pragma once
 
 #include <cstdint>
 #include <memory>
@@ -314,5 +313,3 @@ class TableBuilder {
 };
 
 }  // namespace cidr
-
-#endif  // MOD_CIDR_LOOKUP_PREFIX_TABLE_H_
