@@ -589,11 +589,11 @@ void* cidr_lookup_merge_server_config(apr_pool_t* p, void* base, void* add) {
 }
 
 const char* cidr_lookup_cmd_file(cmd_parms* cmd, void* dconf, const char* arg) {
-  return add_lists(cmd, dconf, arg, cidr::FileKind::kList);
+  return add_lists(cmd, dconf, arg, cidr::FileKind::List);
 }
 
 const char* cidr_lookup_cmd_map(cmd_parms* cmd, void* dconf, const char* arg) {
-  return add_lists(cmd, dconf, arg, cidr::FileKind::kMap);
+  return add_lists(cmd, dconf, arg, cidr::FileKind::Map);
 }
 
 const char* cidr_lookup_cmd_default(cmd_parms* cmd, void* dconf, const char* arg) {

@@ -15,7 +15,7 @@
 namespace cidr {
 
 struct ListSpec {
-  FileKind kind = FileKind::kList;
+  FileKind kind = FileKind::List;
   std::string pattern;  // a file, a directory or a glob; absolute or relative to the cwd
 };
 
@@ -37,7 +37,7 @@ class Loader {
   bool load(const ListSpec& spec, Diagnostics* diag);
   // Loads one file. `path` is used as given in messages.
   bool load_file(const std::string& path, FileKind kind, Diagnostics* diag);
-  // Parses text as the content of `source`. For kList, list_type is the type
+  // Parses text as the content of `source`. For FileKind::List, list_type is the type
   // every entry gets.
   void load_text(std::string_view text, const std::string& source, FileKind kind,
                  std::string_view list_type, Diagnostics* diag);

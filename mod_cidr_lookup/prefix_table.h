@@ -213,7 +213,7 @@ class PrefixTable {
   // Returns false when nothing matches. An IPv4-mapped IPv6 address is
   // matched against the IPv4 prefixes.
   bool lookup(const Address& addr, Match* m) const {
-    if (addr.family == Family::kV4) return lookup_v4(uint32_t(addr.value), m);
+    if (addr.family == Family::V4) return lookup_v4(uint32_t(addr.value), m);
     return lookup_v6(addr.value, m);
   }
   // The match is filled in even when there is none (the return value says),
@@ -224,7 +224,7 @@ class PrefixTable {
     Result r = hw_popcount_ ? v4_.find<true>(key) : v4_.find<false>(key);
     unsigned len = result_len(r);
     m->type = result_type(r);
-    m->network.family = Family::kV4;
+    m->network.family = Family::V4;
     m->network.len = uint8_t(len);
     m->network.value = addr & uint32_t(~uint64_t(0) << (32 - len));
     return r != 0;
@@ -234,7 +234,7 @@ class PrefixTable {
     Result r = hw_popcount_ ? v6_.find<true>(addr) : v6_.find<false>(addr);
     unsigned len = result_len(r);
     m->type = result_type(r);
-    m->network.family = Family::kV6;
+    m->network.family = Family::V6;
     m->network.len = uint8_t(len);
     m->network.value = len == 0 ? 0 : addr & (~U128(0) << (128 - len));
     return r != 0;
