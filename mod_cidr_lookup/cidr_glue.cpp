@@ -37,10 +37,10 @@
 #include "cidr_loader.h"
 #include "cidr_names.h"
 #include "cidr_parse.h"
+#include "mod_cidr_lookup.h"
 #include "prefix_table.h"
 #include "status_board.h"
 
-extern "C" module AP_MODULE_DECLARE_DATA cidr_lookup_module;
 APLOG_USE_MODULE(cidr_lookup);
 
 namespace {
@@ -570,7 +570,7 @@ bool valid_header_name(const char* s) {
 
 }  // namespace
 
-// ---- entry points named by mod_cidr_lookup.c --------------------------------
+// ---- entry points named by mod_cidr_lookup.c, declared in mod_cidr_lookup.h ----
 
 extern "C" {
 

@@ -1,5 +1,6 @@
 /* The seam between the module record (C, mod_syslog.c) and the C++ glue
- * (syslog_glue.cpp): the functions the record names, with C linkage. */
+ * (syslog_glue.cpp): the functions the record names, with C linkage. Both
+ * sides include it, so the compiler checks every signature. */
 #pragma once
 
 /* httpd.h must come first. */

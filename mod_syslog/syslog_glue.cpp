@@ -51,7 +51,6 @@
 #include "syslog_target.h"
 #include "syslog_transport.h"
 
-extern "C" module AP_MODULE_DECLARE_DATA syslog_module;
 APLOG_USE_MODULE(syslog);
 
 namespace {
@@ -668,6 +667,8 @@ const char* guarded(cmd_parms* cmd, Fn&& fn) {
 }
 
 }  // namespace
+
+// ---- entry points named by mod_syslog.c, declared in mod_syslog.h ----
 
 extern "C" {
 
