@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "child_senders.h"
+#include "config_values.h"
 #include "delivery.h"
 #include "delivery_aplog.h"
 #include "drop_ledger.h"
@@ -574,30 +575,31 @@ const char* scribe_cmd_spool_dir(cmd_parms* cmd, void*, const char* arg) {
 }
 
 const char* scribe_cmd_spool_max_size(cmd_parms* cmd, void*, const char* arg) {
-  return set_setting(cmd, arg, &Settings::spool_max, scribe::parse_size, kMinSpoolBytes,
+  return set_setting(cmd, arg, &Settings::spool_max, config_values::parse_size, kMinSpoolBytes,
                      kMaxSpoolBytes);
 }
 
 const char* scribe_cmd_queue_size(cmd_parms* cmd, void*, const char* arg) {
-  return set_setting(cmd, arg, &Settings::queue_bytes, scribe::parse_size, kMinQueueBytes,
+  return set_setting(cmd, arg, &Settings::queue_bytes, config_values::parse_size, kMinQueueBytes,
                      kMaxQueueBytes);
 }
 
 const char* scribe_cmd_batch_size(cmd_parms* cmd, void*, const char* arg) {
-  return set_setting(cmd, arg, &Settings::batch_lines, scribe::parse_number, 1, kMaxBatchLines);
+  return set_setting(cmd, arg, &Settings::batch_lines, config_values::parse_number, 1,
+                     kMaxBatchLines);
 }
 
 const char* scribe_cmd_flush_interval(cmd_parms* cmd, void*, const char* arg) {
-  return set_setting(cmd, arg, &Settings::flush_ms, scribe::parse_number, 1, kMaxFlushMs);
+  return set_setting(cmd, arg, &Settings::flush_ms, config_values::parse_number, 1, kMaxFlushMs);
 }
 
 const char* scribe_cmd_timeout(cmd_parms* cmd, void*, const char* arg) {
-  return set_setting(cmd, arg, &Settings::timeout_ms, scribe::parse_number, kMinTimeoutMs,
+  return set_setting(cmd, arg, &Settings::timeout_ms, config_values::parse_number, kMinTimeoutMs,
                      kMaxTimeoutMs);
 }
 
 const char* scribe_cmd_exit_timeout(cmd_parms* cmd, void*, const char* arg) {
-  return set_setting(cmd, arg, &Settings::exit_timeout_ms, scribe::parse_number, 0,
+  return set_setting(cmd, arg, &Settings::exit_timeout_ms, config_values::parse_number, 0,
                      kMaxExitTimeoutMs, " (httpd escalates a stop after 3 s)");
 }
 
@@ -609,8 +611,8 @@ const char* scribe_cmd_retry_interval(cmd_parms* cmd, void*, const char* min_arg
   return guarded(cmd, [&]() -> const char* {
     std::string e;
     uint64_t lo = 0, hi = 0;
-    if (!scribe::parse_number(min_arg, 1, kMaxRetryMs, lo, e) ||
-        !scribe::parse_number(max_arg, 1, kMaxRetryMs, hi, e))
+    if (!config_values::parse_number(min_arg, 1, kMaxRetryMs, lo, e) ||
+        !config_values::parse_number(max_arg, 1, kMaxRetryMs, hi, e))
       return directive_error(cmd, e);
     if (hi < lo)
       return directive_error(
