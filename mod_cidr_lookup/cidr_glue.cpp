@@ -38,10 +38,10 @@
 #include "cidr_loader.h"
 #include "cidr_names.h"
 #include "cidr_parse.h"
+#include "mod_cidr_lookup.h"
 #include "prefix_table.h"
 #include "status_board.h"
 
-extern "C" module AP_MODULE_DECLARE_DATA cidr_lookup_module;
 APLOG_USE_MODULE(cidr_lookup);
 
 namespace {
@@ -582,7 +582,7 @@ bool valid_header_name(const char* s) {
 
 }  // namespace
 
-// ---- entry points named by mod_cidr_lookup.c --------------------------------
+// ---- entry points named by mod_cidr_lookup.c, declared in mod_cidr_lookup.h ----
 
 extern "C" {
 
@@ -601,11 +601,11 @@ void* cidr_lookup_merge_server_config(apr_pool_t* p, void* base, void* add) {
 }
 
 const char* cidr_lookup_cmd_file(cmd_parms* cmd, void* dconf, const char* arg) {
-  return add_lists(cmd, dconf, arg, cidr::FileKind::kList);
+  return add_lists(cmd, dconf, arg, cidr::FileKind::List);
 }
 
 const char* cidr_lookup_cmd_map(cmd_parms* cmd, void* dconf, const char* arg) {
-  return add_lists(cmd, dconf, arg, cidr::FileKind::kMap);
+  return add_lists(cmd, dconf, arg, cidr::FileKind::Map);
 }
 
 const char* cidr_lookup_cmd_default(cmd_parms* cmd, void* dconf, const char* arg) {

@@ -204,7 +204,7 @@ bool Loader::load(const ListSpec& spec, Diagnostics* diag) {
 bool Loader::load_file(const std::string& path, FileKind kind, Diagnostics* diag) {
   size_t errors_before = diag->error_count();
   std::string type;
-  if (kind == FileKind::kList) {
+  if (kind == FileKind::List) {
     type = type_from_path(path);
     if (!valid_type_name(type)) {
       diag->error(path +
@@ -236,12 +236,12 @@ void Loader::load_text(std::string_view text, const std::string& source, FileKin
   uint16_t type_id = 0;
   std::string last_type;
   bool have_last = false;
-  if (kind == FileKind::kList) type_id = builder_.intern_type(list_type);
+  if (kind == FileKind::List) type_id = builder_.intern_type(list_type);
 
   for_each_line(text, [&](uint32_t number, std::string_view line) {
     ParsedLine parsed = parse_line(line, kind);
-    if (parsed.status == ParsedLine::kBlank) return;
-    if (parsed.status == ParsedLine::kError) {
+    if (parsed.status == ParsedLine::Status::Blank) return;
+    if (parsed.status == ParsedLine::Status::Error) {
       diag->error(source + ":" + std::to_string(number) + ": " + parsed.error);
       return;
     }
@@ -249,7 +249,7 @@ void Loader::load_text(std::string_view text, const std::string& source, FileKin
       diag->warning(source + ":" + std::to_string(number) + ": host bits set in '" +
                     std::string(parsed.text) + "', using " + format_prefix(parsed.prefix));
     }
-    if (kind == FileKind::kMap) {
+    if (kind == FileKind::Map) {
       // Map files usually list many networks of one type in a row.
       if (!have_last || parsed.type != last_type) {
         last_type.assign(parsed.type);

@@ -1,8 +1,7 @@
 // Turning CIDRFile / CIDRMap arguments into a PrefixTable: path, directory
 // and glob expansion, file reading, per-line diagnostics. Shared by the
 // module and the cidr-lookup tool so both accept and reject the same lists.
-#ifndef MOD_CIDR_LOOKUP_CIDR_LOADER_H_
-#define MOD_CIDR_LOOKUP_CIDR_LOADER_H_
+#pragma once
 
 #include <cstdint>
 #include <memory>
@@ -16,7 +15,7 @@
 namespace cidr {
 
 struct ListSpec {
-  FileKind kind = FileKind::kList;
+  FileKind kind = FileKind::List;
   std::string pattern;  // a file, a directory or a glob; absolute or relative to the cwd
 };
 
@@ -38,7 +37,7 @@ class Loader {
   bool load(const ListSpec& spec, Diagnostics* diag);
   // Loads one file. `path` is used as given in messages.
   bool load_file(const std::string& path, FileKind kind, Diagnostics* diag);
-  // Parses text as the content of `source`. For kList, list_type is the type
+  // Parses text as the content of `source`. For FileKind::List, list_type is the type
   // every entry gets.
   void load_text(std::string_view text, const std::string& source, FileKind kind,
                  std::string_view list_type, Diagnostics* diag);
@@ -70,5 +69,3 @@ bool read_list_file(const std::string& path, std::string* out, std::string* erro
 bool is_backup_name(const std::string& name);
 
 }  // namespace cidr
-
-#endif  // MOD_CIDR_LOOKUP_CIDR_LOADER_H_

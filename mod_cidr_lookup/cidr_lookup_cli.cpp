@@ -92,16 +92,16 @@ int run(int argc, char** argv) {
       usage(stdout);
       return kExitOk;
     } else if (arg == "-f" || arg == "--file" || arg == "-m" || arg == "--map") {
-      kind = (arg == "-f" || arg == "--file") ? cidr::FileKind::kList : cidr::FileKind::kMap;
+      kind = (arg == "-f" || arg == "--file") ? cidr::FileKind::List : cidr::FileKind::Map;
       if (!take_value(arg)) return kExitUsage;
     } else if (arg.compare(0, 2, "-f") == 0 || arg.compare(0, 2, "-m") == 0) {
-      kind = arg[1] == 'f' ? cidr::FileKind::kList : cidr::FileKind::kMap;
+      kind = arg[1] == 'f' ? cidr::FileKind::List : cidr::FileKind::Map;
       value = arg.substr(2);
     } else if (arg.compare(0, 7, "--file=") == 0) {
-      kind = cidr::FileKind::kList;
+      kind = cidr::FileKind::List;
       value = arg.substr(7);
     } else if (arg.compare(0, 6, "--map=") == 0) {
-      kind = cidr::FileKind::kMap;
+      kind = cidr::FileKind::Map;
       value = arg.substr(6);
     } else {
       std::fprintf(stderr, "cidr-lookup: unknown option '%s'\n", arg.c_str());

@@ -10,8 +10,7 @@
 // '_' and '-' alike.
 //
 // No httpd headers: unit-tested on its own.
-#ifndef MOD_CIDR_LOOKUP_CIDR_NAMES_H_
-#define MOD_CIDR_LOOKUP_CIDR_NAMES_H_
+#pragma once
 
 #include <string_view>
 
@@ -31,5 +30,3 @@ const char* reserved_header_reason(std::string_view name);
 const char* reserved_env_reason(std::string_view name);
 
 }  // namespace cidr
-
-#endif  // MOD_CIDR_LOOKUP_CIDR_NAMES_H_

@@ -175,13 +175,13 @@ bool parse_address(std::string_view text, Address* out) {
   if (text.find(':') != std::string_view::npos) {
     U128 v;
     if (!parse_v6(text, &v)) return false;
-    out->family = Family::kV6;
+    out->family = Family::V6;
     out->value = v;
     return true;
   }
   uint32_t v;
   if (!parse_v4(text, &v)) return false;
-  out->family = Family::kV4;
+  out->family = Family::V4;
   out->value = v;
   return true;
 }
@@ -211,12 +211,12 @@ bool parse_prefix(std::string_view text, Prefix* out, bool* host_bits, std::stri
     }
     if (len > width) {
       *error = "prefix length /" + std::to_string(len) + " out of range for " +
-               (addr.family == Family::kV4 ? "IPv4 (0-32)" : "IPv6 (0-128)") + " in " + quote(text);
+               (addr.family == Family::V4 ? "IPv4 (0-32)" : "IPv6 (0-128)") + " in " + quote(text);
       return false;
     }
   }
-  if (addr.family == Family::kV6 && len >= 96 && (addr.value >> 32) == 0xffff) {
-    addr.family = Family::kV4;
+  if (addr.family == Family::V6 && len >= 96 && (addr.value >> 32) == 0xffff) {
+    addr.family = Family::V4;
     addr.value &= 0xffffffffu;
     len -= 96;
   }
@@ -230,12 +230,12 @@ bool parse_prefix(std::string_view text, Prefix* out, bool* host_bits, std::stri
 
 std::string format_address(const Address& a) {
   char buf[kMaxPrefixText];
-  size_t n = a.family == Family::kV4 ? format_v4(uint32_t(a.value), buf) : format_v6(a.value, buf);
+  size_t n = a.family == Family::V4 ? format_v4(uint32_t(a.value), buf) : format_v6(a.value, buf);
   return std::string(buf, n);
 }
 
 size_t format_prefix_to(const Prefix& p, char* buf) {
-  size_t n = p.family == Family::kV4 ? format_v4(uint32_t(p.value), buf) : format_v6(p.value, buf);
+  size_t n = p.family == Family::V4 ? format_v4(uint32_t(p.value), buf) : format_v6(p.value, buf);
   n += size_t(std::snprintf(buf + n, kMaxPrefixText - n, "/%u", unsigned(p.len)));
   return n;
 }
@@ -273,10 +273,10 @@ ParsedLine parse_line(std::string_view line, FileKind kind) {
   }
   if (nfields == 0) return result;
 
-  result.status = ParsedLine::kError;
+  result.status = ParsedLine::Status::Error;
   result.text = fields[0];
   if (!parse_prefix(fields[0], &result.prefix, &result.host_bits, &result.error)) return result;
-  if (kind == FileKind::kList) {
+  if (kind == FileKind::List) {
     if (nfields > 1) {
       result.error = "unexpected " + quote(fields[1]) + " after " + quote(fields[0]) +
                      " (one address or CIDR per line)";
@@ -298,7 +298,7 @@ ParsedLine parse_line(std::string_view line, FileKind kind) {
     }
     result.type = fields[1];
   }
-  result.status = ParsedLine::kEntry;
+  result.status = ParsedLine::Status::Entry;
   return result;
 }
 

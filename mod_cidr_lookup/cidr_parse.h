@@ -2,8 +2,7 @@
 //
 // Pure C++: no httpd or APR headers, so the unit tests, the fuzzer and the CLI
 // exercise exactly the code the module runs.
-#ifndef MOD_CIDR_LOOKUP_CIDR_PARSE_H_
-#define MOD_CIDR_LOOKUP_CIDR_PARSE_H_
+#pragma once
 
 #include <cstddef>
 #include <cstdint>
@@ -16,18 +15,18 @@ namespace cidr {
 // __extension__ keeps -Wpedantic quiet; every compiler this suite targets has it.
 __extension__ typedef unsigned __int128 U128;
 
-enum class Family : uint8_t { kV4 = 4, kV6 = 6 };
+enum class Family : uint8_t { V4 = 4, V6 = 6 };
 
-inline unsigned family_bits(Family f) { return f == Family::kV4 ? 32 : 128; }
+inline unsigned family_bits(Family f) { return f == Family::V4 ? 32 : 128; }
 
 // The numeric value of an address: an IPv4 address occupies the low 32 bits.
 struct Address {
-  Family family = Family::kV4;
+  Family family = Family::V4;
   U128 value = 0;
 };
 
 struct Prefix {
-  Family family = Family::kV4;
+  Family family = Family::V4;
   uint8_t len = 0;
   U128 value = 0;  // network address; bits below `len` are zero once normalized
 };
@@ -61,18 +60,18 @@ bool valid_type_name(std::string_view name);
 
 // Which kind of list file a line comes from.
 enum class FileKind : uint8_t {
-  kList,  // CIDRFile: one address or CIDR per line; the file names the type
-  kMap,   // CIDRMap: "CIDR TYPE" per line
+  List,  // CIDRFile: one address or CIDR per line; the file names the type
+  Map,   // CIDRMap: "CIDR TYPE" per line
 };
 
 struct ParsedLine {
-  enum Status : uint8_t { kBlank, kEntry, kError };
-  Status status = kBlank;
+  enum class Status : uint8_t { Blank, Entry, Error };
+  Status status = Status::Blank;
   Prefix prefix;
   std::string_view text;  // the CIDR as written; points into the parsed line
-  std::string_view type;  // kMap only; points into the parsed line
+  std::string_view type;  // Map only; points into the parsed line
   bool host_bits = false;
-  std::string error;  // kError: the reason, without file:line
+  std::string error;  // Error: the reason, without file:line
 };
 
 // Parses one line (without its line end; a trailing CR is tolerated).
@@ -127,5 +126,3 @@ class Diagnostics {
 };
 
 }  // namespace cidr
-
-#endif  // MOD_CIDR_LOOKUP_CIDR_PARSE_H_

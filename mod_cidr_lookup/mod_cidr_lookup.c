@@ -1,28 +1,12 @@
-/* mod_cidr_lookup: the module record. Everything else is C++ (cidr_glue.cpp).
+/* mod_cidr_lookup: matches the client address against CIDR lists and exposes
+ * the list's name as env X_CLIENT_TYPE and request header X-Client-Type.
  *
- * The record lives in a .c file so that STANDARD20_MODULE_STUFF names the
- * module "mod_cidr_lookup.c" (for <IfModule> and hook ordering). The
- * directive table is here too: in C, AP_INIT_* use designated initializers
- * and check each handler's signature, which the C++ form of the macros
- * cannot do without casts. */
-/* httpd.h first: http_config.h uses its types without including it. */
-/* clang-format off */
-#include "httpd.h"
-#include "http_config.h"
-/* clang-format on */
-
-const char *cidr_lookup_cmd_file(cmd_parms *cmd, void *dconf, const char *arg);
-const char *cidr_lookup_cmd_map(cmd_parms *cmd, void *dconf, const char *arg);
-const char *cidr_lookup_cmd_default(cmd_parms *cmd, void *dconf, const char *arg);
-const char *cidr_lookup_cmd_env(cmd_parms *cmd, void *dconf, const char *arg);
-const char *cidr_lookup_cmd_header(cmd_parms *cmd, void *dconf, const char *arg);
-const char *cidr_lookup_cmd_network_env(cmd_parms *cmd, void *dconf, const char *arg);
-
-void *cidr_lookup_create_dir_config(apr_pool_t *p, char *dir);
-void *cidr_lookup_merge_dir_config(apr_pool_t *p, void *base, void *add);
-void *cidr_lookup_create_server_config(apr_pool_t *p, server_rec *s);
-void *cidr_lookup_merge_server_config(apr_pool_t *p, void *base, void *add);
-void cidr_lookup_register_hooks(apr_pool_t *p);
+ * Only the module record and its directive table live here, so that
+ * STANDARD20_MODULE_STUFF names the module "mod_cidr_lookup.c" (for
+ * <IfModule> and hook ordering) and AP_INIT_* check each handler's
+ * signature, which the C++ form of the macros cannot do without casts.
+ * Everything else is C++ in cidr_glue.cpp and the httpd-free core beside it. */
+#include "mod_cidr_lookup.h"
 
 static const command_rec cidr_lookup_cmds[] = {
     AP_INIT_TAKE1("CIDRFile", cidr_lookup_cmd_file, NULL, RSRC_CONF | ACCESS_CONF,
@@ -40,15 +24,13 @@ static const command_rec cidr_lookup_cmds[] = {
                   "an environment variable for the matched network in CIDR form, or off"),
     {NULL}};
 
-/* clang-format off */
-module AP_MODULE_DECLARE_DATA cidr_lookup_module = {
+AP_DECLARE_MODULE(cidr_lookup) = {
     STANDARD20_MODULE_STUFF,
-    cidr_lookup_create_dir_config,
-    cidr_lookup_merge_dir_config,
-    cidr_lookup_create_server_config,
-    cidr_lookup_merge_server_config,
-    cidr_lookup_cmds,
-    cidr_lookup_register_hooks,
-    AP_MODULE_FLAG_NONE
+    cidr_lookup_create_dir_config,    /* per-directory config creator */
+    cidr_lookup_merge_dir_config,     /* per-directory config merger */
+    cidr_lookup_create_server_config, /* per-server config creator */
+    cidr_lookup_merge_server_config,  /* per-server config merger */
+    cidr_lookup_cmds,                 /* command table */
+    cidr_lookup_register_hooks,       /* hook registration */
+    AP_MODULE_FLAG_NONE,              /* flags */
 };
-/* clang-format on */

@@ -311,7 +311,7 @@ void TableBuilder::add(const Prefix& p, uint16_t type, uint32_t source, uint32_t
   if (locations_.size() >= 0xffffffffu) throw std::length_error("too many prefixes");
   uint32_t seq = uint32_t(locations_.size());
   locations_.push_back(Location{source, line});
-  if (p.family == Family::kV4) {
+  if (p.family == Family::V4) {
     v4_.push_back(Entry4{uint32_t(p.value), seq, type, p.len});
   } else {
     v6_.push_back(Entry6{p.value, seq, type, p.len});
@@ -364,7 +364,7 @@ std::unique_ptr<PrefixTable> TableBuilder::build(Diagnostics* diag) {
       if (i > 0 && v4_[run_start].net == e.net && v4_[run_start].len == e.len) {
         const Entry4& kept = v4_[run_start];
         if (kept.type != e.type) {
-          duplicate_warning(diag, Prefix{Family::kV4, e.len, e.net}, kept.seq, kept.type, e.seq,
+          duplicate_warning(diag, Prefix{Family::V4, e.len, e.net}, kept.seq, kept.type, e.seq,
                             e.type);
         }
         continue;
@@ -393,7 +393,7 @@ std::unique_ptr<PrefixTable> TableBuilder::build(Diagnostics* diag) {
       if (i > 0 && v6_[run_start].net == e.net && v6_[run_start].len == e.len) {
         const Entry6& kept = v6_[run_start];
         if (kept.type != e.type) {
-          duplicate_warning(diag, Prefix{Family::kV6, e.len, e.net}, kept.seq, kept.type, e.seq,
+          duplicate_warning(diag, Prefix{Family::V6, e.len, e.net}, kept.seq, kept.type, e.seq,
                             e.type);
         }
         continue;

@@ -12,8 +12,7 @@
 // marks slots where a run of equal leaves begins. A node's children are
 // contiguous, and so are its leaves, so a slot's child or leaf is a base plus
 // a popcount. A check stands for a whole subtree holding one prefix.
-#ifndef MOD_CIDR_LOOKUP_PREFIX_TABLE_H_
-#define MOD_CIDR_LOOKUP_PREFIX_TABLE_H_
+#pragma once
 
 #include <cstdint>
 #include <memory>
@@ -214,7 +213,7 @@ class PrefixTable {
   // Returns false when nothing matches. An IPv4-mapped IPv6 address is
   // matched against the IPv4 prefixes.
   bool lookup(const Address& addr, Match* m) const {
-    if (addr.family == Family::kV4) return lookup_v4(uint32_t(addr.value), m);
+    if (addr.family == Family::V4) return lookup_v4(uint32_t(addr.value), m);
     return lookup_v6(addr.value, m);
   }
   // The match is filled in even when there is none (the return value says),
@@ -225,7 +224,7 @@ class PrefixTable {
     Result r = hw_popcount_ ? v4_.find<true>(key) : v4_.find<false>(key);
     unsigned len = result_len(r);
     m->type = result_type(r);
-    m->network.family = Family::kV4;
+    m->network.family = Family::V4;
     m->network.len = uint8_t(len);
     m->network.value = addr & uint32_t(~uint64_t(0) << (32 - len));
     return r != 0;
@@ -235,7 +234,7 @@ class PrefixTable {
     Result r = hw_popcount_ ? v6_.find<true>(addr) : v6_.find<false>(addr);
     unsigned len = result_len(r);
     m->type = result_type(r);
-    m->network.family = Family::kV6;
+    m->network.family = Family::V6;
     m->network.len = uint8_t(len);
     m->network.value = len == 0 ? 0 : addr & (~U128(0) << (128 - len));
     return r != 0;
@@ -314,5 +313,3 @@ class TableBuilder {
 };
 
 }  // namespace cidr
-
-#endif  // MOD_CIDR_LOOKUP_PREFIX_TABLE_H_

@@ -1,28 +1,46 @@
-/* mod_scribe: stream access-log lines to Scribe collectors.
+/* mod_scribe: CustomLog "scribe:CATEGORY[@HOST[:PORT]]" streams each
+ * access-log line to Scribe collectors.
  *
- * Only the module record lives here, so that STANDARD20_MODULE_STUFF names
- * the module "mod_scribe.c" (<IfModule mod_scribe.c> works). Everything else
- * is C++: scribe_glue.cpp (httpd side), scribe_sink.cpp (Thrift side),
- * scribe_target.cpp (parsing), include/delivery.cpp (queue, sender, spool).
- */
-/* httpd.h first: */
-/* clang-format off */
-#include "httpd.h"
-#include "http_config.h"
-/* clang-format on */
+ * Only the module record and its directive table live here, so that
+ * STANDARD20_MODULE_STUFF names the module "mod_scribe.c" (<IfModule
+ * mod_scribe.c> works) and AP_INIT_* check each handler's signature, which
+ * the C++ form of the macros cannot do without casts. Everything else is
+ * C++: scribe_glue.cpp (httpd side), scribe_sink.cpp (Thrift side),
+ * scribe_target.cpp (parsing), include/delivery.cpp (queue, sender, spool). */
+#include "mod_scribe.h"
 
-extern const command_rec scribe_directives[];
-void* scribe_create_server_config(apr_pool_t* p, server_rec* s);
-void* scribe_merge_server_config(apr_pool_t* p, void* base, void* add);
-void scribe_register_hooks(apr_pool_t* p);
+static const command_rec scribe_cmds[] = {
+    AP_INIT_TAKE_ARGV("ScribeServer", scribe_cmd_server, NULL, RSRC_CONF,
+                      "host:port of the Scribe collectors, in order of preference"),
+    AP_INIT_TAKE1("ScribeSpoolDir", scribe_cmd_spool_dir, NULL, RSRC_CONF,
+                  "directory for lines no collector could take (default: scribe-spool under "
+                  "DefaultRuntimeDir)"),
+    AP_INIT_TAKE1("ScribeSpoolMaxSize", scribe_cmd_spool_max_size, NULL, RSRC_CONF,
+                  "bytes the spool directory may hold before the oldest lines are dropped"),
+    AP_INIT_TAKE1("ScribeQueueSize", scribe_cmd_queue_size, NULL, RSRC_CONF,
+                  "bytes of lines each child keeps in memory"),
+    AP_INIT_TAKE1("ScribeBatchSize", scribe_cmd_batch_size, NULL, RSRC_CONF,
+                  "most lines sent in one Log() call"),
+    AP_INIT_TAKE1("ScribeFlushInterval", scribe_cmd_flush_interval, NULL, RSRC_CONF,
+                  "milliseconds a line may wait for its batch to fill"),
+    AP_INIT_TAKE1("ScribeTimeout", scribe_cmd_timeout, NULL, RSRC_CONF,
+                  "milliseconds for connecting, sending and receiving"),
+    AP_INIT_TAKE1("ScribeExitTimeout", scribe_cmd_exit_timeout, NULL, RSRC_CONF,
+                  "milliseconds an exiting child may spend delivering after it spooled everything "
+                  "(default 2000, at most 2500)"),
+    AP_INIT_TAKE2("ScribeRetryInterval", scribe_cmd_retry_interval, NULL, RSRC_CONF,
+                  "minimum and maximum milliseconds between retries"),
+    AP_INIT_FLAG("ScribeStripNewline", scribe_cmd_strip_newline, NULL, RSRC_CONF,
+                 "On: send lines without their line end"),
+    {NULL}};
 
-module AP_MODULE_DECLARE_DATA scribe_module = {
+AP_DECLARE_MODULE(scribe) = {
     STANDARD20_MODULE_STUFF,
     NULL,                        /* per-directory config creator */
     NULL,                        /* per-directory config merger */
     scribe_create_server_config, /* per-server config creator */
     scribe_merge_server_config,  /* per-server config merger */
-    scribe_directives,           /* command table */
+    scribe_cmds,                 /* command table */
     scribe_register_hooks,       /* hook registration */
-    0                            /* flags */
+    AP_MODULE_FLAG_NONE,         /* flags */
 };

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "child_senders.h"
+#include "config_values.h"
 #include "delivery.h"
 #include "delivery_aplog.h"
 #include "drop_ledger.h"
@@ -38,13 +39,13 @@
 #include "http_log.h"
 #include "http_main.h"
 #include "log_writer_chain.h"
+#include "mod_scribe.h"
 #include "module_kit.h"
 #include "status_page.h"
 #include "unixd.h"
 #include "util_cfgtree.h"
 // clang-format on
 
-extern "C" module AP_MODULE_DECLARE_DATA scribe_module;
 APLOG_USE_MODULE(scribe);
 
 namespace {
@@ -55,6 +56,19 @@ using logchain::pool_new;
 
 // How often lines refused for want of a sender are reported.
 constexpr delivery::Millis kReportInterval{10000};
+
+// What the per-child settings may be.
+constexpr uint64_t kMinSpoolBytes = 4096;
+constexpr uint64_t kMaxSpoolBytes = 1ull << 50;
+constexpr uint64_t kMinQueueBytes = 4096;
+constexpr uint64_t kMaxQueueBytes = 1ull << 40;
+constexpr uint64_t kMaxBatchLines = 1000000;
+constexpr uint64_t kMaxFlushMs = 3600000;
+constexpr uint64_t kMinTimeoutMs = 10;
+constexpr uint64_t kMaxTimeoutMs = 3600000;
+constexpr uint64_t kMaxRetryMs = 86400000;
+// httpd sends SIGTERM to children still there 3 s into a stop (AH00045).
+constexpr uint64_t kMaxExitTimeoutMs = 2500;
 
 // ---- small helpers ----
 
@@ -154,29 +168,19 @@ logchain::WriterChain g_chain;
 server_rec* g_log_server = nullptr;
 
 // ---- directives ----
+// The table is in mod_scribe.c; the handlers (mod_scribe.h) are at the end
+// of this file, built from these helpers.
 
-const char* set_servers(cmd_parms* cmd, void*, int argc, char* const argv[]) {
+// Runs a handler's body: no exception reaches httpd.
+template <typename Fn>
+const char* guarded(cmd_parms* cmd, Fn&& fn) {
   try {
-    if (argc < 1) return directive_error(cmd, "expects at least one host:port");
-    std::vector<Endpoint> list;
-    for (int i = 0; i < argc; ++i) {
-      Endpoint ep;
-      std::string err;
-      if (!scribe::parse_endpoint(argv[i], ep, err)) return directive_error(cmd, err);
-      list.push_back(std::move(ep));
-    }
-    config_of(cmd->server)->servers = std::move(list);
-    return nullptr;
+    return fn();
   } catch (const std::exception& e) {
     return directive_error(cmd, e.what());
   } catch (...) {
     return directive_error(cmd, "unexpected failure");
   }
-}
-
-const char* set_strip_newline(cmd_parms* cmd, void*, int on) {
-  config_of(cmd->server)->strip_newline = on != 0;
-  return nullptr;
 }
 
 // The per-child settings: main server only.
@@ -185,93 +189,19 @@ Settings* global_settings(cmd_parms* cmd, const char** error) {
   return *error ? nullptr : &config_of(cmd->server)->settings;
 }
 
-const char* set_spool_dir(cmd_parms* cmd, void*, const char* arg) {
+using ValueParser = bool (*)(std::string_view, uint64_t, uint64_t, uint64_t&, std::string&);
+
+// A numeric per-child setting; `note` follows any error.
+const char* set_setting(cmd_parms* cmd, const char* arg, uint64_t Settings::*field,
+                        ValueParser parse, uint64_t min, uint64_t max, const char* note = "") {
   const char* err;
   Settings* st = global_settings(cmd, &err);
   if (!st) return err;
-  if (!*arg) return directive_error(cmd, "empty directory name");
-  const char* path = ap_server_root_relative(cmd->pool, arg);
-  if (!path) return directive_error(cmd, std::string("invalid path '") + arg + "'");
-  try {
-    st->spool_dir = path;
-    while (st->spool_dir.size() > 1 && st->spool_dir.back() == '/') st->spool_dir.pop_back();
-  } catch (...) {
-    return directive_error(cmd, "out of memory");
-  }
-  st->spool_dir_origin =
-      apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename, cmd->directive->line_num);
-  return nullptr;
-}
-
-// One handler for the numeric directives; cmd->info says which field.
-enum class NumField { SpoolMax, QueueSize, BatchSize, FlushInterval, Timeout, ExitTimeout };
-
-const char* set_number(cmd_parms* cmd, void*, const char* arg) {
-  const char* err;
-  Settings* st = global_settings(cmd, &err);
-  if (!st) return err;
-  try {
+  return guarded(cmd, [&]() -> const char* {
     std::string e;
-    auto field = static_cast<NumField>(reinterpret_cast<intptr_t>(cmd->info));
-    bool ok = false;
-    switch (field) {
-      case NumField::SpoolMax:
-        ok = scribe::parse_size(arg, 4096, 1ull << 50, st->spool_max, e);
-        break;
-      case NumField::QueueSize:
-        ok = scribe::parse_size(arg, 4096, 1ull << 40, st->queue_bytes, e);
-        break;
-      case NumField::BatchSize:
-        ok = scribe::parse_number(arg, 1, 1000000, st->batch_lines, e);
-        break;
-      case NumField::FlushInterval:
-        ok = scribe::parse_number(arg, 1, 3600000, st->flush_ms, e);
-        break;
-      case NumField::Timeout:
-        ok = scribe::parse_number(arg, 10, 3600000, st->timeout_ms, e);
-        break;
-      case NumField::ExitTimeout:
-        ok = scribe::parse_number(arg, 0, 2500, st->exit_timeout_ms, e);
-        if (!ok) e += " (httpd escalates a stop after 3 s)";
-        break;
-    }
-    return ok ? nullptr : directive_error(cmd, e);
-  } catch (const std::exception& ex) {
-    return directive_error(cmd, ex.what());
-  } catch (...) {
-    return directive_error(cmd, "unexpected failure");
-  }
+    return parse(arg, min, max, st->*field, e) ? nullptr : directive_error(cmd, e + note);
+  });
 }
-
-const char* set_retry(cmd_parms* cmd, void*, const char* min_arg, const char* max_arg) {
-  const char* err;
-  Settings* st = global_settings(cmd, &err);
-  if (!st) return err;
-  try {
-    std::string e;
-    uint64_t lo = 0, hi = 0;
-    if (!scribe::parse_number(min_arg, 1, 86400000, lo, e) ||
-        !scribe::parse_number(max_arg, 1, 86400000, hi, e))
-      return directive_error(cmd, e);
-    if (hi < lo)
-      return directive_error(
-          cmd, std::string("the maximum '") + max_arg + "' is below the minimum '" + min_arg + "'");
-    st->retry_min_ms = lo;
-    st->retry_max_ms = hi;
-    return nullptr;
-  } catch (...) {
-    return directive_error(cmd, "unexpected failure");
-  }
-}
-
-// C++ cannot use httpd's designated initialisers; the command table stores
-// every handler as cmd_func, which httpd calls back through the right type.
-template <typename F>
-cmd_func as_cmd_func(F* f) {
-  return reinterpret_cast<cmd_func>(reinterpret_cast<void (*)()>(f));
-}
-
-void* num_info(NumField f) { return reinterpret_cast<void*>(static_cast<intptr_t>(f)); }
 
 // ---- spool directory ----
 
@@ -586,10 +516,9 @@ void scribe_child_init(apr_pool_t* pchild, server_rec* s) {
 
 }  // namespace
 
-extern "C" {
+// ---- entry points named by mod_scribe.c, declared in mod_scribe.h ----
 
-// Defined here, referenced by the module record in mod_scribe.c.
-extern const command_rec scribe_directives[];
+extern "C" {
 
 void* scribe_create_server_config(apr_pool_t* p, server_rec*) {
   try {
@@ -613,32 +542,92 @@ void* scribe_merge_server_config(apr_pool_t* p, void* base_v, void* add_v) {
   }
 }
 
-const command_rec scribe_directives[] = {
-    {"ScribeServer", as_cmd_func(set_servers), nullptr, RSRC_CONF, TAKE_ARGV,
-     "host:port of the Scribe collectors, in order of preference"},
-    {"ScribeSpoolDir", as_cmd_func(set_spool_dir), nullptr, RSRC_CONF, TAKE1,
-     "directory for lines no collector could take (default: scribe-spool under "
-     "DefaultRuntimeDir)"},
-    {"ScribeSpoolMaxSize", as_cmd_func(set_number), num_info(NumField::SpoolMax), RSRC_CONF, TAKE1,
-     "bytes the spool directory may hold before the oldest lines are dropped"},
-    {"ScribeQueueSize", as_cmd_func(set_number), num_info(NumField::QueueSize), RSRC_CONF, TAKE1,
-     "bytes of lines each child keeps in memory"},
-    {"ScribeBatchSize", as_cmd_func(set_number), num_info(NumField::BatchSize), RSRC_CONF, TAKE1,
-     "most lines sent in one Log() call"},
-    {"ScribeFlushInterval", as_cmd_func(set_number), num_info(NumField::FlushInterval), RSRC_CONF,
-     TAKE1, "milliseconds a line may wait for its batch to fill"},
-    {"ScribeTimeout", as_cmd_func(set_number), num_info(NumField::Timeout), RSRC_CONF, TAKE1,
-     "milliseconds for connecting, sending and receiving"},
-    {"ScribeExitTimeout", as_cmd_func(set_number), num_info(NumField::ExitTimeout), RSRC_CONF,
-     TAKE1,
-     "milliseconds an exiting child may spend delivering after it spooled everything "
-     "(default 2000, at most 2500)"},
-    {"ScribeRetryInterval", as_cmd_func(set_retry), nullptr, RSRC_CONF, TAKE2,
-     "minimum and maximum milliseconds between retries"},
-    {"ScribeStripNewline", as_cmd_func(set_strip_newline), nullptr, RSRC_CONF, FLAG,
-     "On: send lines without their line end"},
-    {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr},
-};
+const char* scribe_cmd_server(cmd_parms* cmd, void*, int argc, char* const argv[]) {
+  return guarded(cmd, [&]() -> const char* {
+    if (argc < 1) return directive_error(cmd, "expects at least one host:port");
+    std::vector<Endpoint> list;
+    for (int i = 0; i < argc; ++i) {
+      Endpoint ep;
+      std::string err;
+      if (!scribe::parse_endpoint(argv[i], ep, err)) return directive_error(cmd, err);
+      list.push_back(std::move(ep));
+    }
+    config_of(cmd->server)->servers = std::move(list);
+    return nullptr;
+  });
+}
+
+const char* scribe_cmd_spool_dir(cmd_parms* cmd, void*, const char* arg) {
+  const char* err;
+  Settings* st = global_settings(cmd, &err);
+  if (!st) return err;
+  if (!*arg) return directive_error(cmd, "empty directory name");
+  const char* path = ap_server_root_relative(cmd->pool, arg);
+  if (!path) return directive_error(cmd, std::string("invalid path '") + arg + "'");
+  try {
+    st->spool_dir = path;
+    while (st->spool_dir.size() > 1 && st->spool_dir.back() == '/') st->spool_dir.pop_back();
+  } catch (...) {
+    return directive_error(cmd, "out of memory");
+  }
+  st->spool_dir_origin =
+      apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename, cmd->directive->line_num);
+  return nullptr;
+}
+
+const char* scribe_cmd_spool_max_size(cmd_parms* cmd, void*, const char* arg) {
+  return set_setting(cmd, arg, &Settings::spool_max, config_values::parse_size, kMinSpoolBytes,
+                     kMaxSpoolBytes);
+}
+
+const char* scribe_cmd_queue_size(cmd_parms* cmd, void*, const char* arg) {
+  return set_setting(cmd, arg, &Settings::queue_bytes, config_values::parse_size, kMinQueueBytes,
+                     kMaxQueueBytes);
+}
+
+const char* scribe_cmd_batch_size(cmd_parms* cmd, void*, const char* arg) {
+  return set_setting(cmd, arg, &Settings::batch_lines, config_values::parse_number, 1,
+                     kMaxBatchLines);
+}
+
+const char* scribe_cmd_flush_interval(cmd_parms* cmd, void*, const char* arg) {
+  return set_setting(cmd, arg, &Settings::flush_ms, config_values::parse_number, 1, kMaxFlushMs);
+}
+
+const char* scribe_cmd_timeout(cmd_parms* cmd, void*, const char* arg) {
+  return set_setting(cmd, arg, &Settings::timeout_ms, config_values::parse_number, kMinTimeoutMs,
+                     kMaxTimeoutMs);
+}
+
+const char* scribe_cmd_exit_timeout(cmd_parms* cmd, void*, const char* arg) {
+  return set_setting(cmd, arg, &Settings::exit_timeout_ms, config_values::parse_number, 0,
+                     kMaxExitTimeoutMs, " (httpd escalates a stop after 3 s)");
+}
+
+const char* scribe_cmd_retry_interval(cmd_parms* cmd, void*, const char* min_arg,
+                                      const char* max_arg) {
+  const char* err;
+  Settings* st = global_settings(cmd, &err);
+  if (!st) return err;
+  return guarded(cmd, [&]() -> const char* {
+    std::string e;
+    uint64_t lo = 0, hi = 0;
+    if (!config_values::parse_number(min_arg, 1, kMaxRetryMs, lo, e) ||
+        !config_values::parse_number(max_arg, 1, kMaxRetryMs, hi, e))
+      return directive_error(cmd, e);
+    if (hi < lo)
+      return directive_error(
+          cmd, std::string("the maximum '") + max_arg + "' is below the minimum '" + min_arg + "'");
+    st->retry_min_ms = lo;
+    st->retry_max_ms = hi;
+    return nullptr;
+  });
+}
+
+const char* scribe_cmd_strip_newline(cmd_parms* cmd, void*, int on) {
+  config_of(cmd->server)->strip_newline = on != 0;
+  return nullptr;
+}
 
 void scribe_register_hooks(apr_pool_t*) {
   static const char* const before_log_config[] = {"mod_log_config.c", nullptr};

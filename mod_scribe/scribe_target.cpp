@@ -5,25 +5,11 @@
 #include <algorithm>
 #include <cctype>
 
+#include "config_values.h"
+
 namespace scribe {
 
 namespace {
-
-bool all_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-// Decimal digits to a number; false on overflow.
-bool to_u64(std::string_view s, uint64_t& out) {
-  uint64_t v = 0;
-  for (char c : s) {
-    uint64_t d = static_cast<uint64_t>(c - '0');
-    if (v > (UINT64_MAX - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  out = v;
-  return true;
-}
 
 std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
@@ -42,13 +28,9 @@ bool valid_ipv6(std::string_view h) {
 }
 
 bool parse_port(std::string_view whole, std::string_view text, uint16_t& port, std::string& error) {
-  if (!all_digits(text)) {
-    error = quoted(whole) + ": port " + quoted(text) + " is not a number";
-    return false;
-  }
   uint64_t v = 0;
-  if (!to_u64(text, v) || v < 1 || v > 65535) {
-    error = quoted(whole) + ": port " + quoted(text) + " is out of range (1-65535)";
+  if (!config_values::parse_number(text, 1, UINT16_MAX, v, error)) {
+    error = quoted(whole) + ": port " + error;
     return false;
   }
   port = static_cast<uint16_t>(v);
@@ -164,64 +146,6 @@ bool parse_target(std::string_view text, Target& out, std::string& error) {
     t.servers.push_back(std::move(ep));
   }
   out = std::move(t);
-  return true;
-}
-
-bool parse_number(std::string_view text, uint64_t min, uint64_t max, uint64_t& out,
-                  std::string& error) {
-  uint64_t v = 0;
-  if (!all_digits(text) || !to_u64(text, v)) {
-    error = quoted(text) + " is not a number";
-    return false;
-  }
-  if (v < min || v > max) {
-    error =
-        quoted(text) + " is out of range (" + std::to_string(min) + "-" + std::to_string(max) + ")";
-    return false;
-  }
-  out = v;
-  return true;
-}
-
-bool parse_size(std::string_view text, uint64_t min, uint64_t max, uint64_t& out,
-                std::string& error) {
-  std::string_view digits = text;
-  unsigned shift = 0;
-  if (!text.empty()) {
-    switch (text.back()) {
-      case 'k':
-      case 'K':
-        shift = 10;
-        break;
-      case 'm':
-      case 'M':
-        shift = 20;
-        break;
-      case 'g':
-      case 'G':
-        shift = 30;
-        break;
-      default:
-        break;
-    }
-    if (shift) digits.remove_suffix(1);
-  }
-  uint64_t v = 0;
-  if (!all_digits(digits) || !to_u64(digits, v)) {
-    error = quoted(text) + " is not a size (bytes, optionally with K, M or G)";
-    return false;
-  }
-  if (shift && v > (UINT64_MAX >> shift)) {
-    error = quoted(text) + " is too large";
-    return false;
-  }
-  v <<= shift;
-  if (v < min || v > max) {
-    error = quoted(text) + " is out of range (" + std::to_string(min) + "-" + std::to_string(max) +
-            " bytes)";
-    return false;
-  }
-  out = v;
   return true;
 }
 

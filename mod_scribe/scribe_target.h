@@ -1,5 +1,5 @@
-// The pure parts of mod_scribe: parsing of CustomLog targets and directive
-// values, and the choice of collector when several are configured. No httpd,
+// The pure parts of mod_scribe: parsing of CustomLog targets and collector
+// addresses, and the choice of collector when several are configured. No httpd,
 // APR or Thrift headers, so all of it is unit-tested on its own.
 #pragma once
 
@@ -38,12 +38,7 @@ struct Target {
 // with which word, ready to follow the directive's name.
 bool parse_endpoint(std::string_view text, Endpoint& out, std::string& error);
 bool parse_target(std::string_view text, Target& out, std::string& error);
-// A byte count: digits with an optional K, M or G suffix (powers of 1024).
-bool parse_size(std::string_view text, uint64_t min, uint64_t max, uint64_t& out,
-                std::string& error);
-// A plain decimal number within [min, max] (milliseconds, line counts).
-bool parse_number(std::string_view text, uint64_t min, uint64_t max, uint64_t& out,
-                  std::string& error);
+// Numbers and sizes in directives: config_values.h.
 
 // "h1:p1,h2:p2": identifies a collector set (one connection per child).
 std::string servers_key(const std::vector<Endpoint>& servers);

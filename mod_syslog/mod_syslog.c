@@ -1,9 +1,11 @@
 /* mod_syslog: CustomLog "syslog:FACILITY[.LEVEL][:TAG][@TARGET]" sends each
  * access-log line to syslog from inside httpd.
  *
- * Only the module record lives here, so that STANDARD20_MODULE_STUFF names
- * the module "mod_syslog.c" (<IfModule mod_syslog.c> works). Everything else
- * is C++ in syslog_glue.cpp and the httpd-free core beside it. */
+ * Only the module record and its directive table live here, so that
+ * STANDARD20_MODULE_STUFF names the module "mod_syslog.c" (<IfModule
+ * mod_syslog.c> works) and AP_INIT_* check each handler's signature, which
+ * the C++ form of the macros cannot do without casts. Everything else is C++
+ * in syslog_glue.cpp and the httpd-free core beside it. */
 #include "mod_syslog.h"
 
 static const command_rec syslog_cmds[] = {

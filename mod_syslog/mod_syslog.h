@@ -1,7 +1,7 @@
 /* The seam between the module record (C, mod_syslog.c) and the C++ glue
- * (syslog_glue.cpp): the functions the record names, with C linkage. */
-#ifndef MOD_SYSLOG_H
-#define MOD_SYSLOG_H
+ * (syslog_glue.cpp): the functions the record names, with C linkage. Both
+ * sides include it, so the compiler checks every signature. */
+#pragma once
 
 /* httpd.h must come first. */
 /* clang-format off */
@@ -27,5 +27,3 @@ void syslog_register_hooks(apr_pool_t *p);
 #ifdef __cplusplus
 }
 #endif
-
-#endif /* MOD_SYSLOG_H */

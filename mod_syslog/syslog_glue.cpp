@@ -39,6 +39,7 @@
 // clang-format on
 
 #include "child_senders.h"
+#include "config_values.h"
 #include "delivery.h"
 #include "delivery_aplog.h"
 #include "drop_ledger.h"
@@ -51,7 +52,6 @@
 #include "syslog_target.h"
 #include "syslog_transport.h"
 
-extern "C" module AP_MODULE_DECLARE_DATA syslog_module;
 APLOG_USE_MODULE(syslog);
 
 namespace {
@@ -67,14 +67,16 @@ using Millis = std::chrono::milliseconds;
 
 constexpr const char* kPrefix = "syslog:";
 constexpr apr_int64_t kDefaultMaxLength = 8192;
-constexpr apr_int64_t kMinMaxLength = 480;  // what RFC 5424 receivers must take
-constexpr apr_int64_t kMaxMaxLength = 1 << 20;
+constexpr uint64_t kMinMaxLength = 480;  // what RFC 5424 receivers must take
+constexpr uint64_t kMaxMaxLength = 1 << 20;
 constexpr apr_int64_t kDefaultQueueSize = 4 << 20;
-constexpr apr_int64_t kMinQueueSize = 64 << 10;
-constexpr apr_int64_t kMaxQueueSize = 1ll << 30;
+constexpr uint64_t kMinQueueSize = 64 << 10;
+constexpr uint64_t kMaxQueueSize = 1ull << 30;
 constexpr Millis kReportInterval{10000};
 constexpr apr_int64_t kDefaultExitTimeout = 2000;  // ms; httpd escalates a stop after 3 s
-constexpr apr_int64_t kMaxExitTimeout = 2500;
+// httpd sends SIGTERM to children still there 3 s into a stop (AH00045):
+// the senders must be done before, with room for the rest of the exit.
+constexpr uint64_t kMaxExitTimeout = 2500;
 
 // ---- configuration ----
 
@@ -635,36 +637,6 @@ int post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) {
 
 // ---- directives ----
 
-bool parse_bytes(const char* arg, bool allow_suffix, apr_int64_t& out) {
-  char* end = nullptr;
-  errno = 0;
-  apr_int64_t v = apr_strtoi64(arg, &end, 10);
-  if (errno || end == arg || v < 0) return false;
-  if (allow_suffix && *end) {
-    apr_int64_t mult = 0;
-    switch (*end) {
-      case 'k':
-      case 'K':
-        mult = 1 << 10;
-        break;
-      case 'm':
-      case 'M':
-        mult = 1 << 20;
-        break;
-      case 'g':
-      case 'G':
-        mult = 1 << 30;
-        break;
-    }
-    if (!mult || end[1] || v > (1ll << 40)) return false;
-    v *= mult;
-    ++end;
-  }
-  if (*end) return false;
-  out = v;
-  return true;
-}
-
 template <typename Fn>
 const char* guarded(cmd_parms* cmd, Fn&& fn) {
   try {
@@ -675,6 +647,8 @@ const char* guarded(cmd_parms* cmd, Fn&& fn) {
 }
 
 }  // namespace
+
+// ---- entry points named by mod_syslog.c, declared in mod_syslog.h ----
 
 extern "C" {
 
@@ -720,30 +694,22 @@ const char* syslog_cmd_format(cmd_parms* cmd, void*, const char* arg) {
 
 const char* syslog_cmd_max_length(cmd_parms* cmd, void*, const char* arg) {
   return guarded(cmd, [&](ServerConfig* c) -> const char* {
-    apr_int64_t v;
-    if (!parse_bytes(arg, false, v))
-      return apr_psprintf(cmd->pool, "SyslogMaxLength: '%s' is not a number of bytes", arg);
-    if (v < kMinMaxLength || v > kMaxMaxLength)
-      return apr_psprintf(cmd->pool,
-                          "SyslogMaxLength: %s is out of range (%" APR_INT64_T_FMT
-                          " to %" APR_INT64_T_FMT " bytes)",
-                          arg, kMinMaxLength, kMaxMaxLength);
-    c->max_length = v;
+    uint64_t v;
+    std::string error;
+    if (!config_values::parse_number(arg, kMinMaxLength, kMaxMaxLength, v, error))
+      return apr_psprintf(cmd->pool, "SyslogMaxLength: %s", error.c_str());
+    c->max_length = static_cast<apr_int64_t>(v);
     return nullptr;
   });
 }
 
 const char* syslog_cmd_queue_size(cmd_parms* cmd, void*, const char* arg) {
   return guarded(cmd, [&](ServerConfig* c) -> const char* {
-    apr_int64_t v;
-    if (!parse_bytes(arg, true, v))
-      return apr_psprintf(cmd->pool,
-                          "SyslogQueueSize: '%s' is not a size (bytes, or a number with K, M "
-                          "or G)",
-                          arg);
-    if (v < kMinQueueSize || v > kMaxQueueSize)
-      return apr_psprintf(cmd->pool, "SyslogQueueSize: %s is out of range (64K to 1G)", arg);
-    c->queue_size = v;
+    uint64_t v;
+    std::string error;
+    if (!config_values::parse_size(arg, kMinQueueSize, kMaxQueueSize, v, error))
+      return apr_psprintf(cmd->pool, "SyslogQueueSize: %s", error.c_str());
+    c->queue_size = static_cast<apr_int64_t>(v);
     return nullptr;
   });
 }
@@ -751,15 +717,12 @@ const char* syslog_cmd_queue_size(cmd_parms* cmd, void*, const char* arg) {
 const char* syslog_cmd_exit_timeout(cmd_parms* cmd, void*, const char* arg) {
   if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return err;
   return guarded(cmd, [&](ServerConfig* c) -> const char* {
-    apr_int64_t v;
-    // httpd sends SIGTERM to children still there 3 s into a stop (AH00045):
-    // the senders must be done before, with room for the rest of the exit.
-    if (!parse_bytes(arg, false, v) || v > kMaxExitTimeout)
-      return apr_psprintf(cmd->pool,
-                          "SyslogExitTimeout: '%s' is not a number of milliseconds from 0 to "
-                          "%" APR_INT64_T_FMT " (httpd escalates a stop after 3 s)",
-                          arg, kMaxExitTimeout);
-    c->exit_timeout_ms = v;
+    uint64_t v;
+    std::string error;
+    if (!config_values::parse_number(arg, 0, kMaxExitTimeout, v, error))
+      return apr_psprintf(cmd->pool, "SyslogExitTimeout: %s (httpd escalates a stop after 3 s)",
+                          error.c_str());
+    c->exit_timeout_ms = static_cast<apr_int64_t>(v);
     return nullptr;
   });
 }

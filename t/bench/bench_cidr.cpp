@@ -76,7 +76,7 @@ struct Hash128 {
 // one per ~32 such prefixes): site /48s share their first 29-32 bits with
 // their neighbours rather than being spread over a whole /16.
 std::vector<Prefix> synth_table(Family family, size_t n, uint64_t seed) {
-  const auto& dist = family == Family::kV4 ? kV4Lengths : kV6Lengths;
+  const auto& dist = family == Family::V4 ? kV4Lengths : kV6Lengths;
   std::vector<double> weights;
   for (const auto& d : dist) weights.push_back(d.second);
   std::discrete_distribution<size_t> pick_len(weights.begin(), weights.end());
@@ -90,7 +90,7 @@ std::vector<Prefix> synth_table(Family family, size_t n, uint64_t seed) {
   }
 
   auto random_address = [&]() -> U128 {
-    if (family == Family::kV4) {
+    if (family == Family::V4) {
       // 1.0.0.0 to 223.255.255.255: unicast space.
       return U128(0x01000000u + uint32_t(rng() % (0xE0000000u - 0x01000000u)));
     }
@@ -116,7 +116,7 @@ std::vector<Prefix> synth_table(Family family, size_t n, uint64_t seed) {
   while (out.size() < n) {
     int len = dist[pick_len(rng)].first;
     U128 addr = random_address();
-    if (family == Family::kV6 && len > 32) {
+    if (family == Family::V6 && len > 32) {
       const Prefix& block = allocation();
       addr = block.value | (addr & ~cidr::prefix_mask(family, block.len));
     }
@@ -129,7 +129,7 @@ std::vector<Prefix> synth_table(Family family, size_t n, uint64_t seed) {
         }
       }
     }
-    if (family == Family::kV4) addr &= 0xffffffffu;
+    if (family == Family::V4) addr &= 0xffffffffu;
     U128 net = addr & cidr::prefix_mask(family, unsigned(len));
     if (seen.insert({net, len}).second) out.push_back(Prefix{family, uint8_t(len), net});
   }
@@ -154,10 +154,10 @@ std::vector<U128> random_addresses(Family family, size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<U128> out(n);
   for (auto& a : out) {
-    a = family == Family::kV4 ? U128(uint32_t(rng())) : ((U128(rng()) << 64) | rng());
+    a = family == Family::V4 ? U128(uint32_t(rng())) : ((U128(rng()) << 64) | rng());
     // Uniform IPv6 addresses would all miss at the first step; keep them
     // in global unicast space like real clients.
-    if (family == Family::kV6) a = (a & ~(U128(0xe000) << 112)) | (U128(0x2000) << 112);
+    if (family == Family::V6) a = (a & ~(U128(0xe000) << 112)) | (U128(0x2000) << 112);
   }
   return out;
 }
@@ -169,7 +169,7 @@ std::vector<U128> inside_addresses(const std::vector<Prefix>& prefixes, size_t n
     const Prefix& p = prefixes[rng() % prefixes.size()];
     U128 host = (U128(rng()) << 64) | rng();
     a = p.value | (host & ~cidr::prefix_mask(p.family, p.len));
-    if (p.family == Family::kV4) a &= 0xffffffffu;
+    if (p.family == Family::V4) a &= 0xffffffffu;
   }
   return out;
 }
@@ -184,7 +184,7 @@ double time_lookups(const cidr::PrefixTable& table, Family family, const std::ve
     uint64_t sum = 0;
     cidr::Match m;
     auto t0 = Clock::now();
-    if (family == Family::kV4) {
+    if (family == Family::V4) {
       for (U128 a : addrs) {
         bool hit = table.lookup_v4(uint32_t(a), &m);
         sum += uint64_t(hit) * (m.type + 1u + m.network.len);
@@ -211,7 +211,7 @@ double time_linear(const std::vector<Prefix>& prefixes, const std::vector<U128>&
   std::vector<LinearEntry> list;
   for (size_t i = 0; i < prefixes.size(); ++i) {
     const Prefix& p = prefixes[i];
-    list.push_back(LinearEntry{uint32_t(p.value), uint32_t(cidr::prefix_mask(Family::kV4, p.len)),
+    list.push_back(LinearEntry{uint32_t(p.value), uint32_t(cidr::prefix_mask(Family::V4, p.len)),
                                p.len, uint16_t(i % 4)});
   }
   std::vector<double> per;
@@ -254,7 +254,7 @@ const char* mark(bool ok) { return ok ? "ok" : "**over**"; }
 int main(int argc, char** argv) {
   if (argc == 4 && std::strcmp(argv[1], "--write-list") == 0) {
     std::ofstream f(argv[2]);
-    for (const Prefix& p : synth_table(Family::kV4, std::strtoul(argv[3], nullptr, 10), 44)) {
+    for (const Prefix& p : synth_table(Family::V4, std::strtoul(argv[3], nullptr, 10), 44)) {
       f << cidr::format_prefix(p) << '\n';
     }
     return f.good() ? 0 : 1;
@@ -269,7 +269,7 @@ int main(int argc, char** argv) {
       "ns/lookup inside | floors |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---|\n");
   std::vector<size_t> sizes = {10000, 100000, 1000000};
-  for (Family family : {Family::kV4, Family::kV6}) {
+  for (Family family : {Family::V4, Family::V6}) {
     for (size_t n : sizes) {
       auto prefixes = synth_table(family, n, 42 + n);
       size_t bytes = 0;
@@ -281,14 +281,14 @@ int main(int argc, char** argv) {
           time_lookups(*table, family, inside_addresses(prefixes, naddr, 9), lookup_runs);
       double per_prefix = double(bytes) / double(n);
       std::string floors = "-";
-      if (family == Family::kV4 && n == 1000000) {
+      if (family == Family::V4 && n == 1000000) {
         floors = std::string("lookup<=25ns ") + mark(std::max(random_ns, inside_ns) <= 25) +
                  ", <=64B " + mark(per_prefix <= 64) + ", build<=1.5s " + mark(build <= 1.5);
-      } else if (family == Family::kV6 && n == 100000) {
+      } else if (family == Family::V6 && n == 100000) {
         floors = std::string("lookup<=60ns ") + mark(std::max(random_ns, inside_ns) <= 60);
       }
       std::printf("| %s | %zu | %.1f | %.1f | %.1f | %.1f | %s |\n",
-                  family == Family::kV4 ? "IPv4" : "IPv6", n, build * 1e3, per_prefix, random_ns,
+                  family == Family::V4 ? "IPv4" : "IPv6", n, build * 1e3, per_prefix, random_ns,
                   inside_ns, floors.c_str());
       std::fflush(stdout);
     }
@@ -297,7 +297,7 @@ int main(int argc, char** argv) {
   std::printf("\n### Build time by insertion order (IPv4, 1M prefixes)\n\n");
   std::printf("| order | build (ms) |\n|---|---:|\n");
   {
-    auto prefixes = synth_table(Family::kV4, 1000000, 42 + 1000000);
+    auto prefixes = synth_table(Family::V4, 1000000, 42 + 1000000);
     std::vector<std::pair<const char*, std::vector<Prefix>>> orders;
     auto sorted = prefixes;
     std::sort(sorted.begin(), sorted.end(), [](const Prefix& a, const Prefix& b) {
@@ -323,7 +323,7 @@ int main(int argc, char** argv) {
 
   std::printf("\n### Loading a 1M-line list file (parse + build, as at httpd startup)\n\n");
   {
-    auto prefixes = synth_table(Family::kV4, 1000000, 43);
+    auto prefixes = synth_table(Family::V4, 1000000, 43);
     char path[] = "/tmp/bench_cidr_XXXXXX";
     int fd = mkstemp(path);
     if (fd >= 0) {
@@ -338,7 +338,7 @@ int main(int argc, char** argv) {
         auto t0 = Clock::now();
         cidr::Loader loader;
         cidr::Diagnostics diag;
-        loader.load_file(path, cidr::FileKind::kList, &diag);
+        loader.load_file(path, cidr::FileKind::List, &diag);
         auto table = loader.build(&diag);
         t.push_back(seconds_since(t0));
         entries = table->size();
@@ -351,12 +351,12 @@ int main(int argc, char** argv) {
 
   std::printf("\n### Trie vs linear scan (IPv4, 1k prefixes, same addresses)\n\n");
   {
-    auto prefixes = synth_table(Family::kV4, 1000, 11);
+    auto prefixes = synth_table(Family::V4, 1000, 11);
     auto table = build_table(prefixes);
     auto addrs = inside_addresses(prefixes, 200000, 3);
-    auto rnd = random_addresses(Family::kV4, 200000, 4);
+    auto rnd = random_addresses(Family::V4, 200000, 4);
     addrs.insert(addrs.end(), rnd.begin(), rnd.end());
-    double trie = time_lookups(*table, Family::kV4, addrs, lookup_runs);
+    double trie = time_lookups(*table, Family::V4, addrs, lookup_runs);
     double linear = time_linear(prefixes, addrs, 3);
     std::printf("| matcher | ns/lookup |\n|---|---:|\n");
     std::printf("| trie | %.1f |\n| linear scan | %.1f |\n| ratio | %.0fx |\n", trie, linear,

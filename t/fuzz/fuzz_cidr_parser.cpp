@@ -34,9 +34,9 @@ const Listed* linear_match(const std::vector<Listed>& listed, const cidr::Addres
   for (const Listed& l : listed) {
     cidr::Family f = l.prefix.family;
     cidr::U128 v = a.value;
-    if (a.family == cidr::Family::kV6 && (v >> 32) == 0xffff) {
+    if (a.family == cidr::Family::V6 && (v >> 32) == 0xffff) {
       v &= 0xffffffffu;
-      if (f != cidr::Family::kV4) continue;
+      if (f != cidr::Family::V4) continue;
     } else if (f != a.family) {
       continue;
     }
@@ -62,7 +62,7 @@ void check_kind(std::string_view text, cidr::FileKind kind) {
   std::vector<std::string> type_names;
   cidr::for_each_line(text, [&](uint32_t, std::string_view line) {
     cidr::ParsedLine p = cidr::parse_line(line, kind);
-    if (p.status != cidr::ParsedLine::kEntry) return;
+    if (p.status != cidr::ParsedLine::Status::Entry) return;
     std::string again_text = cidr::format_prefix(p.prefix);
     cidr::Prefix again;
     bool host_bits = true;
@@ -71,7 +71,7 @@ void check_kind(std::string_view text, cidr::FileKind kind) {
         host_bits) {
       fail("format/parse round trip", again_text);
     }
-    std::string type = kind == cidr::FileKind::kMap ? std::string(p.type) : "fuzzed";
+    std::string type = kind == cidr::FileKind::Map ? std::string(p.type) : "fuzzed";
     if (!cidr::valid_type_name(type)) fail("accepted an invalid type", type);
     uint16_t id = 0;
     while (id < type_names.size() && type_names[id] != type) ++id;
@@ -89,8 +89,8 @@ void check_kind(std::string_view text, cidr::FileKind kind) {
     probes.push_back(
         cidr::Address{p.family, p.value | (all & ~cidr::prefix_mask(p.family, p.len))});
     if (p.value != 0) probes.push_back(cidr::Address{p.family, p.value - 1});
-    if (p.family == cidr::Family::kV4) {
-      probes.push_back(cidr::Address{cidr::Family::kV6, (cidr::U128(0xffff) << 32) | p.value});
+    if (p.family == cidr::Family::V4) {
+      probes.push_back(cidr::Address{cidr::Family::V6, (cidr::U128(0xffff) << 32) | p.value});
     }
   }
   for (const cidr::Address& a : probes) {
@@ -120,7 +120,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       fail("address round trip", cidr::format_address(a));
     }
   }
-  check_kind(text, cidr::FileKind::kList);
-  check_kind(text, cidr::FileKind::kMap);
+  check_kind(text, cidr::FileKind::List);
+  check_kind(text, cidr::FileKind::Map);
   return 0;
 }

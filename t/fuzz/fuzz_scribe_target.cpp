@@ -1,6 +1,7 @@
 // libFuzzer target for what mod_scribe reads from the operator: CustomLog
 // "scribe:..." targets, ScribeServer endpoints and the numeric directive
-// values (sizes with K/M/G, plain numbers).
+// values (sizes with K/M/G, plain numbers: config_values.h, which
+// mod_syslog reads its values with too).
 //
 // The first input byte picks the parser. Beyond "no crash, no sanitizer
 // report" it checks: a rejected value always says why; an accepted target has
@@ -15,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config_values.h"
 #include "scribe_target.h"
 
 namespace {
@@ -80,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     case 2: {
       uint64_t out = 0;
-      if (scribe::parse_size(text, 4096, uint64_t(1) << 50, out, error)) {
+      if (config_values::parse_size(text, 4096, uint64_t(1) << 50, out, error)) {
         if (out < 4096 || out > (uint64_t(1) << 50)) fail("size out of bounds", text);
       } else if (error.empty()) {
         fail("rejected without a reason", text);
@@ -89,7 +91,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     default: {
       uint64_t out = 0;
-      if (scribe::parse_number(text, 1, 3600000, out, error)) {
+      if (config_values::parse_number(text, 1, 3600000, out, error)) {
         if (out < 1 || out > 3600000) fail("number out of bounds", text);
       } else if (error.empty()) {
         fail("rejected without a reason", text);

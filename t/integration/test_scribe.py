@@ -391,6 +391,7 @@ BAD_CONFIGS = [
     ("ScribeServer 127.0.0.1:0", "ScribeServer: '127.0.0.1:0': port '0' is out of range"),
     ("ScribeQueueSize lots", "ScribeQueueSize: 'lots' is not a size"),
     ("ScribeSpoolMaxSize 12Q", "ScribeSpoolMaxSize: '12Q' is not a size"),
+    ("ScribeQueueSize 1K", "ScribeQueueSize: '1K' is out of range (4K-1024G)"),
     ("ScribeBatchSize 0", "ScribeBatchSize: '0' is out of range"),
     ("ScribeFlushInterval 1s", "ScribeFlushInterval: '1s' is not a number"),
     ("ScribeTimeout soon", "ScribeTimeout: 'soon' is not a number"),

@@ -330,10 +330,13 @@ CONFIG_ERRORS = [
     ('CustomLog "syslog:local0:my tag" common', ["CustomLog", "tag 'my tag' contains a space"]),
     ('SyslogIdent "my app"', ["SyslogIdent", "'my app' contains a space"]),
     ("SyslogFormat xml", ["SyslogFormat", "unknown format 'xml'"]),
-    ("SyslogMaxLength 10", ["SyslogMaxLength", "10 is out of range"]),
-    ("SyslogMaxLength lots", ["SyslogMaxLength", "'lots' is not a number"]),
-    ("SyslogQueueSize 1", ["SyslogQueueSize", "1 is out of range"]),
-    ("SyslogQueueSize 4X", ["SyslogQueueSize", "'4X' is not a size"]),
+    ("SyslogMaxLength 10", ["SyslogMaxLength: '10' is out of range (480-1048576)"]),
+    ("SyslogMaxLength lots", ["SyslogMaxLength: 'lots' is not a number"]),
+    ("SyslogMaxLength 8K", ["SyslogMaxLength: '8K' is not a number"]),
+    ("SyslogQueueSize 1", ["SyslogQueueSize: '1' is out of range (64K-1G)"]),
+    ("SyslogQueueSize 2G", ["SyslogQueueSize: '2G' is out of range (64K-1G)"]),
+    ("SyslogQueueSize 4X",
+     ["SyslogQueueSize: '4X' is not a size (bytes, optionally with K, M or G)"]),
 ]
 
 

@@ -73,7 +73,7 @@ std::unique_ptr<PrefixTable> table_from_map(const std::string& text, Diagnostics
   Diagnostics local;
   if (diag == nullptr) diag = &local;
   cidr::Loader loader;
-  loader.load_text(text, "test.map", FileKind::kMap, "", diag);
+  loader.load_text(text, "test.map", FileKind::Map, "", diag);
   ck_assert_msg(!diag->has_errors(), "map rejected: %s", diag->error_text().c_str());
   return loader.build(diag);
 }
@@ -122,7 +122,7 @@ void remove_tree(const std::string& dir) {
 
 START_TEST(test_parse_ipv4_forms) {
   Prefix p = P("192.0.2.1");
-  CHECK(p.family == Family::kV4 && p.len == 32 && p.value == 0xC0000201u);
+  CHECK(p.family == Family::V4 && p.len == 32 && p.value == 0xC0000201u);
   p = P("0.0.0.0/0");
   CHECK(p.len == 0 && p.value == 0);
   p = P("10.0.0.0/8");
@@ -180,7 +180,7 @@ START_TEST(test_parse_ipv6_forms) {
   };
   for (const auto& c : ok) {
     Prefix p = P(c.text);
-    ck_assert_msg(p.family == Family::kV6 && p.value == ((c.hi << 64) | c.lo), "%s", c.text);
+    ck_assert_msg(p.family == Family::V6 && p.value == ((c.hi << 64) | c.lo), "%s", c.text);
   }
   for (const char* bad :
        {":", ":::", "1:::2", "1::2::3", ":1::", "1:", ":1", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7",
@@ -193,14 +193,14 @@ END_TEST
 
 START_TEST(test_parse_ipv4_mapped_becomes_ipv4) {
   Prefix p = P("::ffff:10.0.0.0/104");
-  CHECK(p.family == Family::kV4 && p.len == 8 && p.value == 0x0A000000u);
+  CHECK(p.family == Family::V4 && p.len == 8 && p.value == 0x0A000000u);
   p = P("::ffff:192.0.2.7");
-  CHECK(p.family == Family::kV4 && p.len == 32 && p.value == 0xC0000207u);
+  CHECK(p.family == Family::V4 && p.len == 32 && p.value == 0xC0000207u);
   p = P("::ffff:0:0/96");
-  CHECK(p.family == Family::kV4 && p.len == 0);
+  CHECK(p.family == Family::V4 && p.len == 0);
   // Shorter than /96 it also covers non-mapped space: it stays IPv6.
   p = P("::ffff:0:0/95");
-  CHECK(p.family == Family::kV6 && p.len == 95);
+  CHECK(p.family == Family::V6 && p.len == 95);
 }
 END_TEST
 
@@ -251,43 +251,49 @@ END_TEST
 START_TEST(test_parse_line_list) {
   using cidr::ParsedLine;
   for (const char* blank : {"", "   ", "\t", "\r", "# comment", "   # indented comment", "#"}) {
-    ck_assert_msg(cidr::parse_line(blank, FileKind::kList).status == ParsedLine::kBlank, "'%s'",
-                  blank);
+    ck_assert_msg(cidr::parse_line(blank, FileKind::List).status == ParsedLine::Status::Blank,
+                  "'%s'", blank);
   }
-  ParsedLine l = cidr::parse_line("  10.0.0.0/8  # office\r", FileKind::kList);
-  CHECK(l.status == ParsedLine::kEntry && l.prefix.len == 8);
-  l = cidr::parse_line("10.0.0.0/8#no space", FileKind::kList);
-  CHECK(l.status == ParsedLine::kEntry);
-  l = cidr::parse_line("2001:db8::/32\r", FileKind::kList);
-  CHECK(l.status == ParsedLine::kEntry && l.prefix.family == Family::kV6);
-  l = cidr::parse_line("10.0.0.0/8 crawler", FileKind::kList);
-  CHECK(l.status == ParsedLine::kError &&
+  ParsedLine l = cidr::parse_line("  10.0.0.0/8  # office\r", FileKind::List);
+  CHECK(l.status == ParsedLine::Status::Entry && l.prefix.len == 8);
+  l = cidr::parse_line("10.0.0.0/8#no space", FileKind::List);
+  CHECK(l.status == ParsedLine::Status::Entry);
+  l = cidr::parse_line("2001:db8::/32\r", FileKind::List);
+  CHECK(l.status == ParsedLine::Status::Entry && l.prefix.family == Family::V6);
+  l = cidr::parse_line("10.0.0.0/8 crawler", FileKind::List);
+  CHECK(l.status == ParsedLine::Status::Error &&
         l.error.find("unexpected 'crawler'") != std::string::npos);
-  l = cidr::parse_line("10.0.0.0 / 8", FileKind::kList);
-  CHECK(l.status == ParsedLine::kError);
-  l = cidr::parse_line("not-an-address", FileKind::kList);
-  CHECK(l.status == ParsedLine::kError && l.error.find("invalid IP address") != std::string::npos);
-  l = cidr::parse_line(std::string_view("1.2.3.4\0", 8), FileKind::kList);
-  CHECK(l.status == ParsedLine::kError && l.error.find("'1.2.3.4?'") != std::string::npos);
+  l = cidr::parse_line("10.0.0.0 / 8", FileKind::List);
+  CHECK(l.status == ParsedLine::Status::Error);
+  l = cidr::parse_line("not-an-address", FileKind::List);
+  CHECK(l.status == ParsedLine::Status::Error &&
+        l.error.find("invalid IP address") != std::string::npos);
+  l = cidr::parse_line(std::string_view("1.2.3.4\0", 8), FileKind::List);
+  CHECK(l.status == ParsedLine::Status::Error && l.error.find("'1.2.3.4?'") != std::string::npos);
 }
 END_TEST
 
 START_TEST(test_parse_line_map) {
   using cidr::ParsedLine;
-  ParsedLine l = cidr::parse_line("10.0.0.0/8 mobile", FileKind::kMap);
-  CHECK(l.status == ParsedLine::kEntry && l.type == "mobile");
-  l = cidr::parse_line("\t2001:db8::/32\tcrawler.google  # seen 2024\r", FileKind::kMap);
-  CHECK(l.status == ParsedLine::kEntry && l.type == "crawler.google");
-  l = cidr::parse_line("10.0.0.0/8", FileKind::kMap);
-  CHECK(l.status == ParsedLine::kError && l.error.find("missing client type") != std::string::npos);
-  l = cidr::parse_line("10.0.0.0/8 # mobile", FileKind::kMap);
-  CHECK(l.status == ParsedLine::kError && l.error.find("missing client type") != std::string::npos);
-  l = cidr::parse_line("10.0.0.0/8 mobile extra", FileKind::kMap);
-  CHECK(l.status == ParsedLine::kError && l.error.find("unexpected 'extra'") != std::string::npos);
-  l = cidr::parse_line("10.0.0.0/8 mo\"bile", FileKind::kMap);
-  CHECK(l.status == ParsedLine::kError && l.error.find("invalid client type") != std::string::npos);
-  l = cidr::parse_line("mobile 10.0.0.0/8", FileKind::kMap);
-  CHECK(l.status == ParsedLine::kError && l.error.find("invalid IP address") != std::string::npos);
+  ParsedLine l = cidr::parse_line("10.0.0.0/8 mobile", FileKind::Map);
+  CHECK(l.status == ParsedLine::Status::Entry && l.type == "mobile");
+  l = cidr::parse_line("\t2001:db8::/32\tcrawler.google  # seen 2024\r", FileKind::Map);
+  CHECK(l.status == ParsedLine::Status::Entry && l.type == "crawler.google");
+  l = cidr::parse_line("10.0.0.0/8", FileKind::Map);
+  CHECK(l.status == ParsedLine::Status::Error &&
+        l.error.find("missing client type") != std::string::npos);
+  l = cidr::parse_line("10.0.0.0/8 # mobile", FileKind::Map);
+  CHECK(l.status == ParsedLine::Status::Error &&
+        l.error.find("missing client type") != std::string::npos);
+  l = cidr::parse_line("10.0.0.0/8 mobile extra", FileKind::Map);
+  CHECK(l.status == ParsedLine::Status::Error &&
+        l.error.find("unexpected 'extra'") != std::string::npos);
+  l = cidr::parse_line("10.0.0.0/8 mo\"bile", FileKind::Map);
+  CHECK(l.status == ParsedLine::Status::Error &&
+        l.error.find("invalid client type") != std::string::npos);
+  l = cidr::parse_line("mobile 10.0.0.0/8", FileKind::Map);
+  CHECK(l.status == ParsedLine::Status::Error &&
+        l.error.find("invalid IP address") != std::string::npos);
 }
 END_TEST
 
@@ -323,7 +329,7 @@ START_TEST(test_load_text_reports_file_and_line) {
       "10.1.2.3/8 # sloppy\r\n"
       "2001:db8::/129\n"
       "198.51.100.0/24",  // no final newline
-      "/etc/cidr/crawler", FileKind::kList, "crawler", &diag);
+      "/etc/cidr/crawler", FileKind::List, "crawler", &diag);
   CHECK(diag.error_count() == 2);
   std::vector<std::string> errors = diag.errors();
   CHECK_STR(errors[0], "/etc/cidr/crawler:4: invalid IP address '192.0.2.300'");
@@ -338,9 +344,9 @@ END_TEST
 START_TEST(test_duplicate_networks) {
   Diagnostics diag;
   cidr::Loader loader;
-  loader.load_text("10.0.0.0/8\n192.0.2.0/24\n", "a/mobile", FileKind::kList, "mobile", &diag);
+  loader.load_text("10.0.0.0/8\n192.0.2.0/24\n", "a/mobile", FileKind::List, "mobile", &diag);
   loader.load_text("# header\n10.0.0.0/8 crawler\n192.0.2.0/24 mobile\n10.0.0.0/8 partner\n",
-                   "b.map", FileKind::kMap, "", &diag);
+                   "b.map", FileKind::Map, "", &diag);
   auto table = loader.build(&diag);
   CHECK(!diag.has_errors());
   // Same type twice is silent; each different type names both places.
@@ -360,7 +366,7 @@ START_TEST(test_diagnostics_cap) {
   cidr::Loader loader;
   std::string text;
   for (int i = 0; i < 10; ++i) text += "bad\n";
-  loader.load_text(text, "f", FileKind::kList, "t", &diag);
+  loader.load_text(text, "f", FileKind::List, "t", &diag);
   CHECK(diag.error_count() == 10);
   std::vector<std::string> e = diag.errors();
   CHECK(e.size() == 4);
@@ -392,8 +398,8 @@ START_TEST(test_load_files_dirs_and_globs) {
   ck_assert_int_eq(files.size(), 1);
 
   cidr::Loader loader;
-  CHECK(loader.load({FileKind::kList, dir + "/[cm]*"}, &diag));
-  CHECK(loader.load({FileKind::kMap, dir + "/partners.map"}, &diag));
+  CHECK(loader.load({FileKind::List, dir + "/[cm]*"}, &diag));
+  CHECK(loader.load({FileKind::Map, dir + "/partners.map"}, &diag));
   CHECK(!diag.has_errors());
   CHECK(loader.file_count() == 3);
   auto table = loader.build(&diag);
@@ -405,18 +411,18 @@ START_TEST(test_load_files_dirs_and_globs) {
   // What must fail, each with the path in the message.
   Diagnostics bad;
   cidr::Loader l2;
-  CHECK(!l2.load({FileKind::kList, dir + "/nomatch*"}, &bad));
+  CHECK(!l2.load({FileKind::List, dir + "/nomatch*"}, &bad));
   CHECK(contains(bad.errors(), dir + "/nomatch*: no file matches"));
-  CHECK(!l2.load({FileKind::kList, dir + "/missing"}, &bad));
+  CHECK(!l2.load({FileKind::List, dir + "/missing"}, &bad));
   CHECK(contains(bad.errors(), dir + "/missing: cannot read: No such file or directory"));
-  CHECK(!l2.load({FileKind::kList, dir + "/sub/*.none"}, &bad));
+  CHECK(!l2.load({FileKind::List, dir + "/sub/*.none"}, &bad));
   ck_assert_int_eq(apr_dir_make((dir + "/empty").c_str(), APR_FPROT_OS_DEFAULT, pool), APR_SUCCESS);
-  CHECK(!l2.load({FileKind::kList, dir + "/empty"}, &bad));
+  CHECK(!l2.load({FileKind::List, dir + "/empty"}, &bad));
   CHECK(contains(bad.errors(), dir + "/empty: directory contains no list files"));
   write_file(dir + "/bad name", "10.0.0.0/8\n");
-  CHECK(!l2.load({FileKind::kList, dir + "/bad name"}, &bad));
+  CHECK(!l2.load({FileKind::List, dir + "/bad name"}, &bad));
   CHECK(contains(bad.errors(), "does not make a valid client type"));
-  CHECK(!l2.load({FileKind::kMap, dir + "/mobile.txt"}, &bad));
+  CHECK(!l2.load({FileKind::Map, dir + "/mobile.txt"}, &bad));
   CHECK(contains(bad.errors(), dir + "/mobile.txt:1: missing client type"));
   remove_tree(dir);
 }
@@ -553,7 +559,7 @@ class Reference {
 
 U128 random_bits(std::mt19937_64& rng, Family f) {
   U128 v = (U128(rng()) << 64) | rng();
-  return f == Family::kV4 ? (v & 0xffffffffu) : v;
+  return f == Family::V4 ? (v & 0xffffffffu) : v;
 }
 
 // Prefixes that nest and cluster like real lists: lengths spread over the
@@ -616,31 +622,29 @@ bool compare_random(Family f, size_t nprefixes, size_t naddrs, uint64_t seed, in
   return table->v4_wide();
 }
 
-START_TEST(test_random_v4_small) { compare_random(Family::kV4, 200, 20000, 1, 5); }
+START_TEST(test_random_v4_small) { compare_random(Family::V4, 200, 20000, 1, 5); }
 END_TEST
 
-START_TEST(test_random_v4_medium) { compare_random(Family::kV4, 30000, 100000, 2, 10); }
+START_TEST(test_random_v4_medium) { compare_random(Family::V4, 30000, 100000, 2, 10); }
 END_TEST
 
-START_TEST(test_random_v4_hosts) { compare_random(Family::kV4, 50000, 100000, 3, 60); }
+START_TEST(test_random_v4_hosts) { compare_random(Family::V4, 50000, 100000, 3, 60); }
 END_TEST
 
-START_TEST(test_random_v6_small) { compare_random(Family::kV6, 300, 20000, 4, 5); }
+START_TEST(test_random_v6_small) { compare_random(Family::V6, 300, 20000, 4, 5); }
 END_TEST
 
-START_TEST(test_random_v6_medium) { compare_random(Family::kV6, 40000, 100000, 5, 10); }
+START_TEST(test_random_v6_medium) { compare_random(Family::V6, 40000, 100000, 5, 10); }
 END_TEST
 
 // Large enough for the 24-bit wide top array.
-START_TEST(test_random_v4_wide) {
-  CHECK(compare_random(Family::kV4, 700000, 200000, 6, 1, 16, 24));
-}
+START_TEST(test_random_v4_wide) { CHECK(compare_random(Family::V4, 700000, 200000, 6, 1, 16, 24)); }
 END_TEST
 
 // Scattered /32s need more distinct top entries than the wide array holds:
 // the build falls back to the narrow layout and must still be right.
 START_TEST(test_random_v4_wide_fallback) {
-  CHECK(!compare_random(Family::kV4, 650000, 150000, 7, 95));
+  CHECK(!compare_random(Family::V4, 650000, 150000, 7, 95));
 }
 END_TEST
 

@@ -119,7 +119,7 @@ START_TEST(only_regular_files_within_the_cap) {
 
   cidr::Diagnostics diag;
   cidr::Loader loader;
-  CHECK(loader.load({cidr::FileKind::kList, ok}, &diag));
+  CHECK(loader.load({cidr::FileKind::List, ok}, &diag));
   CHECK(any_contains(diag.warnings(), ok + ": is writable by its group or by others"));
 }
 END_TEST

@@ -1,5 +1,6 @@
 // Unit tests of the shared delivery machinery (include/delivery.h,
-// include/spool.h): spool file format, SpoolDir replay and limits, batching
+// include/spool.h) and the directive values both log modules read
+// (include/config_values.h): spool file format, SpoolDir replay and limits, batching
 // and backoff on an explicit clock, queue accounting, and a Shipper driving
 // an in-process fake Sink.
 #include <check.h>
@@ -13,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cinttypes>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -28,6 +30,7 @@
 #include "apr_general.h"
 #include "apr_pools.h"
 #include "child_senders.h"
+#include "config_values.h"
 #include "delivery.h"
 #include "drop_ledger.h"
 #include "exit_log.h"
@@ -1463,6 +1466,138 @@ START_TEST(shipper_does_not_count_given_up_lines_as_sent) {
 }
 END_TEST
 
+// ---- directive values (config_values.h) ----
+
+// One row: the text, the range, and either the value or the whole message.
+struct ValueCase {
+  const char* text;
+  uint64_t min;
+  uint64_t max;
+  bool ok;
+  uint64_t value;     // when ok
+  const char* error;  // when not
+};
+
+constexpr uint64_t kK = 1 << 10, kM = 1 << 20, kG = 1 << 30;
+
+// The ranges of SyslogQueueSize (64K-1G), ScribeQueueSize (4K-1024G) and
+// ScribeSpoolMaxSize (4K-1048576G), and unbounded ones.
+static const ValueCase kSizeCases[] = {
+    {"1024", 1, UINT64_MAX, true, 1024, nullptr},
+    {"8M", 1, UINT64_MAX, true, 8 * kM, nullptr},
+    {"1g", 1, UINT64_MAX, true, kG, nullptr},
+    {"64k", 1, UINT64_MAX, true, 64 * kK, nullptr},
+    {"0064K", 64 * kK, kG, true, 64 * kK, nullptr},
+    {"64K", 64 * kK, kG, true, 64 * kK, nullptr},
+    {"1G", 64 * kK, kG, true, kG, nullptr},
+    {"1024G", 4 * kK, kG << 10, true, kG << 10, nullptr},
+    {"17179869183G", 1, UINT64_MAX, true, uint64_t(17179869183) << 30, nullptr},
+    {"", 1, UINT64_MAX, false, 0, "'' is not a size (bytes, optionally with K, M or G)"},
+    {"M", 1, UINT64_MAX, false, 0, "'M' is not a size (bytes, optionally with K, M or G)"},
+    {"abc", 1, UINT64_MAX, false, 0, "'abc' is not a size (bytes, optionally with K, M or G)"},
+    {"4X", 1, UINT64_MAX, false, 0, "'4X' is not a size (bytes, optionally with K, M or G)"},
+    {"1.5M", 1, UINT64_MAX, false, 0, "'1.5M' is not a size (bytes, optionally with K, M or G)"},
+    {"12MB", 1, UINT64_MAX, false, 0, "'12MB' is not a size (bytes, optionally with K, M or G)"},
+    {"-1", 1, UINT64_MAX, false, 0, "'-1' is not a size (bytes, optionally with K, M or G)"},
+    {"+5", 1, UINT64_MAX, false, 0, "'+5' is not a size (bytes, optionally with K, M or G)"},
+    {" 12", 1, UINT64_MAX, false, 0, "' 12' is not a size (bytes, optionally with K, M or G)"},
+    {"12 ", 1, UINT64_MAX, false, 0, "'12 ' is not a size (bytes, optionally with K, M or G)"},
+    {"0x10", 1, UINT64_MAX, false, 0, "'0x10' is not a size (bytes, optionally with K, M or G)"},
+    {"1", 64 * kK, kG, false, 0, "'1' is out of range (64K-1G)"},
+    {"65535", 64 * kK, kG, false, 0, "'65535' is out of range (64K-1G)"},
+    {"1025M", 64 * kK, kG, false, 0, "'1025M' is out of range (64K-1G)"},
+    {"1K", 4 * kK, kG << 10, false, 0, "'1K' is out of range (4K-1024G)"},
+    {"4097", 4 * kK, 8 * kK + 1, true, 4097, nullptr},
+    {"1", 4097, 8 * kK + 1, false, 0, "'1' is out of range (4097-8193)"},
+    // Past 64 bits, in the digits or by the suffix.
+    {"99999999999G", 1, kG << 10, false, 0, "'99999999999G' is out of range (1-1024G)"},
+    {"17179869184G", 1, UINT64_MAX, false, 0,
+     "'17179869184G' is out of range (1-18446744073709551615)"},
+    {"18446744073709551616", 0, UINT64_MAX, false, 0,
+     "'18446744073709551616' is out of range (0-18446744073709551615)"},
+};
+
+// The ranges of SyslogMaxLength, the exit timeouts, ScribeBatchSize and the
+// like: digits only, no suffix.
+static const ValueCase kNumberCases[] = {
+    {"200", 1, 1000, true, 200, nullptr},
+    {"1", 1, 1000, true, 1, nullptr},
+    {"1000", 1, 1000, true, 1000, nullptr},
+    {"0", 0, 2500, true, 0, nullptr},
+    {"2500", 0, 2500, true, 2500, nullptr},
+    {"8192", 480, 1 << 20, true, 8192, nullptr},
+    {"18446744073709551615", 0, UINT64_MAX, true, UINT64_MAX, nullptr},
+    {"0", 1, 1000, false, 0, "'0' is out of range (1-1000)"},
+    {"1001", 1, 1000, false, 0, "'1001' is out of range (1-1000)"},
+    {"2501", 0, 2500, false, 0, "'2501' is out of range (0-2500)"},
+    {"10", 480, 1 << 20, false, 0, "'10' is out of range (480-1048576)"},
+    {"18446744073709551616", 0, UINT64_MAX, false, 0,
+     "'18446744073709551616' is out of range (0-18446744073709551615)"},
+    {"", 1, 1000, false, 0, "'' is not a number"},
+    {"2s", 1, 1000, false, 0, "'2s' is not a number"},
+    {"8K", 480, 1 << 20, false, 0, "'8K' is not a number"},
+    {"lots", 480, 1 << 20, false, 0, "'lots' is not a number"},
+    {"-0", 0, 2500, false, 0, "'-0' is not a number"},
+    {"+5", 0, 2500, false, 0, "'+5' is not a number"},
+    {" 5", 0, 2500, false, 0, "' 5' is not a number"},
+    {"1e3", 0, 2500, false, 0, "'1e3' is not a number"},
+};
+
+using ValueParser = bool (*)(std::string_view, uint64_t, uint64_t, uint64_t&, std::string&);
+
+static void check_value_cases(ValueParser parse, const ValueCase* cases, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const ValueCase& c = cases[i];
+    const uint64_t untouched = 12345;
+    uint64_t v = untouched;
+    std::string error;
+    bool ok = parse(c.text, c.min, c.max, v, error);
+    ck_assert_msg(ok == c.ok, "'%s' in [%" PRIu64 ", %" PRIu64 "]: %s", c.text, c.min, c.max,
+                  ok ? "accepted" : error.c_str());
+    if (c.ok) {
+      ck_assert_msg(v == c.value, "'%s' read as %" PRIu64, c.text, v);
+    } else {
+      ck_assert_msg(v == untouched, "'%s': a failed parse changed its output", c.text);
+      ck_assert_msg(error == c.error, "'%s': \"%s\", expected \"%s\"", c.text, error.c_str(),
+                    c.error);
+    }
+  }
+}
+
+START_TEST(config_sizes) {
+  check_value_cases(config_values::parse_size, kSizeCases, sizeof kSizeCases / sizeof *kSizeCases);
+}
+END_TEST
+
+START_TEST(config_numbers) {
+  check_value_cases(config_values::parse_number, kNumberCases,
+                    sizeof kNumberCases / sizeof *kNumberCases);
+}
+END_TEST
+
+START_TEST(config_size_string) {
+  const struct {
+    uint64_t bytes;
+    const char* text;
+  } cases[] = {{0, "0"},
+               {1, "1"},
+               {1023, "1023"},
+               {1024, "1K"},
+               {1536, "1536"},
+               {4096, "4K"},
+               {65536, "64K"},
+               {3 * kM, "3M"},
+               {kG, "1G"},
+               {kG << 10, "1024G"},
+               {4 * kK + 1, "4097"},
+               {UINT64_MAX, "18446744073709551615"}};
+  for (const auto& c : cases) {
+    const std::string text = config_values::size_string(c.bytes);
+    ck_assert_str_eq(text.c_str(), c.text);
+  }
+}
+END_TEST
+
 static Suite* delivery_suite() {
   Suite* s = suite_create("delivery");
   struct {
@@ -1495,6 +1630,7 @@ static Suite* delivery_suite() {
         shipper_stop_delivers_from_spool, child_senders_stop_together,
         child_senders_never_join_under_prefork, shipper_early_deadline_still_spools_late_lines,
         shipper_not_started_counts_every_line}},
+      {"config_values", {config_sizes, config_numbers, config_size_string}},
       {"status",
        {status_board_sums_across_processes, status_board_reclaims_dead_owner,
         status_board_reused_pid_is_not_a_child, status_board_worst_state_and_earliest_failure,

@@ -118,48 +118,6 @@ START_TEST(endpoint_forms) {
 }
 END_TEST
 
-// ---- sizes and numbers ----
-
-START_TEST(sizes) {
-  uint64_t v = 0;
-  std::string err;
-  ck_assert(parse_size("1024", 1, UINT64_MAX, v, err));
-  ck_assert_uint_eq(v, 1024u);
-  ck_assert(parse_size("8M", 1, UINT64_MAX, v, err));
-  ck_assert_uint_eq(v, 8u << 20);
-  ck_assert(parse_size("1g", 1, UINT64_MAX, v, err));
-  ck_assert_uint_eq(v, 1ull << 30);
-  ck_assert(parse_size("64k", 1, UINT64_MAX, v, err));
-  ck_assert_uint_eq(v, 65536u);
-  const char* bad[] = {"", "M", "abc", "1.5M", "-1", "12MB", " 12", "0x10"};
-  for (const char* b : bad) {
-    ck_assert_msg(!parse_size(b, 1, UINT64_MAX, v, err), "'%s' accepted", b);
-    ck_assert(err.find("is not a size") != std::string::npos);
-  }
-  ck_assert(!parse_size("99999999999G", 1, UINT64_MAX, v, err));
-  ck_assert(err.find("too large") != std::string::npos);
-  ck_assert(!parse_size("1K", 4096, UINT64_MAX, v, err));
-  ck_assert(err.find("out of range") != std::string::npos);
-}
-END_TEST
-
-START_TEST(numbers) {
-  uint64_t v = 0;
-  std::string err;
-  ck_assert(parse_number("200", 1, 1000, v, err));
-  ck_assert_uint_eq(v, 200u);
-  ck_assert(!parse_number("0", 1, 1000, v, err));
-  ck_assert(err.find("out of range (1-1000)") != std::string::npos);
-  ck_assert(!parse_number("1001", 1, 1000, v, err));
-  ck_assert(!parse_number("2s", 1, 1000, v, err));
-  ck_assert(err.find("is not a number") != std::string::npos);
-  ck_assert(!parse_number("", 1, 1000, v, err));
-  ck_assert(!parse_number("18446744073709551616", 0, UINT64_MAX, v, err));
-  ck_assert(parse_number("18446744073709551615", 0, UINT64_MAX, v, err));
-  ck_assert_uint_eq(v, UINT64_MAX);
-}
-END_TEST
-
 // ---- collector sets ----
 
 START_TEST(keys_and_spool_names) {
@@ -241,8 +199,6 @@ static Suite* scribe_suite() {
   tcase_add_loop_test(parse, target_table, 0, sizeof kTargets / sizeof kTargets[0]);
   tcase_add_test(parse, target_category_length);
   tcase_add_test(parse, endpoint_forms);
-  tcase_add_test(parse, sizes);
-  tcase_add_test(parse, numbers);
   suite_add_tcase(s, parse);
   TCase* rot = tcase_create("collectors");
   tcase_add_checked_fixture(rot, setup, teardown);
