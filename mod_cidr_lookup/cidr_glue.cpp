@@ -95,8 +95,10 @@ struct RequestState {
   const char* network;  // value set in network_env, null if none
 };
 
+// Plain C structs httpd keeps in its pools: zeroed memory, no constructor
+// and no cleanup (logchain::pool_new is for C++ objects).
 template <typename T>
-T* pool_new(apr_pool_t* p) {
+T* pool_zeroed(apr_pool_t* p) {
   return static_cast<T*>(apr_pcalloc(p, sizeof(T)));
 }
 
@@ -124,7 +126,7 @@ Registry* registry(apr_pool_t* pconf, bool create) {
 }
 
 Settings* merge_settings(apr_pool_t* p, const Settings* base, const Settings* add) {
-  Settings* out = pool_new<Settings>(p);
+  Settings* out = pool_zeroed<Settings>(p);
   *out = *base;
   if (add->lists_set) {
     out->lists = add->lists;
@@ -252,7 +254,7 @@ void publish(request_rec* r, const RequestState* st) {
 }
 
 RequestState* look_up(request_rec* r, const Effective& e) {
-  RequestState* st = pool_new<RequestState>(r->pool);
+  RequestState* st = pool_zeroed<RequestState>(r->pool);
   st->per_dir = r->per_dir_config;
   st->lists = e.lists;
   st->default_type = e.default_type;
@@ -287,7 +289,7 @@ RequestState* tag_request(request_rec* r, const Effective& e, const RequestState
   strip_forgeable_headers(r, e);
   RequestState* st = nullptr;
   if (prev != nullptr && same_settings(prev, e)) {
-    st = pool_new<RequestState>(r->pool);
+    st = pool_zeroed<RequestState>(r->pool);
     *st = *prev;
     st->per_dir = r->per_dir_config;
   } else {
@@ -355,7 +357,7 @@ struct RequireTypes {
 const char* parse_require_client_type(cmd_parms* cmd, const char* require_line,
                                       const void** parsed) {
   try {
-    auto* req = pool_new<RequireTypes>(cmd->pool);
+    auto* req = pool_zeroed<RequireTypes>(cmd->pool);
     req->types = apr_array_make(cmd->pool, 4, sizeof(const char*));
     const char* line = require_line;
     while (*line != '\0') {
@@ -586,14 +588,16 @@ bool valid_header_name(const char* s) {
 
 extern "C" {
 
-void* cidr_lookup_create_dir_config(apr_pool_t* p, char* /*dir*/) { return pool_new<Settings>(p); }
+void* cidr_lookup_create_dir_config(apr_pool_t* p, char* /*dir*/) {
+  return pool_zeroed<Settings>(p);
+}
 
 void* cidr_lookup_merge_dir_config(apr_pool_t* p, void* base, void* add) {
   return merge_settings(p, static_cast<Settings*>(base), static_cast<Settings*>(add));
 }
 
 void* cidr_lookup_create_server_config(apr_pool_t* p, server_rec* /*s*/) {
-  return pool_new<Settings>(p);
+  return pool_zeroed<Settings>(p);
 }
 
 void* cidr_lookup_merge_server_config(apr_pool_t* p, void* base, void* add) {

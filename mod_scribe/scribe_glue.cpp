@@ -434,16 +434,9 @@ apr_status_t stop_shippers(void* data) {
 
 int scribe_status_hook(request_rec* r, int flags) {
   Generation* gen = g_gen;
-  if (!gen || !gen->board) return OK;
-  try {
-    std::vector<logchain::StatusRow> rows;
-    for (size_t i = 0; i < gen->destinations.size(); ++i)
-      rows.push_back({gen->destinations[i]->key, gen->board->totals(i)});
-    logchain::print_sender_status(r, flags, "Scribe", rows);
-  } catch (...) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_scribe: cannot show its figures");
-  }
-  return OK;
+  if (!gen) return OK;
+  return logchain::print_board(r, flags, "Scribe", gen->board.get(),
+                               [gen](size_t i) { return gen->destinations[i]->key; });
 }
 
 void scribe_child_stopping(apr_pool_t*, int graceful) {

@@ -305,16 +305,9 @@ std::string status_name(const SyslogHandle& h) {
 
 int status_hook(request_rec* r, int flags) {
   Generation* gen = g_gen;
-  if (!gen || !gen->board) return OK;
-  try {
-    std::vector<logchain::StatusRow> rows;
-    for (size_t i = 0; i < gen->status_names.size(); ++i)
-      rows.push_back({gen->status_names[i], gen->board->totals(i)});
-    logchain::print_sender_status(r, flags, "Syslog", rows);
-  } catch (...) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_syslog: cannot show its figures");
-  }
-  return OK;
+  if (!gen) return OK;
+  return logchain::print_board(r, flags, "Syslog", gen->board.get(),
+                               [gen](size_t i) { return gen->status_names[i]; });
 }
 
 void child_stopping(apr_pool_t*, int graceful) {

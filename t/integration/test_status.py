@@ -89,6 +89,12 @@ def status_conf(httpd, *lines):
 ONLY_TEST_REQUESTS = '"expr=%{QUERY_STRING} =~ /id=/"'
 
 
+def tcp_log(rsyslog):
+    """A CustomLog to rsyslogd over TCP, of the test's requests only."""
+    return (f'CustomLog "syslog:local5@tcp://127.0.0.1:{rsyslog.tcp_port}" pidline '
+            f'{ONLY_TEST_REQUESTS}')
+
+
 def syslog_key(rsyslog):
     # The target as the status page names it (facility.level:tag@endpoint,
     # the tag being the name httpd runs as), ':' percent-encoded.
@@ -106,7 +112,7 @@ def test_counters_sum_over_children(rsyslog, collector, httpd_ep):
         httpd,
         f"ScribeServer {collector.address}",
         FAST,
-        f'CustomLog "syslog:local5@tcp://127.0.0.1:{rsyslog.tcp_port}" pidline {ONLY_TEST_REQUESTS}',
+        tcp_log(rsyslog),
         f'CustomLog "scribe:www" pidline {ONLY_TEST_REQUESTS}',
         f'CIDRFile "{cidr}"',
     ))
@@ -154,7 +160,7 @@ def test_counters_survive_a_child_that_exits(rsyslog, httpd_ep):
     httpd.start(status_conf(
         httpd,
         "MaxConnectionsPerChild 5",
-        f'CustomLog "syslog:local5@tcp://127.0.0.1:{rsyslog.tcp_port}" pidline {ONLY_TEST_REQUESTS}',
+        tcp_log(rsyslog),
     ))
     n = 60
     ids = []
@@ -233,7 +239,7 @@ def test_truncated_lines_show(rsyslog, httpd_event):
     httpd.start(status_conf(
         httpd,
         "SyslogMaxLength 1024",
-        f'CustomLog "syslog:local5@tcp://127.0.0.1:{rsyslog.tcp_port}" pidline {ONLY_TEST_REQUESTS}',
+        tcp_log(rsyslog),
     ))
     httpd.expect_log(r"lines truncated to SyslogMaxLength")
     n = 10
@@ -248,10 +254,7 @@ def test_graceful_restart_starts_a_new_generation(rsyslog, httpd_event):
     """Counters belong to a generation: after a graceful restart they count
     the new children's lines only (a counter reset, as Prometheus reads it)."""
     httpd = httpd_event
-    conf = status_conf(
-        httpd,
-        f'CustomLog "syslog:local5@tcp://127.0.0.1:{rsyslog.tcp_port}" pidline {ONLY_TEST_REQUESTS}',
-    )
+    conf = status_conf(httpd, tcp_log(rsyslog))
     httpd.start(conf)
     first, failed = burst(httpd, 30, concurrency=2, prefix="g1")
     assert not failed, failed
