@@ -254,7 +254,7 @@ void* new_handle(server_rec* s, const char* name) {
 
 // `p` is plog: nothing of ours may live there (see log_writer_chain.h); a
 // message's text, with no cleanup, may.
-void* scribe_writer_init(apr_pool_t* p, server_rec* s, const char* name) {
+void* writer_init(apr_pool_t* p, server_rec* s, const char* name) {
   if (!logchain::has_prefix(name, scribe::kTargetPrefix)) return g_chain.next_init(p, s, name);
   const char* who = apr_pstrcat(p, "CustomLog ", name, nullptr);
   return logchain::guard_parent(APLOG_MODULE_INDEX, s, who, static_cast<void*>(nullptr),
@@ -294,8 +294,8 @@ void queue_line(request_rec* r, Handle* h, const char** strs, int* lens, int n) 
 
 // A line that could not be queued is logged; an error returned would make
 // mod_log_config warn once per request as well.
-apr_status_t scribe_writer(request_rec* r, void* handle, const char** strs, int* lens, int n,
-                           apr_size_t len) {
+apr_status_t writer(request_rec* r, void* handle, const char** strs, int* lens, int n,
+                    apr_size_t len) {
   Generation* gen = g_gen;
   Handle* h = gen ? gen->handles.find(handle) : nullptr;
   if (!h) return g_chain.next_write(r, handle, strs, lens, n, len);
@@ -313,13 +313,13 @@ apr_status_t forget_generation(void*) {
   return APR_SUCCESS;
 }
 
-int scribe_open_logs(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
+int open_logs(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
   return logchain::guard_hook(APLOG_MODULE_INDEX, s, "mod_scribe", [&] {
     g_gen = pool_new<Generation>(pconf, pconf);
     apr_pool_cleanup_register(pconf, nullptr, forget_generation, apr_pool_cleanup_null);
     g_gen->main_server = s;
     g_gen->settings = resolved_settings(pconf, s);
-    g_chain.install(scribe_writer_init, scribe_writer);
+    g_chain.install(writer_init, writer);
     return OK;
   });
 }
@@ -327,7 +327,7 @@ int scribe_open_logs(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s)
 // Runs for `apachectl -t` too, before the logs are opened: every scribe:
 // target is parsed here so that a bad one fails the check with its file and
 // line, and the spool directory is made ready.
-int scribe_check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) {
+int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) {
   return logchain::guard_hook(APLOG_MODULE_INDEX, s, "mod_scribe", [&] {
     bool bad = false, any = false;
     logchain::for_each_log_target(ap_conftree, scribe::kTargetPrefix, ptemp,
@@ -349,7 +349,7 @@ int scribe_check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec*
 }
 
 // After open_logs: the handles exist, so we know whether a spool is needed.
-int scribe_post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) {
+int post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) {
   return logchain::guard_hook(APLOG_MODULE_INDEX, s, "mod_scribe", [&] {
     if (!g_gen || g_gen->destinations.empty()) return OK;
     if (!spool_dir_ready(g_gen->settings)) return HTTP_INTERNAL_SERVER_ERROR;
@@ -410,18 +410,18 @@ apr_status_t stop_shippers(void* data) {
   return APR_SUCCESS;
 }
 
-int scribe_status_hook(request_rec* r, int flags) {
+int status_hook(request_rec* r, int flags) {
   Generation* gen = g_gen;
   if (!gen) return OK;
   return logchain::print_board(APLOG_MODULE_INDEX, r, flags, "Scribe", gen->board.get(),
                                [gen](size_t i) { return gen->destinations[i]->key; });
 }
 
-void scribe_child_stopping(apr_pool_t*, int graceful) {
+void child_stopping(apr_pool_t*, int graceful) {
   if (Generation* gen = g_gen) logchain::start_exit_deadline(gen->senders, graceful);
 }
 
-void scribe_child_init(apr_pool_t* pchild, server_rec* s) {
+void child_init(apr_pool_t* pchild, server_rec* s) {
   Generation* gen = g_gen;
   if (!gen || gen->destinations.empty()) return;
   if (!logchain::guard_continue(APLOG_MODULE_INDEX, APLOG_ERR, s, "mod_scribe: child_init",
@@ -594,12 +594,12 @@ const char* scribe_cmd_strip_newline(cmd_parms* cmd, void*, int on) {
 
 void scribe_register_hooks(apr_pool_t*) {
   static const char* const before_log_config[] = {"mod_log_config.c", nullptr};
-  ap_hook_open_logs(scribe_open_logs, nullptr, before_log_config, APR_HOOK_MIDDLE);
-  ap_hook_check_config(scribe_check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
-  ap_hook_post_config(scribe_post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
-  ap_hook_child_init(scribe_child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
-  ap_hook_child_stopping(scribe_child_stopping, nullptr, nullptr, APR_HOOK_MIDDLE);
-  APR_OPTIONAL_HOOK(ap, status_hook, scribe_status_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_open_logs(open_logs, nullptr, before_log_config, APR_HOOK_MIDDLE);
+  ap_hook_check_config(check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_child_stopping(child_stopping, nullptr, nullptr, APR_HOOK_MIDDLE);
+  APR_OPTIONAL_HOOK(ap, status_hook, status_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
 }
 
 }  // extern "C"
