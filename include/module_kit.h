@@ -1,6 +1,8 @@
-// What mod_syslog and mod_scribe do alike around their senders in a child:
-// picking the stop policy for the MPM and hooking the two-step stop into
-// pchild. Glue only: includes httpd headers.
+// What the modules do alike in their glue: the exception guards every hook,
+// writer and directive handler runs its body in (all three modules), and,
+// for mod_syslog and mod_scribe, around their senders in a child: picking
+// the stop policy for the MPM and hooking the two-step stop into pchild.
+// Glue only: includes httpd headers.
 #pragma once
 
 // httpd.h must come first.
@@ -9,6 +11,9 @@
 #include "ap_mpm.h"
 #include "apr_pools.h"
 #include "apr_portable.h"
+#include "apr_strings.h"
+#include "http_config.h"
+#include "http_log.h"
 #include "http_main.h"
 #include "mpm_common.h"
 #include "scoreboard.h"
@@ -16,13 +21,123 @@
 
 #include <time.h>
 
+#include <exception>
 #include <memory>
+#include <new>
 #include <string>
+#include <utility>
 
 #include "child_senders.h"
 #include "status_board.h"
 
 namespace logchain {
+
+// ---- exception guards ----
+//
+// No exception crosses into httpd. Each guard runs `fn` and, when it throws,
+// reports one message form, "<who>: <what>", where <what> is "out of memory"
+// for std::bad_alloc, what() for any other std::exception and "unexpected
+// failure" for anything else. What the guard then returns depends on the
+// kind of caller, not on the exception:
+//
+//   guard_hook       startup hooks (check_config, open_logs, post_config):
+//                    logs at APLOG_STARTUP|APLOG_ERR, as their own config
+//                    errors are (on stderr while the error log is not open
+//                    yet, as under `apachectl -t`), and returns
+//                    HTTP_INTERNAL_SERVER_ERROR: httpd stops on any return
+//                    but OK or DECLINED from these hooks.
+//   guard_parent     the rest of the parent's config cycle (writer_init,
+//                    called from mod_log_config's open_logs): the same log
+//                    line, and the caller's value for failure (nullptr).
+//   guard_continue   work the caller goes on without (child_init's steps,
+//                    exit cleanups, optional extras such as the status
+//                    board): logs at the level given (APLOG_ERR for what
+//                    loses lines, APLOG_WARNING for what only loses a
+//                    figure or a warning) and returns false; true when fn
+//                    finished.
+//   guard_request    request time (log writers, request hooks, authz, the
+//                    status page): logs against the request at APLOG_ERR and
+//                    returns the caller's value, since each of those hooks
+//                    has its own meaning for failure (a writer APR_SUCCESS, so
+//                    that mod_log_config does not warn once per request;
+//                    authz AUTHZ_GENERAL_ERROR; a request hook DECLINED/OK).
+//   guard_directive  directive handlers: returns "<Directive>: <what>" in
+//                    cmd->pool, which httpd prints with the file and line.
+//
+// `module_index` is the caller's APLOG_MODULE_INDEX (declared by
+// APLOG_USE_MODULE in the module's glue, not visible here), so that the
+// lines keep their "[name:level]" tag and the module's LogLevel applies
+// (startup lines are printed without a tag, as httpd does for all of them).
+// The file and line a line names (ErrorLogFormat %F) are this header's.
+
+// Runs fn; if it throws, returns fail(what) instead.
+template <typename Fn, typename Fail>
+auto run_guarded(Fn&& fn, Fail&& fail) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    return fail("out of memory");
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  } catch (...) {
+    return fail("unexpected failure");
+  }
+}
+
+template <typename Fn>
+int guard_hook(int module_index, server_rec* s, const char* who, Fn&& fn) {
+  return run_guarded(std::forward<Fn>(fn), [&](const char* what) -> int {
+    ap_log_error(__FILE__, __LINE__, module_index, APLOG_STARTUP | APLOG_ERR, 0, s, "%s: %s", who,
+                 what);
+    return HTTP_INTERNAL_SERVER_ERROR;
+  });
+}
+
+template <typename R, typename Fn>
+R guard_parent(int module_index, server_rec* s, const char* who, R on_failure, Fn&& fn) {
+  return run_guarded(std::forward<Fn>(fn), [&](const char* what) -> R {
+    ap_log_error(__FILE__, __LINE__, module_index, APLOG_STARTUP | APLOG_ERR, 0, s, "%s: %s", who,
+                 what);
+    return on_failure;
+  });
+}
+
+template <typename Fn>
+bool guard_continue(int module_index, int level, server_rec* s, const char* who, Fn&& fn) {
+  return run_guarded(
+      [&]() -> bool {
+        fn();
+        return true;
+      },
+      [&](const char* what) -> bool {
+        ap_log_error(__FILE__, __LINE__, module_index, level, 0, s, "%s: %s", who, what);
+        return false;
+      });
+}
+
+template <typename R, typename Fn>
+R guard_request(int module_index, request_rec* r, const char* who, R on_failure, Fn&& fn) {
+  return run_guarded(std::forward<Fn>(fn), [&](const char* what) -> R {
+    ap_log_rerror(__FILE__, __LINE__, module_index, APLOG_ERR, 0, r, "%s: %s", who, what);
+    return on_failure;
+  });
+}
+
+// `name` names the message when the directive's own name is not enough
+// (a Require provider, a directive and its argument).
+template <typename Fn>
+const char* guard_directive_named(cmd_parms* cmd, const char* name, Fn&& fn) {
+  return run_guarded(std::forward<Fn>(fn), [&](const char* what) -> const char* {
+    return apr_pstrcat(cmd->pool, name, ": ", what, nullptr);
+  });
+}
+
+template <typename Fn>
+const char* guard_directive(cmd_parms* cmd, Fn&& fn) {
+  return guard_directive_named(cmd, cmd->cmd->name, std::forward<Fn>(fn));
+}
+
+// ---- senders in a child ----
 
 // How many children of one generation may run at once (ServerLimit): the
 // StatusBoard's slots per target.

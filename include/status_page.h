@@ -6,6 +6,7 @@
 // httpd.h must come first.
 // clang-format off
 #include "httpd.h"
+#include "apr_strings.h"
 #include "http_log.h"
 #include "http_protocol.h"
 #include "mod_status.h"
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "module_kit.h"
 #include "status_board.h"
 
 namespace logchain {
@@ -77,21 +79,19 @@ inline void print_sender_status(request_rec* r, int flags, const char* kind,
 
 // A module's status hook: one row per target of `board`, named by `name_of(i)`;
 // nothing without a board (no target, or the first startup pass). Never
-// throws into httpd.
+// throws into httpd; `module_index` is the caller's APLOG_MODULE_INDEX (see
+// the guards in module_kit.h).
 template <typename NameOf>
-int print_board(request_rec* r, int flags, const char* kind, const delivery::StatusBoard* board,
-                NameOf&& name_of) {
+int print_board(int module_index, request_rec* r, int flags, const char* kind,
+                const delivery::StatusBoard* board, NameOf&& name_of) {
   if (!board) return OK;
-  try {
+  const char* who = apr_pstrcat(r->pool, kind, ": cannot show the delivery figures", nullptr);
+  return guard_request(module_index, r, who, int{OK}, [&] {
     std::vector<StatusRow> rows;
     for (size_t i = 0; i < board->targets(); ++i) rows.push_back({name_of(i), board->totals(i)});
     print_sender_status(r, flags, kind, rows);
-  } catch (...) {
-    // A header has no module of its own to log as: the message names it.
-    ap_log_rerror_(__FILE__, __LINE__, APLOG_NO_MODULE, APLOG_ERR, 0, r,
-                   "%s: cannot show the delivery figures", kind);
-  }
-  return OK;
+    return int{OK};
+  });
 }
 
 }  // namespace logchain

@@ -39,6 +39,7 @@
 #include "cidr_names.h"
 #include "cidr_parse.h"
 #include "mod_cidr_lookup.h"
+#include "module_kit.h"
 #include "prefix_table.h"
 #include "status_board.h"
 
@@ -300,23 +301,22 @@ RequestState* tag_request(request_rec* r, const Effective& e, const RequestState
   return st;
 }
 
+// Runs a request hook's lookup; a failure is logged and the hook returns
+// `result` as it would have anyway: the request goes on untagged.
 template <typename Fn>
-void guarded(request_rec* r, Fn&& fn) {
-  try {
+int guarded(request_rec* r, int result, Fn&& fn) {
+  return logchain::guard_request(APLOG_MODULE_INDEX, r, "client type lookup failed", result, [&] {
     fn();
-  } catch (const std::exception& e) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "client type lookup failed: %s", e.what());
-  } catch (...) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "client type lookup failed");
-  }
+    return result;
+  });
 }
 
 // Server and virtual-host lists, for everything that runs before the
 // directory sections are known (SetEnvIf and RewriteRule in server context,
 // <If>). Runs for internal redirects too (ErrorDocument, RewriteRule [PT]).
 int post_read_request(request_rec* r) {
-  guarded(r, [r] { tag_request(r, effective(server_settings(r), nullptr), request_state(r)); });
-  return DECLINED;
+  return guarded(r, DECLINED,
+                 [r] { tag_request(r, effective(server_settings(r), nullptr), request_state(r)); });
 }
 
 // The lists of the request's own directory section. post_perdir_config runs
@@ -326,12 +326,11 @@ int post_read_request(request_rec* r) {
 // client-type` that guards it, gets the answer of its own section. A
 // subrequest starts from its parent's answer.
 int post_perdir_config(request_rec* r) {
-  guarded(r, [r] {
+  return guarded(r, OK, [r] {
     const RequestState* prev = request_state(r);
     if (prev == nullptr && r->main != nullptr) prev = request_state(r->main);
     tag_request(r, effective(server_settings(r), dir_settings(r)), prev);
   });
-  return OK;
 }
 
 // mod_dir (DirectoryIndex) and mod_negotiation (MultiViews) serve a
@@ -340,12 +339,11 @@ int post_perdir_config(request_rec* r) {
 // its request headers or our state: bring both in line with that section
 // before the handler runs.
 int fixups(request_rec* r) {
-  guarded(r, [r] {
+  return guarded(r, DECLINED, [r] {
     const RequestState* st = request_state(r);
     if (st != nullptr && st->per_dir == r->per_dir_config) return;
     tag_request(r, effective(server_settings(r), dir_settings(r)), st);
   });
-  return DECLINED;
 }
 
 // ---- authz provider -------------------------------------------------------
@@ -356,7 +354,7 @@ struct RequireTypes {
 
 const char* parse_require_client_type(cmd_parms* cmd, const char* require_line,
                                       const void** parsed) {
-  try {
+  return logchain::guard_directive_named(cmd, "Require client-type", [&]() -> const char* {
     auto* req = pool_zeroed<RequireTypes>(cmd->pool);
     req->types = apr_array_make(cmd->pool, 4, sizeof(const char*));
     const char* line = require_line;
@@ -374,52 +372,67 @@ const char* parse_require_client_type(cmd_parms* cmd, const char* require_line,
     if (req->types->nelts == 0) return "Require client-type needs one or more client types";
     *parsed = req;
     return nullptr;
-  } catch (...) {
-    return "Require client-type: out of memory";
-  }
+  });
 }
 
 // Compares with what the request was tagged with (CIDRLookupDefault
-// included), which is also what the backend sees.
-authz_status check_client_type(request_rec* r, const char* /*require_line*/, const void* parsed) {
-  try {
-    const auto* req = static_cast<const RequireTypes*>(parsed);
-    if (req == nullptr) return AUTHZ_GENERAL_ERROR;
-    // The answer for this very request (main, subrequest or redirect):
-    // post_perdir_config computed it for its own section just before.
-    const RequestState* st = request_state(r);
-    if (st != nullptr && st->per_dir != r->per_dir_config) st = nullptr;
-    const char* type = nullptr;
-    if (st != nullptr) {
-      type = st->type;
+// included), which is also what the backend sees. Throws.
+authz_status client_type_verdict(request_rec* r, const void* parsed) {
+  const auto* req = static_cast<const RequireTypes*>(parsed);
+  if (req == nullptr) return AUTHZ_GENERAL_ERROR;
+  // The answer for this very request (main, subrequest or redirect):
+  // post_perdir_config computed it for its own section just before.
+  const RequestState* st = request_state(r);
+  if (st != nullptr && st->per_dir != r->per_dir_config) st = nullptr;
+  const char* type = nullptr;
+  if (st != nullptr) {
+    type = st->type;
+  } else {
+    Effective e = effective(server_settings(r), dir_settings(r));
+    cidr::Match m;
+    if (e.lists != nullptr && e.lists->table && lookup_client(r, *e.lists->table, &m)) {
+      type = e.lists->table->type_name(m.type).c_str();
     } else {
-      Effective e = effective(server_settings(r), dir_settings(r));
-      cidr::Match m;
-      if (e.lists != nullptr && e.lists->table && lookup_client(r, *e.lists->table, &m)) {
-        type = e.lists->table->type_name(m.type).c_str();
-      } else {
-        type = e.default_type;
-      }
+      type = e.default_type;
     }
-    if (type != nullptr) {
-      const auto* names = reinterpret_cast<const char* const*>(req->types->elts);
-      for (int i = 0; i < req->types->nelts; ++i) {
-        if (std::strcmp(names[i], type) == 0) return AUTHZ_GRANTED;
-      }
-    }
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                  "client %s has client type %s: not allowed by 'Require client-type'",
-                  r->useragent_ip ? r->useragent_ip : "?", type ? type : "(none)");
-    return AUTHZ_DENIED;
-  } catch (...) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "Require client-type: internal error");
-    return AUTHZ_GENERAL_ERROR;
   }
+  if (type != nullptr) {
+    const auto* names = reinterpret_cast<const char* const*>(req->types->elts);
+    for (int i = 0; i < req->types->nelts; ++i) {
+      if (std::strcmp(names[i], type) == 0) return AUTHZ_GRANTED;
+    }
+  }
+  ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                "client %s has client type %s: not allowed by 'Require client-type'",
+                r->useragent_ip ? r->useragent_ip : "?", type ? type : "(none)");
+  return AUTHZ_DENIED;
+}
+
+authz_status check_client_type(request_rec* r, const char* /*require_line*/, const void* parsed) {
+  return logchain::guard_request(APLOG_MODULE_INDEX, r, "Require client-type", AUTHZ_GENERAL_ERROR,
+                                 [&] { return client_type_verdict(r, parsed); });
 }
 
 const authz_provider kClientTypeProvider = {&check_client_type, &parse_require_client_type};
 
 // ---- building tables ------------------------------------------------------
+
+// Builds one context's table and logs its warnings. Throws.
+void build_table(ListSet* set, server_rec* s) {
+  cidr::Diagnostics diag;
+  auto started = std::chrono::steady_clock::now();
+  set->table = set->loader.build(&diag);
+  set->load_time += std::chrono::steady_clock::now() - started;
+  set->built_at = apr_time_now();
+  for (const std::string& w : diag.warnings()) {
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s", w.c_str());
+  }
+  ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
+               "lists of %s: %" APR_SIZE_T_FMT " IPv4 and %" APR_SIZE_T_FMT
+               " IPv6 networks, %" APR_SIZE_T_FMT " client types, %" APR_SIZE_T_FMT " bytes",
+               set->origin.c_str(), set->table->size_v4(), set->table->size_v6(),
+               set->table->type_count(), set->table->memory_bytes());
+}
 
 // Builds every table of this generation and logs the warnings collected.
 // `s` decides where warnings go: the error log after open_logs, stderr
@@ -438,29 +451,11 @@ bool build_all(apr_pool_t* pconf, server_rec* s) {
       ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "%s", n.c_str());
     }
     set->notices.clear();
-    try {
-      cidr::Diagnostics diag;
-      auto started = std::chrono::steady_clock::now();
-      set->table = set->loader.build(&diag);
-      set->load_time += std::chrono::steady_clock::now() - started;
-      set->built_at = apr_time_now();
-      for (const std::string& w : diag.warnings()) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s", w.c_str());
-      }
-      ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
-                   "lists of %s: %" APR_SIZE_T_FMT " IPv4 and %" APR_SIZE_T_FMT
-                   " IPv6 networks, %" APR_SIZE_T_FMT " client types, %" APR_SIZE_T_FMT " bytes",
-                   set->origin.c_str(), set->table->size_v4(), set->table->size_v6(),
-                   set->table->type_count(), set->table->memory_bytes());
-    } catch (const std::exception& e) {
-      ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "cannot build the lists of %s: %s",
-                   set->origin.c_str(), e.what());
+    const char* who =
+        apr_pstrcat(pconf, "cannot build the lists of ", set->origin.c_str(), nullptr);
+    if (!logchain::guard_continue(APLOG_MODULE_INDEX, APLOG_CRIT, s, who,
+                                  [&] { build_table(set, s); }))
       ok = false;
-    } catch (...) {
-      ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "cannot build the lists of %s",
-                   set->origin.c_str());
-      ok = false;
-    }
   }
   return ok;
 }
@@ -473,56 +468,59 @@ int post_config(apr_pool_t* pconf, apr_pool_t* /*plog*/, apr_pool_t* /*ptemp*/, 
 }
 
 // mod_status: what each context's table holds. A context is named by where
-// its first CIDRFile or CIDRMap is ("file:line").
-int status_hook(request_rec* r, int flags) {
-  try {
-    Registry* reg = registry(r->server->process->pconf, false);
-    if (reg == nullptr || reg->sets.empty()) return OK;
-    const bool lines = flags & (AP_STATUS_SHORT | AP_STATUS_NOTABLE);
-    const bool html = !(flags & AP_STATUS_SHORT);
-    if (html) ap_rputs("<hr />\n<h2>CIDR lists</h2>\n", r);
-    if (html && lines) ap_rputs("<pre>\n", r);
-    if (!lines)
-      ap_rputs(
-          "<table border=\"1\">\n<tr><th>Context</th><th>IPv4Prefixes</th>"
-          "<th>IPv6Prefixes</th><th>Types</th><th>Bytes</th><th>Loaded</th>"
-          "<th>LoadSeconds</th></tr>\n",
-          r);
-    std::vector<std::string> seen;
-    for (const ListSet* set : reg->sets) {
-      if (!set->table) continue;
-      // One file Included in several contexts gives them the same origin.
-      std::string name = set->origin;
-      size_t same = static_cast<size_t>(std::count(seen.begin(), seen.end(), set->origin));
-      seen.push_back(set->origin);
-      if (same) name += "#" + std::to_string(same + 1);
-      const cidr::PrefixTable& t = *set->table;
-      double seconds = std::chrono::duration<double>(set->load_time).count();
-      if (lines) {
-        std::string key = "CIDR " + delivery::status_key_word(name) + " ";
-        if (html) key = ap_escape_html(r->pool, key.c_str());
-        ap_rprintf(r, "%sIPv4Prefixes: %" APR_SIZE_T_FMT "\n", key.c_str(), t.size_v4());
-        ap_rprintf(r, "%sIPv6Prefixes: %" APR_SIZE_T_FMT "\n", key.c_str(), t.size_v6());
-        ap_rprintf(r, "%sTypes: %" APR_SIZE_T_FMT "\n", key.c_str(), t.type_count());
-        ap_rprintf(r, "%sBytes: %" APR_SIZE_T_FMT "\n", key.c_str(), t.memory_bytes());
-        ap_rprintf(r, "%sLoadedAt: %" APR_INT64_T_FMT "\n", key.c_str(),
-                   static_cast<apr_int64_t>(apr_time_sec(set->built_at)));
-        ap_rprintf(r, "%sLoadSeconds: %.3f\n", key.c_str(), seconds);
-      } else {
-        ap_rprintf(r,
-                   "<tr><td>%s</td><td>%" APR_SIZE_T_FMT "</td><td>%" APR_SIZE_T_FMT
-                   "</td><td>%" APR_SIZE_T_FMT "</td><td>%" APR_SIZE_T_FMT
-                   "</td><td>%s</td><td>%.3f</td></tr>\n",
-                   ap_escape_html(r->pool, name.c_str()), t.size_v4(), t.size_v6(), t.type_count(),
-                   t.memory_bytes(), ap_ht_time(r->pool, set->built_at, "%Y-%m-%d %H:%M:%S %Z", 1),
-                   seconds);
-      }
+// its first CIDRFile or CIDRMap is ("file:line"). Throws.
+void print_lists(request_rec* r, int flags) {
+  Registry* reg = registry(r->server->process->pconf, false);
+  if (reg == nullptr || reg->sets.empty()) return;
+  const bool lines = flags & (AP_STATUS_SHORT | AP_STATUS_NOTABLE);
+  const bool html = !(flags & AP_STATUS_SHORT);
+  if (html) ap_rputs("<hr />\n<h2>CIDR lists</h2>\n", r);
+  if (html && lines) ap_rputs("<pre>\n", r);
+  if (!lines)
+    ap_rputs(
+        "<table border=\"1\">\n<tr><th>Context</th><th>IPv4Prefixes</th>"
+        "<th>IPv6Prefixes</th><th>Types</th><th>Bytes</th><th>Loaded</th>"
+        "<th>LoadSeconds</th></tr>\n",
+        r);
+  std::vector<std::string> seen;
+  for (const ListSet* set : reg->sets) {
+    if (!set->table) continue;
+    // One file Included in several contexts gives them the same origin.
+    std::string name = set->origin;
+    size_t same = static_cast<size_t>(std::count(seen.begin(), seen.end(), set->origin));
+    seen.push_back(set->origin);
+    if (same) name += "#" + std::to_string(same + 1);
+    const cidr::PrefixTable& t = *set->table;
+    double seconds = std::chrono::duration<double>(set->load_time).count();
+    if (lines) {
+      std::string key = "CIDR " + delivery::status_key_word(name) + " ";
+      if (html) key = ap_escape_html(r->pool, key.c_str());
+      ap_rprintf(r, "%sIPv4Prefixes: %" APR_SIZE_T_FMT "\n", key.c_str(), t.size_v4());
+      ap_rprintf(r, "%sIPv6Prefixes: %" APR_SIZE_T_FMT "\n", key.c_str(), t.size_v6());
+      ap_rprintf(r, "%sTypes: %" APR_SIZE_T_FMT "\n", key.c_str(), t.type_count());
+      ap_rprintf(r, "%sBytes: %" APR_SIZE_T_FMT "\n", key.c_str(), t.memory_bytes());
+      ap_rprintf(r, "%sLoadedAt: %" APR_INT64_T_FMT "\n", key.c_str(),
+                 static_cast<apr_int64_t>(apr_time_sec(set->built_at)));
+      ap_rprintf(r, "%sLoadSeconds: %.3f\n", key.c_str(), seconds);
+    } else {
+      ap_rprintf(r,
+                 "<tr><td>%s</td><td>%" APR_SIZE_T_FMT "</td><td>%" APR_SIZE_T_FMT
+                 "</td><td>%" APR_SIZE_T_FMT "</td><td>%" APR_SIZE_T_FMT
+                 "</td><td>%s</td><td>%.3f</td></tr>\n",
+                 ap_escape_html(r->pool, name.c_str()), t.size_v4(), t.size_v6(), t.type_count(),
+                 t.memory_bytes(), ap_ht_time(r->pool, set->built_at, "%Y-%m-%d %H:%M:%S %Z", 1),
+                 seconds);
     }
-    if (html) ap_rputs(lines ? "</pre>\n" : "</table>\n", r);
-  } catch (...) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_cidr_lookup: cannot show its figures");
   }
-  return OK;
+  if (html) ap_rputs(lines ? "</pre>\n" : "</table>\n", r);
+}
+
+int status_hook(request_rec* r, int flags) {
+  return logchain::guard_request(APLOG_MODULE_INDEX, r, "mod_cidr_lookup: cannot show its figures",
+                                 int{OK}, [&] {
+                                   print_lists(r, flags);
+                                   return int{OK};
+                                 });
 }
 
 // `apachectl -t` stops before post_config: build here too, so duplicate
@@ -531,38 +529,38 @@ void test_config(apr_pool_t* pconf, server_rec* s) { build_all(pconf, s); }
 
 // ---- directives -------------------------------------------------------------
 
-const char* add_lists(cmd_parms* cmd, void* dconf, const char* arg, cidr::FileKind kind) {
-  try {
-    Settings* target = settings_for(cmd, dconf);
-    if (!target->lists_set || target->lists == nullptr) {
-      auto* set = new ListSet;
-      apr_pool_cleanup_register(cmd->pool, set, delete_list_set, apr_pool_cleanup_null);
-      if (cmd->directive != nullptr) {
-        set->origin = std::string(cmd->directive->filename ? cmd->directive->filename : "?") + ":" +
-                      std::to_string(cmd->directive->line_num);
-      }
-      registry(cmd->pool, true)->sets.push_back(set);
-      target->lists = set;
-      target->lists_set = 1;
+// Adds one CIDRFile's or CIDRMap's file to the context's lists. Throws.
+const char* load_lists(cmd_parms* cmd, void* dconf, const char* arg, cidr::FileKind kind) {
+  Settings* target = settings_for(cmd, dconf);
+  if (!target->lists_set || target->lists == nullptr) {
+    auto* set = new ListSet;
+    apr_pool_cleanup_register(cmd->pool, set, delete_list_set, apr_pool_cleanup_null);
+    if (cmd->directive != nullptr) {
+      set->origin = std::string(cmd->directive->filename ? cmd->directive->filename : "?") + ":" +
+                    std::to_string(cmd->directive->line_num);
     }
-    const char* path = ap_server_root_relative(cmd->temp_pool, arg);
-    if (path == nullptr) return apr_pstrcat(cmd->pool, "invalid path: ", arg, nullptr);
-
-    cidr::Diagnostics diag;
-    auto started = std::chrono::steady_clock::now();
-    target->lists->loader.load(cidr::ListSpec{kind, path}, &diag);
-    target->lists->load_time += std::chrono::steady_clock::now() - started;
-    if (diag.has_errors()) return apr_pstrdup(cmd->pool, diag.error_text().c_str());
-    for (std::string& w : diag.warnings()) target->lists->warnings.push_back(std::move(w));
-    for (const std::string& n : diag.notices()) target->lists->notices.push_back(n);
-    return nullptr;
-  } catch (const std::bad_alloc&) {
-    return "out of memory while loading CIDR lists";
-  } catch (const std::exception& e) {
-    return apr_pstrcat(cmd->pool, "cannot load ", arg, ": ", e.what(), nullptr);
-  } catch (...) {
-    return apr_pstrcat(cmd->pool, "cannot load ", arg, nullptr);
+    registry(cmd->pool, true)->sets.push_back(set);
+    target->lists = set;
+    target->lists_set = 1;
   }
+  const char* path = ap_server_root_relative(cmd->temp_pool, arg);
+  if (path == nullptr) return apr_pstrcat(cmd->pool, "invalid path: ", arg, nullptr);
+
+  cidr::Diagnostics diag;
+  auto started = std::chrono::steady_clock::now();
+  target->lists->loader.load(cidr::ListSpec{kind, path}, &diag);
+  target->lists->load_time += std::chrono::steady_clock::now() - started;
+  if (diag.has_errors()) return apr_pstrdup(cmd->pool, diag.error_text().c_str());
+  for (std::string& w : diag.warnings()) target->lists->warnings.push_back(std::move(w));
+  for (const std::string& n : diag.notices()) target->lists->notices.push_back(n);
+  return nullptr;
+}
+
+// A failure names the directive and the file: "CIDRFile PATH: out of memory".
+const char* add_lists(cmd_parms* cmd, void* dconf, const char* arg, cidr::FileKind kind) {
+  const char* name = apr_pstrcat(cmd->temp_pool, cmd->cmd->name, " ", arg, nullptr);
+  return logchain::guard_directive_named(cmd, name,
+                                         [&] { return load_lists(cmd, dconf, arg, kind); });
 }
 
 bool valid_env_name(const char* s) {

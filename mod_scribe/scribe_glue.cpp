@@ -171,18 +171,6 @@ server_rec* g_log_server = nullptr;
 // The table is in mod_scribe.c; the handlers (mod_scribe.h) are at the end
 // of this file, built from these helpers.
 
-// Runs a handler's body: no exception reaches httpd.
-template <typename Fn>
-const char* guarded(cmd_parms* cmd, Fn&& fn) {
-  try {
-    return fn();
-  } catch (const std::exception& e) {
-    return directive_error(cmd, e.what());
-  } catch (...) {
-    return directive_error(cmd, "unexpected failure");
-  }
-}
-
 // The per-child settings: main server only.
 Settings* global_settings(cmd_parms* cmd, const char** error) {
   *error = ap_check_cmd_context(cmd, GLOBAL_ONLY);
@@ -197,7 +185,7 @@ const char* set_setting(cmd_parms* cmd, const char* arg, uint64_t Settings::*fie
   const char* err;
   Settings* st = global_settings(cmd, &err);
   if (!st) return err;
-  return guarded(cmd, [&]() -> const char* {
+  return logchain::guard_directive(cmd, [&]() -> const char* {
     std::string e;
     return parse(arg, min, max, st->*field, e) ? nullptr : directive_error(cmd, e + note);
   });
@@ -246,73 +234,76 @@ bool spool_dir_ready(const Settings& st) {
 
 // ---- log writer ----
 
-// `p` is plog: nothing of ours may live there (see log_writer_chain.h).
-void* scribe_writer_init(apr_pool_t* p, server_rec* s, const char* name) {
-  if (!logchain::has_prefix(name, scribe::kTargetPrefix)) return g_chain.next_init(p, s, name);
-  try {
-    if (!g_gen) return nullptr;
-    scribe::Target t;
-    std::string err;
-    if (!scribe::parse_target(name, t, err)) {
-      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "CustomLog %s", err.c_str());
-      return nullptr;
-    }
-    const ServerConfig* sc = config_of(s);
-    auto h = std::make_unique<Handle>();
-    h->category = t.category;
-    h->destination =
-        g_gen->destination_for(t.servers.empty() ? sc->effective_servers() : t.servers);
-    h->strip_newline = sc->strip_newline.value_or(false);
-    return g_gen->handles.add(g_gen->pconf, std::move(h));
-  } catch (const std::exception& e) {
-    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "CustomLog %s: %s", name, e.what());
-  } catch (...) {
-    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "CustomLog %s: unexpected failure",
-                 name);
+// The handle for a scribe: target, or nullptr when it is refused (logged).
+// Throws.
+void* new_handle(server_rec* s, const char* name) {
+  if (!g_gen) return nullptr;
+  scribe::Target t;
+  std::string err;
+  if (!scribe::parse_target(name, t, err)) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "CustomLog %s", err.c_str());
+    return nullptr;
   }
-  return nullptr;
+  const ServerConfig* sc = config_of(s);
+  auto h = std::make_unique<Handle>();
+  h->category = t.category;
+  h->destination = g_gen->destination_for(t.servers.empty() ? sc->effective_servers() : t.servers);
+  h->strip_newline = sc->strip_newline.value_or(false);
+  return g_gen->handles.add(g_gen->pconf, std::move(h));
+}
+
+// `p` is plog: nothing of ours may live there (see log_writer_chain.h); a
+// message's text, with no cleanup, may.
+void* writer_init(apr_pool_t* p, server_rec* s, const char* name) {
+  if (!logchain::has_prefix(name, scribe::kTargetPrefix)) return g_chain.next_init(p, s, name);
+  const char* who = apr_pstrcat(p, "CustomLog ", name, nullptr);
+  return logchain::guard_parent(APLOG_MODULE_INDEX, s, who, static_cast<void*>(nullptr),
+                                [&] { return new_handle(s, name); });
 }
 
 // Request thread: copy the line into the child's queue and return. Never
-// touches the network or the disk.
-apr_status_t scribe_writer(request_rec* r, void* handle, const char** strs, int* lens, int n,
-                           apr_size_t len) {
+// touches the network or the disk. Throws.
+void queue_line(request_rec* r, Handle* h, const char** strs, int* lens, int n) {
+  Destination* d = h->destination;
+  delivery::Shipper* shipper = d->shipper.get();
+  if (!shipper || !shipper->running()) {
+    // No sender in this child (it could not be set up): counted, reported.
+    d->refused->count_dropped(EAGAIN);  // as pthread_create says
+    auto now = delivery::Clock::now();
+    if (d->refused->due(now))
+      for (const auto& [level, text] : d->refused->take(now, false))
+        ap_log_rerror(APLOG_MARK, delivery::aplog_level(level), 0, r, "%s", text.c_str());
+    return;
+  }
+  size_t total = 0;
+  for (int i = 0; i < n; ++i) total += static_cast<size_t>(lens[i]);
+  char* buf = static_cast<char*>(apr_palloc(r->pool, total + 1));
+  size_t used = 0;
+  for (int i = 0; i < n; ++i) {
+    memcpy(buf + used, strs[i], static_cast<size_t>(lens[i]));
+    used += static_cast<size_t>(lens[i]);
+  }
+  if (h->strip_newline && used > 0 && buf[used - 1] == '\n') {
+    --used;
+    if (used > 0 && buf[used - 1] == '\r') --used;
+  }
+  // A full queue is counted and reported by the sender thread, once per
+  // interval; a per-request warning from mod_log_config would flood.
+  shipper->push(h->category, std::string_view(buf, used));
+}
+
+// A line that could not be queued is logged; an error returned would make
+// mod_log_config warn once per request as well.
+apr_status_t writer(request_rec* r, void* handle, const char** strs, int* lens, int n,
+                    apr_size_t len) {
   Generation* gen = g_gen;
   Handle* h = gen ? gen->handles.find(handle) : nullptr;
   if (!h) return g_chain.next_write(r, handle, strs, lens, n, len);
-  try {
-    Destination* d = h->destination;
-    delivery::Shipper* shipper = d->shipper.get();
-    if (!shipper || !shipper->running()) {
-      // No sender in this child (it could not be set up): counted, reported.
-      d->refused->count_dropped(EAGAIN);  // as pthread_create says
-      auto now = delivery::Clock::now();
-      if (d->refused->due(now))
-        for (const auto& [level, text] : d->refused->take(now, false))
-          ap_log_rerror(APLOG_MARK, delivery::aplog_level(level), 0, r, "%s", text.c_str());
-      return APR_SUCCESS;
-    }
-    size_t total = 0;
-    for (int i = 0; i < n; ++i) total += static_cast<size_t>(lens[i]);
-    char* buf = static_cast<char*>(apr_palloc(r->pool, total + 1));
-    size_t used = 0;
-    for (int i = 0; i < n; ++i) {
-      memcpy(buf + used, strs[i], static_cast<size_t>(lens[i]));
-      used += static_cast<size_t>(lens[i]);
-    }
-    if (h->strip_newline && used > 0 && buf[used - 1] == '\n') {
-      --used;
-      if (used > 0 && buf[used - 1] == '\r') --used;
-    }
-    // A full queue is counted and reported by the sender thread, once per
-    // interval; a per-request warning from mod_log_config would flood.
-    shipper->push(h->category, std::string_view(buf, used));
-  } catch (const std::exception& e) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "scribe: cannot queue a line: %s", e.what());
-  } catch (...) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "scribe: cannot queue a line");
-  }
-  return APR_SUCCESS;
+  return logchain::guard_request(APLOG_MODULE_INDEX, r, "scribe: cannot queue a line",
+                                 apr_status_t{APR_SUCCESS}, [&]() -> apr_status_t {
+                                   queue_line(r, h, strs, lens, n);
+                                   return APR_SUCCESS;
+                                 });
 }
 
 // ---- hooks ----
@@ -322,27 +313,22 @@ apr_status_t forget_generation(void*) {
   return APR_SUCCESS;
 }
 
-int scribe_open_logs(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
-  try {
+int open_logs(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
+  return logchain::guard_hook(APLOG_MODULE_INDEX, s, "mod_scribe", [&] {
     g_gen = pool_new<Generation>(pconf, pconf);
     apr_pool_cleanup_register(pconf, nullptr, forget_generation, apr_pool_cleanup_null);
     g_gen->main_server = s;
     g_gen->settings = resolved_settings(pconf, s);
-    g_chain.install(scribe_writer_init, scribe_writer);
+    g_chain.install(writer_init, writer);
     return OK;
-  } catch (const std::exception& e) {
-    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "mod_scribe: %s", e.what());
-  } catch (...) {
-    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "mod_scribe: unexpected failure");
-  }
-  return HTTP_INTERNAL_SERVER_ERROR;
+  });
 }
 
 // Runs for `apachectl -t` too, before the logs are opened: every scribe:
 // target is parsed here so that a bad one fails the check with its file and
 // line, and the spool directory is made ready.
-int scribe_check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) {
-  try {
+int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) {
+  return logchain::guard_hook(APLOG_MODULE_INDEX, s, "mod_scribe", [&] {
     bool bad = false, any = false;
     logchain::for_each_log_target(ap_conftree, scribe::kTargetPrefix, ptemp,
                                   [&](const ap_directive_t* d, const char* target) {
@@ -359,35 +345,24 @@ int scribe_check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec*
     if (bad) return HTTP_INTERNAL_SERVER_ERROR;
     if (any && !spool_dir_ready(resolved_settings(ptemp, s))) return HTTP_INTERNAL_SERVER_ERROR;
     return OK;
-  } catch (const std::exception& e) {
-    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "mod_scribe: %s", e.what());
-  } catch (...) {
-    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "mod_scribe: unexpected failure");
-  }
-  return HTTP_INTERNAL_SERVER_ERROR;
+  });
 }
 
 // After open_logs: the handles exist, so we know whether a spool is needed.
-int scribe_post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) {
-  try {
+int post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) {
+  return logchain::guard_hook(APLOG_MODULE_INDEX, s, "mod_scribe", [&] {
     if (!g_gen || g_gen->destinations.empty()) return OK;
     if (!spool_dir_ready(g_gen->settings)) return HTTP_INTERNAL_SERVER_ERROR;
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
-      try {
-        g_gen->board = std::make_unique<delivery::StatusBoard>(g_gen->destinations.size(),
-                                                               logchain::children_per_generation());
-      } catch (const std::exception& e) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                     "mod_scribe: no delivery figures for mod_status: %s", e.what());
-      }
+      logchain::guard_continue(APLOG_MODULE_INDEX, APLOG_WARNING, s,
+                               "mod_scribe: no delivery figures for mod_status", [&] {
+                                 g_gen->board = std::make_unique<delivery::StatusBoard>(
+                                     g_gen->destinations.size(),
+                                     logchain::children_per_generation());
+                               });
     }
     return OK;
-  } catch (const std::exception& e) {
-    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "mod_scribe: %s", e.what());
-  } catch (...) {
-    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "mod_scribe: unexpected failure");
-  }
-  return HTTP_INTERNAL_SERVER_ERROR;
+  });
 }
 
 void thrift_output(const char* message) {
@@ -407,6 +382,20 @@ apr_status_t restore_thrift(void*) {
   return APR_SUCCESS;
 }
 
+// What a child reports at its exit, after its senders finished. Throws.
+void report_at_exit(Generation* gen, size_t late) {
+  if (late)
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, gen->main_server,
+                 "scribe: %zu senders had not finished by the exit deadline; what they held "
+                 "is not counted",
+                 late);
+  for (auto& d : gen->destinations)
+    if (!d->shipper || !d->shipper->running())
+      for (const auto& [level, text] : d->refused->take(delivery::Clock::now(), true))
+        ap_log_error(APLOG_MARK, delivery::aplog_level(level), 0, gen->main_server, "%s",
+                     text.c_str());
+}
+
 // Runs after every sender of this child was told to stop (a pre-cleanup):
 // each spooled what it held and delivers from the spool until the exit
 // deadline. Maybe inside prefork's signal handler: nothing here allocates,
@@ -416,42 +405,28 @@ apr_status_t stop_shippers(void* data) {
   auto* gen = static_cast<Generation*>(data);
   size_t late = gen->senders->finish_all();
   if (gen->senders->join_policy() != delivery::ChildSenders::Join::AfterStop) return APR_SUCCESS;
-  try {
-    if (late)
-      ap_log_error(APLOG_MARK, APLOG_ERR, 0, gen->main_server,
-                   "scribe: %zu senders had not finished by the exit deadline; what they held "
-                   "is not counted",
-                   late);
-    for (auto& d : gen->destinations)
-      if (!d->shipper || !d->shipper->running())
-        for (const auto& [level, text] : d->refused->take(delivery::Clock::now(), true))
-          ap_log_error(APLOG_MARK, delivery::aplog_level(level), 0, gen->main_server, "%s",
-                       text.c_str());
-  } catch (...) {
-  }
+  logchain::guard_continue(APLOG_MODULE_INDEX, APLOG_ERR, gen->main_server,
+                           "mod_scribe: child exit", [&] { report_at_exit(gen, late); });
   return APR_SUCCESS;
 }
 
-int scribe_status_hook(request_rec* r, int flags) {
+int status_hook(request_rec* r, int flags) {
   Generation* gen = g_gen;
   if (!gen) return OK;
-  return logchain::print_board(r, flags, "Scribe", gen->board.get(),
+  return logchain::print_board(APLOG_MODULE_INDEX, r, flags, "Scribe", gen->board.get(),
                                [gen](size_t i) { return gen->destinations[i]->key; });
 }
 
-void scribe_child_stopping(apr_pool_t*, int graceful) {
+void child_stopping(apr_pool_t*, int graceful) {
   if (Generation* gen = g_gen) logchain::start_exit_deadline(gen->senders, graceful);
 }
 
-void scribe_child_init(apr_pool_t* pchild, server_rec* s) {
+void child_init(apr_pool_t* pchild, server_rec* s) {
   Generation* gen = g_gen;
   if (!gen || gen->destinations.empty()) return;
-  try {
-    gen->senders = logchain::new_child_senders("scribe");
-  } catch (...) {
-    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "scribe: out of memory in child_init");
+  if (!logchain::guard_continue(APLOG_MODULE_INDEX, APLOG_ERR, s, "mod_scribe: child_init",
+                                [&] { gen->senders = logchain::new_child_senders("scribe"); }))
     return;
-  }
   // Cleanups run last-registered first: the shippers stop before libthrift's
   // output goes back to stderr.
   g_log_server = gen->main_server;
@@ -469,7 +444,10 @@ void scribe_child_init(apr_pool_t* pchild, server_rec* s) {
     ap_log_error(APLOG_MARK, delivery::aplog_level(level), 0, log_to, "%s", msg.c_str());
   };
   for (auto& d : gen->destinations) {
-    try {
+    const char* who =
+        apr_pstrcat(pchild, "scribe: ", d->key.c_str(),
+                    ": cannot start the sender (its lines are counted as lost)", nullptr);
+    logchain::guard_continue(APLOG_MODULE_INDEX, APLOG_ERR, s, who, [&] {
       scribe::SinkOptions so;
       so.servers = d->servers;
       so.timeout = delivery::Millis(st.timeout_ms);
@@ -495,15 +473,7 @@ void scribe_child_init(apr_pool_t* pchild, server_rec* s) {
       gen->senders->add(d->shipper.get());
       // A failed start leaves a Shipper that counts and reports every line.
       d->shipper->start();
-    } catch (const std::exception& e) {
-      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
-                   "scribe: %s: cannot start the sender: %s; its lines are counted as lost",
-                   d->key.c_str(), e.what());
-    } catch (...) {
-      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
-                   "scribe: %s: cannot start the sender; its lines are counted as lost",
-                   d->key.c_str());
-    }
+    });
   }
 }
 
@@ -513,6 +483,8 @@ void scribe_child_init(apr_pool_t* pchild, server_rec* s) {
 
 extern "C" {
 
+// The two config constructors keep their own catch: there is nothing to log
+// to yet (no error log, often no server) and NULL is their failure value.
 void* scribe_create_server_config(apr_pool_t* p, server_rec*) {
   try {
     return pool_new<ServerConfig>(p);
@@ -536,7 +508,7 @@ void* scribe_merge_server_config(apr_pool_t* p, void* base_v, void* add_v) {
 }
 
 const char* scribe_cmd_server(cmd_parms* cmd, void*, int argc, char* const argv[]) {
-  return guarded(cmd, [&]() -> const char* {
+  return logchain::guard_directive(cmd, [&]() -> const char* {
     if (argc < 1) return directive_error(cmd, "expects at least one host:port");
     std::vector<Endpoint> list;
     for (int i = 0; i < argc; ++i) {
@@ -554,18 +526,16 @@ const char* scribe_cmd_spool_dir(cmd_parms* cmd, void*, const char* arg) {
   const char* err;
   Settings* st = global_settings(cmd, &err);
   if (!st) return err;
-  if (!*arg) return directive_error(cmd, "empty directory name");
-  const char* path = ap_server_root_relative(cmd->pool, arg);
-  if (!path) return directive_error(cmd, std::string("invalid path '") + arg + "'");
-  try {
+  return logchain::guard_directive(cmd, [&]() -> const char* {
+    if (!*arg) return directive_error(cmd, "empty directory name");
+    const char* path = ap_server_root_relative(cmd->pool, arg);
+    if (!path) return directive_error(cmd, std::string("invalid path '") + arg + "'");
     st->spool_dir = path;
     while (st->spool_dir.size() > 1 && st->spool_dir.back() == '/') st->spool_dir.pop_back();
-  } catch (...) {
-    return directive_error(cmd, "out of memory");
-  }
-  st->spool_dir_origin =
-      apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename, cmd->directive->line_num);
-  return nullptr;
+    st->spool_dir_origin =
+        apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename, cmd->directive->line_num);
+    return nullptr;
+  });
 }
 
 const char* scribe_cmd_spool_max_size(cmd_parms* cmd, void*, const char* arg) {
@@ -602,7 +572,7 @@ const char* scribe_cmd_retry_interval(cmd_parms* cmd, void*, const char* min_arg
   const char* err;
   Settings* st = global_settings(cmd, &err);
   if (!st) return err;
-  return guarded(cmd, [&]() -> const char* {
+  return logchain::guard_directive(cmd, [&]() -> const char* {
     std::string e;
     uint64_t lo = 0, hi = 0;
     if (!config_values::parse_number(min_arg, 1, kMaxRetryMs, lo, e) ||
@@ -624,12 +594,12 @@ const char* scribe_cmd_strip_newline(cmd_parms* cmd, void*, int on) {
 
 void scribe_register_hooks(apr_pool_t*) {
   static const char* const before_log_config[] = {"mod_log_config.c", nullptr};
-  ap_hook_open_logs(scribe_open_logs, nullptr, before_log_config, APR_HOOK_MIDDLE);
-  ap_hook_check_config(scribe_check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
-  ap_hook_post_config(scribe_post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
-  ap_hook_child_init(scribe_child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
-  ap_hook_child_stopping(scribe_child_stopping, nullptr, nullptr, APR_HOOK_MIDDLE);
-  APR_OPTIONAL_HOOK(ap, status_hook, scribe_status_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_open_logs(open_logs, nullptr, before_log_config, APR_HOOK_MIDDLE);
+  ap_hook_check_config(check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_child_stopping(child_stopping, nullptr, nullptr, APR_HOOK_MIDDLE);
+  APR_OPTIONAL_HOOK(ap, status_hook, status_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
 }
 
 }  // extern "C"

@@ -273,6 +273,19 @@ void open_child_state(SyslogHandle* h, Generation* gen) {
   h->child = c.release();
 }
 
+// What a child reports at its exit, after its senders finished. Throws.
+void report_at_exit(size_t late) {
+  if (late)
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
+                 "mod_syslog: %zu senders had not finished by the exit deadline; what they "
+                 "held is not counted",
+                 late);
+  // Handles without a sender count their drops on request threads.
+  for (SyslogHandle* h : all_handles())
+    if (!h->child || !h->child->shipper || !h->child->shipper->running())
+      report(h->server, h->ledger->take(SteadyClock::now(), true));
+}
+
 // Runs after every sender of this child was told to stop (a pre-cleanup),
 // maybe inside prefork's signal handler: nothing here allocates, locks or
 // frees unless the policy says this is an ordinary thread. The ChildStates
@@ -281,18 +294,8 @@ apr_status_t child_exit(void* data) {
   auto* senders = static_cast<delivery::ChildSenders*>(data);
   size_t late = senders->finish_all();
   if (senders->join_policy() != delivery::ChildSenders::Join::AfterStop) return APR_SUCCESS;
-  try {
-    if (late)
-      ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
-                   "mod_syslog: %zu senders had not finished by the exit deadline; what they "
-                   "held is not counted",
-                   late);
-    // Handles without a sender count their drops on request threads.
-    for (SyslogHandle* h : all_handles())
-      if (!h->child || !h->child->shipper || !h->child->shipper->running())
-        report(h->server, h->ledger->take(SteadyClock::now(), true));
-  } catch (...) {
-  }
+  logchain::guard_continue(APLOG_MODULE_INDEX, APLOG_ERR, ap_server_conf, "mod_syslog: child exit",
+                           [&] { report_at_exit(late); });
   return APR_SUCCESS;
 }
 
@@ -306,7 +309,7 @@ std::string status_name(const SyslogHandle& h) {
 int status_hook(request_rec* r, int flags) {
   Generation* gen = g_gen;
   if (!gen) return OK;
-  return logchain::print_board(r, flags, "Syslog", gen->board.get(),
+  return logchain::print_board(APLOG_MODULE_INDEX, r, flags, "Syslog", gen->board.get(),
                                [gen](size_t i) { return gen->status_names[i]; });
 }
 
@@ -317,72 +320,67 @@ void child_stopping(apr_pool_t*, int graceful) {
 void child_init(apr_pool_t* pchild, server_rec* s) {
   Generation* gen = g_gen;
   if (!gen || gen->handles.all().empty()) return;
-  try {
-    gen->senders = logchain::new_child_senders("syslog");
-  } catch (...) {
-    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "mod_syslog: out of memory in child_init");
+  if (!logchain::guard_continue(APLOG_MODULE_INDEX, APLOG_ERR, s, "mod_syslog: child_init",
+                                [&] { gen->senders = logchain::new_child_senders("syslog"); }))
     return;  // no child state: the writer counts nothing it cannot hold
-  }
   for (SyslogHandle* h : all_handles()) {
-    try {
-      open_child_state(h, gen);
-    } catch (const std::exception& e) {
-      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s: cannot set up in this child: %s",
-                   h->spec.c_str(), e.what());
-    } catch (...) {
-      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s: cannot set up in this child", h->spec.c_str());
-    }
+    const char* who =
+        apr_pstrcat(pchild, h->spec.c_str(), ": cannot set up in this child", nullptr);
+    logchain::guard_continue(APLOG_MODULE_INDEX, APLOG_ERR, s, who,
+                             [&] { open_child_state(h, gen); });
   }
   logchain::stop_with_child(pchild, gen->senders, child_exit, gen->senders);
 }
 
 // ---- the writer pair ----
 
-// `p` is plog: nothing of ours may live there (see log_writer_chain.h).
+// The handle for a syslog: target, or nullptr when it is refused (logged).
+// Throws.
+void* new_handle(server_rec* s, const char* name) {
+  SyslogTarget target;
+  std::string error;
+  if (!syslogmod::parse_target(name, target, error)) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "CustomLog \"%s\": %s", name,
+                 error.c_str());
+    return nullptr;
+  }
+  if (!g_gen) return nullptr;  // never: open_logs made it
+  const ServerConfig* cfg = server_config(s);
+  auto owned = std::make_unique<SyslogHandle>();
+  SyslogHandle* h = owned.get();
+  h->spec = name;
+  h->target = target;
+  bool network = target.transport != Transport::Unix;
+  h->format = cfg->format >= 0 ? static_cast<Format>(cfg->format)
+                               : (network ? Format::Rfc5424 : Format::Bsd);
+  h->tag = !target.tag.empty() ? target.tag : cfg->ident ? cfg->ident : default_ident();
+  // syslog(3) leaves the host name out of what it writes to /dev/log; on
+  // the network both formats carry it.
+  if (network || h->format == Format::Rfc5424) h->hostname = machine_hostname();
+  h->max_length = static_cast<size_t>(cfg->max_length ? cfg->max_length : kDefaultMaxLength);
+  h->queue_bytes = static_cast<size_t>(cfg->queue_size ? cfg->queue_size : kDefaultQueueSize);
+  h->server = s;
+  h->ledger = std::make_unique<DropLedger>(h->spec, h->max_length, kReportInterval);
+  // The queue must hold a whole line.
+  if (h->queue_bytes < h->max_length + 4096) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s,
+                 "CustomLog \"%s\": SyslogQueueSize (%zu) must be larger than "
+                 "SyslogMaxLength (%zu)",
+                 name, h->queue_bytes, h->max_length);
+    return nullptr;
+  }
+  if (target.transport == Transport::Udp)
+    syslogmod::resolve(target.host, target.port, SOCK_DGRAM, h->addresses, h->resolve_error);
+  return g_gen->handles.add(g_gen->pconf, std::move(owned));
+}
+
+// `p` is plog: nothing of ours may live there (see log_writer_chain.h); a
+// message's text, with no cleanup, may.
 void* writer_init(apr_pool_t* p, server_rec* s, const char* name) {
   if (!logchain::has_prefix(name, kPrefix)) return g_chain.next_init(p, s, name);
-  try {
-    SyslogTarget target;
-    std::string error;
-    if (!syslogmod::parse_target(name, target, error)) {
-      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "CustomLog \"%s\": %s", name,
-                   error.c_str());
-      return nullptr;
-    }
-    if (!g_gen) return nullptr;  // never: open_logs made it
-    const ServerConfig* cfg = server_config(s);
-    auto owned = std::make_unique<SyslogHandle>();
-    SyslogHandle* h = owned.get();
-    h->spec = name;
-    h->target = target;
-    bool network = target.transport != Transport::Unix;
-    h->format = cfg->format >= 0 ? static_cast<Format>(cfg->format)
-                                 : (network ? Format::Rfc5424 : Format::Bsd);
-    h->tag = !target.tag.empty() ? target.tag : cfg->ident ? cfg->ident : default_ident();
-    // syslog(3) leaves the host name out of what it writes to /dev/log; on
-    // the network both formats carry it.
-    if (network || h->format == Format::Rfc5424) h->hostname = machine_hostname();
-    h->max_length = static_cast<size_t>(cfg->max_length ? cfg->max_length : kDefaultMaxLength);
-    h->queue_bytes = static_cast<size_t>(cfg->queue_size ? cfg->queue_size : kDefaultQueueSize);
-    h->server = s;
-    h->ledger = std::make_unique<DropLedger>(h->spec, h->max_length, kReportInterval);
-    // The queue must hold a whole line.
-    if (h->queue_bytes < h->max_length + 4096) {
-      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s,
-                   "CustomLog \"%s\": SyslogQueueSize (%zu) must be larger than "
-                   "SyslogMaxLength (%zu)",
-                   name, h->queue_bytes, h->max_length);
-      return nullptr;
-    }
-    if (target.transport == Transport::Udp)
-      syslogmod::resolve(target.host, target.port, SOCK_DGRAM, h->addresses, h->resolve_error);
-    return g_gen->handles.add(g_gen->pconf, std::move(owned));
-  } catch (const std::exception& e) {
-    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "CustomLog \"%s\": %s", name, e.what());
-  } catch (...) {
-    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "CustomLog \"%s\": unknown exception", name);
-  }
-  return nullptr;
+  const char* who = apr_psprintf(p, "CustomLog \"%s\"", name);
+  return logchain::guard_parent(APLOG_MODULE_INDEX, s, who, static_cast<void*>(nullptr),
+                                [&] { return new_handle(s, name); });
 }
 
 // A request never touches the network: the line goes to the handle's queue.
@@ -441,16 +439,13 @@ apr_status_t writer(request_rec* r, void* handle, const char** strs, int* lens, 
                     apr_size_t len) {
   SyslogHandle* h = g_gen ? g_gen->handles.find(handle) : nullptr;
   if (!h) return g_chain.next_write(r, handle, strs, lens, n, len);
-  try {
-    write_line(r, h, strs, lens, n, len);
-  } catch (const std::exception& e) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s: %s", h->spec.c_str(), e.what());
-  } catch (...) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s: unknown exception", h->spec.c_str());
-  }
-  // A line that could not go is counted and reported above; an error here
-  // would make mod_log_config log a warning for every request as well.
-  return APR_SUCCESS;
+  // A line that could not go is counted and reported; an error here would
+  // make mod_log_config log a warning for every request as well.
+  return logchain::guard_request(APLOG_MODULE_INDEX, r, h->spec.c_str(), apr_status_t{APR_SUCCESS},
+                                 [&]() -> apr_status_t {
+                                   write_line(r, h, strs, lens, n, len);
+                                   return APR_SUCCESS;
+                                 });
 }
 
 // ---- hooks ----
@@ -505,8 +500,8 @@ void exempt_from_log_dir_check(server_rec* s, const std::vector<const ap_directi
 
 // `apachectl -t` never opens logs: reject bad targets here, with the line.
 int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) {
-  bool ok = true;
-  try {
+  return logchain::guard_hook(APLOG_MODULE_INDEX, s, "mod_syslog", [&] {
+    bool ok = true;
     std::vector<const ap_directive_t*> ours;
     logchain::for_each_log_target(ap_conftree, kPrefix, ptemp,
                                   [&](const ap_directive_t* d, const char* target) {
@@ -521,32 +516,24 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) {
                                     ours.push_back(d);
                                   });
     exempt_from_log_dir_check(s, ours);
-  } catch (const std::exception& e) {
-    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "mod_syslog: %s", e.what());
-    ok = false;
-  } catch (...) {
-    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "mod_syslog: unknown exception");
-    ok = false;
-  }
-  return ok ? OK : DONE;
+    // httpd stops on any return but OK from check_config.
+    return ok ? OK : HTTP_INTERNAL_SERVER_ERROR;
+  });
 }
 
 // Before mod_log_config's open_logs, which calls writer_init for each log.
 int open_logs(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
-  try {
+  return logchain::guard_hook(APLOG_MODULE_INDEX, s, "mod_syslog", [&] {
     g_gen = logchain::pool_new<Generation>(pconf, pconf);
     apr_pool_cleanup_register(pconf, g_gen, forget_generation, apr_pool_cleanup_null);
     const ServerConfig* cfg = server_config(s);
     if (cfg->exit_timeout_ms >= 0) g_gen->exit_timeout = Millis(cfg->exit_timeout_ms);
-  } catch (...) {
-    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "mod_syslog: out of memory");
-    return HTTP_INTERNAL_SERVER_ERROR;
-  }
-  if (!g_chain.install(writer_init, writer)) {
-    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_NOTICE, 0, s,
-                 "mod_syslog: mod_log_config is not loaded; syslog: targets are unused");
-  }
-  return OK;
+    if (!g_chain.install(writer_init, writer)) {
+      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_NOTICE, 0, s,
+                   "mod_syslog: mod_log_config is not loaded; syslog: targets are unused");
+    }
+    return OK;
+  });
 }
 
 // Returns 0 when something listens at `addr` (connect within `wait`).
@@ -601,42 +588,38 @@ void warn_unreachable(SyslogHandle* h) {
                  t.endpoint().c_str(), why.c_str());
 }
 
+// One status target per distinct name, and the board that holds them. Throws.
+void make_status_board(Generation* gen) {
+  for (SyslogHandle* h : all_handles()) {
+    std::string name = status_name(*h);
+    auto it = std::find(gen->status_names.begin(), gen->status_names.end(), name);
+    h->status_index = static_cast<size_t>(it - gen->status_names.begin());
+    if (it == gen->status_names.end()) gen->status_names.push_back(std::move(name));
+  }
+  gen->board = logchain::new_status_board(gen->status_names.size());
+}
+
 int post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) {
   // The first of the two startup passes only checks the configuration.
   if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
   if (Generation* gen = g_gen; gen && !gen->handles.all().empty()) {
-    try {
-      for (SyslogHandle* h : all_handles()) {
-        std::string name = status_name(*h);
-        auto it = std::find(gen->status_names.begin(), gen->status_names.end(), name);
-        h->status_index = static_cast<size_t>(it - gen->status_names.begin());
-        if (it == gen->status_names.end()) gen->status_names.push_back(std::move(name));
-      }
-      gen->board = logchain::new_status_board(gen->status_names.size());
-    } catch (const std::exception& e) {
-      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                   "mod_syslog: no delivery figures for mod_status: %s", e.what());
-    }
+    logchain::guard_continue(APLOG_MODULE_INDEX, APLOG_WARNING, s,
+                             "mod_syslog: no delivery figures for mod_status",
+                             [&] { make_status_board(gen); });
   }
-  for (SyslogHandle* h : all_handles()) {
-    try {
-      warn_unreachable(h);
-    } catch (...) {
-      // A failed probe only costs the warning.
-    }
-  }
+  // A failed probe only costs the warning about an unreachable receiver.
+  for (SyslogHandle* h : all_handles())
+    logchain::guard_continue(APLOG_MODULE_INDEX, APLOG_WARNING, h->server, h->spec.c_str(),
+                             [&] { warn_unreachable(h); });
   return OK;
 }
 
 // ---- directives ----
 
+// Runs a handler's body on this server's config: no exception reaches httpd.
 template <typename Fn>
 const char* guarded(cmd_parms* cmd, Fn&& fn) {
-  try {
-    return fn(server_config(cmd->server));
-  } catch (...) {
-    return apr_psprintf(cmd->pool, "%s: internal error", cmd->cmd->name);
-  }
+  return logchain::guard_directive(cmd, [&] { return fn(server_config(cmd->server)); });
 }
 
 }  // namespace
