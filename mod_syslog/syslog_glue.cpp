@@ -537,55 +537,15 @@ int open_logs(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
 }
 
 // Returns 0 when something listens at `addr` (connect within `wait`).
-int probe(const syslogmod::SocketAddress& addr, int type, Millis wait) {
-  int fd = ::socket(addr.family(), type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return errno;
-  int err = 0;
-  if (::connect(fd, addr.get(), addr.length) != 0) {
-    err = errno;
-    if (err == EINPROGRESS) {
-      pollfd pfd{fd, POLLOUT, 0};
-      if (::poll(&pfd, 1, static_cast<int>(wait.count())) == 1) {
-        socklen_t len = sizeof err;
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-      } else {
-        err = ETIMEDOUT;
-      }
-    }
-  }
-  ::close(fd);
-  return err;
-}
-
 // Warns, once per config cycle, about targets nobody listens at now. Not an
 // error: the receiver may well come up after httpd. The probe sockets are
 // closed at once; the children open their own.
 void warn_unreachable(SyslogHandle* h) {
-  const SyslogTarget& t = h->target;
-  std::string why;
-  if (t.transport == Transport::Unix) {
-    syslogmod::SocketAddress addr;
-    std::string error;
-    if (!syslogmod::unix_address(t.path, addr, error)) return;
-    int err = probe(addr, SOCK_DGRAM, Millis(0));
-    if (err == EPROTOTYPE) err = probe(addr, SOCK_STREAM, Millis(0));
-    if (err != 0 && err != EAGAIN) why = syslogmod::errno_string(err);
-  } else if (t.transport == Transport::Udp) {
-    if (h->addresses.empty()) why = h->resolve_error;
-  } else {
-    std::vector<syslogmod::SocketAddress> addrs;
-    std::string error;
-    if (!syslogmod::resolve(t.host, t.port, SOCK_STREAM, addrs, error)) {
-      why = error;
-    } else {
-      int err = probe(addrs.front(), SOCK_STREAM, Millis(500));
-      if (err != 0) why = syslogmod::errno_string(err);
-    }
-  }
+  std::string why = syslogmod::unreachable_reason(h->target, h->addresses, h->resolve_error);
   if (!why.empty())
     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, h->server,
                  "%s: %s is not reachable now (%s); lines will be sent once it is", h->spec.c_str(),
-                 t.endpoint().c_str(), why.c_str());
+                 h->target.endpoint().c_str(), why.c_str());
 }
 
 // One status target per distinct name, and the board that holds them. Throws.

@@ -270,4 +270,53 @@ bool StreamSink::connection_lost() {
   }
 }
 
+namespace {
+
+// The errno of a connect to `addr` (0: accepted), waiting at most `wait`.
+int probe(const SocketAddress& addr, int type, Millis wait) {
+  int fd = ::socket(addr.family(), type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return errno;
+  int err = 0;
+  if (::connect(fd, addr.get(), addr.length) != 0) {
+    err = errno;
+    if (err == EINPROGRESS) {
+      pollfd pfd{fd, POLLOUT, 0};
+      if (::poll(&pfd, 1, static_cast<int>(wait.count())) == 1) {
+        socklen_t len = sizeof err;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+      } else {
+        err = ETIMEDOUT;
+      }
+    }
+  }
+  ::close(fd);
+  return err;
+}
+
+}  // namespace
+
+std::string unreachable_reason(const SyslogTarget& t, const std::vector<SocketAddress>& addresses,
+                               const std::string& resolve_error) {
+  switch (t.transport) {
+    case Transport::Unix: {
+      SocketAddress addr;
+      std::string error;
+      if (!unix_address(t.path, addr, error)) return "";  // the child reports it
+      int err = probe(addr, SOCK_DGRAM, Millis(0));
+      if (err == EPROTOTYPE) err = probe(addr, SOCK_STREAM, Millis(0));
+      return err != 0 && err != EAGAIN ? errno_string(err) : "";
+    }
+    case Transport::Udp:
+      return addresses.empty() ? resolve_error : "";
+    case Transport::Tcp: {
+      std::vector<SocketAddress> addrs;
+      std::string error;
+      if (!resolve(t.host, t.port, SOCK_STREAM, addrs, error)) return error;
+      int err = probe(addrs.front(), SOCK_STREAM, Millis(500));
+      return err != 0 ? errno_string(err) : "";
+    }
+  }
+  return "";
+}
+
 }  // namespace syslogmod

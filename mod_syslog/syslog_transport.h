@@ -31,6 +31,7 @@
 
 #include "delivery.h"
 #include "net.h"
+#include "syslog_target.h"
 
 namespace syslogmod {
 
@@ -149,5 +150,13 @@ class StreamSink : public delivery::Sink {
   int fd_ = -1;
   std::string buf_;
 };
+
+// Why nothing would take lines at `target` now, or "" when something
+// listens: for the startup warning, never for delivery. Probe sockets are
+// closed at once. A udp target passes what resolving it gave (`addresses`,
+// or `resolve_error`); nothing is sent to it.
+std::string unreachable_reason(const SyslogTarget& target,
+                               const std::vector<SocketAddress>& addresses,
+                               const std::string& resolve_error);
 
 }  // namespace syslogmod

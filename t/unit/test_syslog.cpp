@@ -905,6 +905,35 @@ START_TEST(tcp_sink_refused_is_failed) {
 }
 END_TEST
 
+// The startup probe: what listens is reachable, what does not says why.
+START_TEST(unreachable_reason_probes_each_transport) {
+  SyslogTarget t;
+  string error;
+  string dgram = temp_socket_path("dgram.sock");
+  ck_assert(parse_target("syslog:local6@unix:" + dgram, t, error));
+  ck_assert_msg(unreachable_reason(t, {}, "").find("No such file") != string::npos, "%s",
+                unreachable_reason(t, {}, "").c_str());
+  int rx = unix_dgram_receiver(dgram);
+  ck_assert_str_eq(unreachable_reason(t, {}, "").c_str(), "");
+  close(rx);
+  string stream = temp_socket_path("stream.sock");
+  int lx = unix_stream_listener(stream);
+  ck_assert(parse_target("syslog:local6@unix:" + stream, t, error));
+  ck_assert_str_eq(unreachable_reason(t, {}, "").c_str(), "");  // a stream socket will do
+  close(lx);
+
+  uint16_t port = 0;
+  int tcp = loopback_socket(SOCK_STREAM, port);
+  ck_assert(parse_target("syslog:local6@tcp://127.0.0.1:" + std::to_string(port), t, error));
+  ck_assert_str_eq(unreachable_reason(t, {}, "").c_str(), "");
+  close(tcp);
+  ck_assert(unreachable_reason(t, {}, "").find("Connection refused") != string::npos);
+
+  ck_assert(parse_target("syslog:local6@udp://192.0.2.1:514", t, error));
+  ck_assert_str_eq(unreachable_reason(t, {}, "no such host").c_str(), "no such host");
+}
+END_TEST
+
 START_TEST(unix_stream_sink_nul_terminates) {
   string path = temp_socket_path("stream.sock");
   int lx = unix_stream_listener(path);
@@ -1108,6 +1137,7 @@ Suite* syslog_suite() {
   tcase_add_test(tr, tcp_sink_frames_by_octet_counting);
   tcase_add_test(tr, tcp_sink_refused_is_failed);
   tcase_add_test(tr, unix_stream_sink_nul_terminates);
+  tcase_add_test(tr, unreachable_reason_probes_each_transport);
   tcase_add_test(tr, shipper_resends_across_receiver_restart);
   return s;
 }
