@@ -20,7 +20,7 @@ SCRIBE_DIR := mod_scribe
 # Core: no httpd headers (see the object rules in the Makefile). The Thrift
 # translation units must stay so: httpd.h defines OK, scribe.thrift's
 # ResultCode has a member OK.
-SCRIBE_CORE_SRCS := $(addprefix $(SCRIBE_DIR)/, scribe_sink.cpp scribe_target.cpp \
+SCRIBE_CORE_SRCS := $(addprefix $(SCRIBE_DIR)/, scribe_sink.cpp scribe_target.cpp scribe_settings.cpp \
 	spool_setup.cpp)
 SCRIBE_CORE_OBJS := $(call OBJS_OF,$(SCRIBE_CORE_SRCS))
 

@@ -15,7 +15,8 @@ SYSLOG_CORE_SRCS := $(addprefix $(SYSLOG_DIR)/, syslog_target.cpp syslog_format.
 SYSLOG_CORE_OBJS := $(call OBJS_OF,$(SYSLOG_CORE_SRCS))
 
 # Glue: the module record and the hooks, compiled with httpd's headers.
-SYSLOG_GLUE_SRCS := $(addprefix $(SYSLOG_DIR)/, mod_syslog.c syslog_glue.cpp)
+SYSLOG_GLUE_SRCS := $(addprefix $(SYSLOG_DIR)/, mod_syslog.c syslog_glue.cpp \
+	log_dir_exemption.cpp)
 SYSLOG_GLUE_OBJS := $(call OBJS_OF,$(SYSLOG_GLUE_SRCS))
 
 # Archive.

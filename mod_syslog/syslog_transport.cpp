@@ -319,4 +319,87 @@ std::string unreachable_reason(const SyslogTarget& t, const std::vector<SocketAd
   return "";
 }
 
+namespace {
+// How long a datagram sink waits for room (receiver full) before a line is
+// given up: rsyslogd's imuxsock stalls that long only when it is wedged.
+constexpr Millis kDatagramStallTimeout{10000};
+// How often drop counts reach the error log.
+constexpr Millis kReportInterval{10000};
+// A batch: up to this many lines, or what came within the flush interval.
+constexpr size_t kStreamBatchLines = 1000;
+constexpr size_t kDatagramBatchLines = 256;  // one wakeup of the receiver per burst
+constexpr Millis kFlushInterval{50};
+constexpr Millis kStreamRetryMin{250}, kStreamRetryMax{5000};
+constexpr Millis kDatagramRetryMin{100}, kDatagramRetryMax{2000};
+// What the kernel took but the receiver may not have read when a stream
+// dies is resent on the next connection (at-least-once). Five seconds
+// covers a receiver that hangs for a few seconds before it is restarted.
+constexpr Millis kStreamResendWindow{5000};
+}  // namespace
+
+delivery::ShipperOptions shipper_preset(SinkKind kind, size_t queue_bytes, Millis exit_deadline) {
+  delivery::ShipperOptions o;
+  o.queue_bytes = queue_bytes;
+  o.flush_interval = kFlushInterval;
+  o.exit_deadline = exit_deadline;
+  o.report_interval = kReportInterval;
+  if (kind == SinkKind::Stream) {
+    o.batch_lines = kStreamBatchLines;
+    o.retry_min = kStreamRetryMin;
+    o.retry_max = kStreamRetryMax;
+    o.resend_window = kStreamResendWindow;
+    o.resend_window_bytes = queue_bytes;
+  } else {
+    o.batch_lines = kDatagramBatchLines;
+    o.retry_min = kDatagramRetryMin;
+    o.retry_max = kDatagramRetryMax;
+  }
+  return o;
+}
+
+OpenedSink open_sink(const SyslogTarget& target, std::vector<SocketAddress>& udp_addresses,
+                     const std::string& who, size_t queue_bytes, Millis exit_deadline,
+                     std::function<void(int)> on_drop) {
+  OpenedSink out;
+  auto stream = [&](std::unique_ptr<StreamSink> sink) {
+    out.sink = std::move(sink);
+    out.options = shipper_preset(SinkKind::Stream, queue_bytes, exit_deadline);
+  };
+  auto datagram = [&](std::unique_ptr<DatagramSender> sender) {
+    out.sink = std::make_unique<DatagramSink>(std::move(sender), who, kDatagramStallTimeout,
+                                              std::move(on_drop));
+    out.options = shipper_preset(SinkKind::Datagram, queue_bytes, exit_deadline);
+  };
+  switch (target.transport) {
+    case Transport::Tcp:
+      stream(StreamSink::tcp(target.host, target.port, who, StreamSink::Options()));
+      break;
+    case Transport::Unix: {
+      SocketAddress addr;
+      std::string error;
+      if (!unix_address(target.path, addr, error)) break;
+      auto sender = std::make_unique<DatagramSender>(addr);
+      if (sender->open() == EPROTOTYPE) {
+        stream(StreamSink::unix_stream(addr, who, StreamSink::Options()));
+        out.note = target.path + " is a stream socket; sending through it";
+      } else {
+        datagram(std::move(sender));
+      }
+      break;
+    }
+    case Transport::Udp: {
+      if (udp_addresses.empty()) {
+        std::string error;
+        resolve(target.host, target.port, SOCK_DGRAM, udp_addresses, error);
+      }
+      if (udp_addresses.empty()) break;
+      auto sender = std::make_unique<DatagramSender>(udp_addresses.front());
+      sender->open();
+      datagram(std::move(sender));
+      break;
+    }
+  }
+  return out;
+}
+
 }  // namespace syslogmod

@@ -159,4 +159,29 @@ std::string unreachable_reason(const SyslogTarget& target,
                                const std::vector<SocketAddress>& addresses,
                                const std::string& resolve_error);
 
+// What a sender of one target needs in a child: its sink, the Shipper
+// settings that suit it, and a line for the error log (at info) about how
+// it connects, when there is something to say.
+struct OpenedSink {
+  std::unique_ptr<delivery::Sink> sink;  // null: no address (see open_sink)
+  delivery::ShipperOptions options;
+  std::string note;
+};
+
+// The Shipper settings of each kind of sink, with its queue and exit
+// deadline. Datagrams go in smaller batches and retry sooner: a batch is
+// one burst of sends, and a datagram receiver is local or stateless.
+enum class SinkKind { Stream, Datagram };
+delivery::ShipperOptions shipper_preset(SinkKind kind, size_t queue_bytes, Millis exit_deadline);
+
+// Opens the sink of `target` in a child, as syslog(3) would: a unix path is
+// tried as a datagram socket first and used as a stream socket when it is
+// one (EPROTOTYPE). A udp target uses `udp_addresses` (resolved in the
+// parent) and resolves again when they are empty. No sink when there is no
+// address: an unresolvable host, an unusable unix path. `on_drop` counts a
+// datagram that can never be sent. Throws std::bad_alloc only.
+OpenedSink open_sink(const SyslogTarget& target, std::vector<SocketAddress>& udp_addresses,
+                     const std::string& who, size_t queue_bytes, Millis exit_deadline,
+                     std::function<void(int)> on_drop);
+
 }  // namespace syslogmod

@@ -417,7 +417,9 @@ def test_config_error_names_file_and_line(httpd_event):
     conf = httpd_event.conf().load("scribe").add('CustomLog "scribe:" idline')
     rc, out = httpd_event.config_test(conf)
     assert rc != 0
-    assert re.search(r"test\.conf line \d+: CustomLog: 'scribe:': empty Scribe category", out)
+    assert re.search(
+        r"CustomLog \"scribe:\" \(line \d+ of [^)]*test\.conf\): 'scribe:': empty Scribe category",
+        out), out
 
 
 def test_spool_dir_that_cannot_be_created(httpd_event, tmp_path):

@@ -10,6 +10,7 @@
 
 #include "apr_general.h"
 #include "apr_pools.h"
+#include "scribe_settings.h"
 #include "scribe_target.h"
 
 using namespace scribe;
@@ -68,6 +69,32 @@ static const TargetCase kTargets[] = {
     {"scribe:www@[nothex]:1", false, nullptr, nullptr, 0, "is not an IPv6 address"},
     {"syslog:local0", false, nullptr, nullptr, 0, "does not start with"},
 };
+
+START_TEST(settings_make_shipper_options) {
+  Settings st;
+  st.spool_dir = "/var/spool/x";
+  st.queue_bytes = 1 << 20;
+  st.batch_lines = 50;
+  st.flush_ms = 70;
+  st.retry_min_ms = 5;
+  st.retry_max_ms = 900;
+  st.exit_timeout_ms = 1200;
+  st.spool_max = 1 << 24;
+  std::vector<Endpoint> servers = {{"a", 1}, {"b", 2}};
+  delivery::ShipperOptions o = shipper_options(st, servers);
+  ck_assert(o.queue_bytes == size_t(1) << 20 && o.batch_lines == 50);
+  ck_assert(o.flush_interval == delivery::Millis(70));
+  ck_assert(o.retry_min == delivery::Millis(5) && o.retry_max == delivery::Millis(900));
+  ck_assert(o.exit_deadline == delivery::Millis(1200));
+  ck_assert(o.spool_dir == "/var/spool/x" && o.spool_max_bytes == uint64_t(1) << 24);
+  ck_assert(o.spool_name == spool_name_for(servers));
+  // The defaults are the README's.
+  Settings d;
+  ck_assert(d.queue_bytes == 8u << 20 && d.batch_lines == 1000 && d.flush_ms == 200);
+  ck_assert(d.spool_max == 1ull << 30 && d.exit_timeout_ms == 2000);
+  ck_assert(SettingLimits::kMaxExitTimeoutMs < 3000);  // httpd escalates a stop at 3 s
+}
+END_TEST
 
 START_TEST(target_table) {
   const TargetCase& c = kTargets[_i];
@@ -203,6 +230,7 @@ static Suite* scribe_suite() {
   TCase* rot = tcase_create("collectors");
   tcase_add_checked_fixture(rot, setup, teardown);
   tcase_add_test(rot, keys_and_spool_names);
+  tcase_add_test(rot, settings_make_shipper_options);
   tcase_add_test(rot, rotation_prefers_first_and_fails_over);
   tcase_add_test(rot, rotation_all_down_tries_soonest);
   tcase_add_test(rot, rotation_backoff_grows_and_resets);

@@ -934,6 +934,44 @@ START_TEST(unreachable_reason_probes_each_transport) {
 }
 END_TEST
 
+START_TEST(open_sink_picks_sink_and_preset_per_transport) {
+  SyslogTarget t;
+  string error;
+  std::vector<SocketAddress> none;
+  auto no_drop = [](int) {};
+  // A unix path that is a stream socket: a stream sink, said so at info.
+  string stream = temp_socket_path("stream.sock");
+  int lx = unix_stream_listener(stream);
+  ck_assert(parse_target("syslog:local6@unix:" + stream, t, error));
+  OpenedSink s = open_sink(t, none, "who", 1 << 20, Millis(1500), no_drop);
+  ck_assert(s.sink != nullptr);
+  ck_assert(!s.sink->acknowledges());  // a stream: resent when the peer dies
+  ck_assert(s.note.find("is a stream socket") != string::npos);
+  ck_assert(s.options.resend_window > Millis(0));
+  ck_assert(s.options.resend_window_bytes == size_t(1) << 20);
+  ck_assert(s.options.exit_deadline == Millis(1500));
+  close(lx);
+  // A datagram socket: smaller batches, sooner retries, nothing to resend.
+  string dgram = temp_socket_path("dgram.sock");
+  int rx = unix_dgram_receiver(dgram);
+  ck_assert(parse_target("syslog:local6@unix:" + dgram, t, error));
+  OpenedSink d = open_sink(t, none, "who", 1 << 20, Millis(1500), no_drop);
+  ck_assert(d.sink != nullptr && d.note.empty());
+  ck_assert(d.sink->acknowledges());
+  ck_assert(d.options.batch_lines < s.options.batch_lines);
+  ck_assert(d.options.retry_max < s.options.retry_max);
+  ck_assert(d.options.queue_bytes == size_t(1) << 20);
+  close(rx);
+  // A udp host that does not resolve: no sink (its lines count as dropped).
+  ck_assert(parse_target("syslog:local6@udp://no-such-host.invalid:514", t, error));
+  std::vector<SocketAddress> unresolved;
+  ck_assert(open_sink(t, unresolved, "who", 1 << 20, Millis(1500), no_drop).sink == nullptr);
+  // tcp: a stream sink whatever listens now (it connects when it sends).
+  ck_assert(parse_target("syslog:local6@tcp://127.0.0.1:9", t, error));
+  ck_assert(open_sink(t, none, "who", 1 << 20, Millis(1500), no_drop).sink != nullptr);
+}
+END_TEST
+
 START_TEST(unix_stream_sink_nul_terminates) {
   string path = temp_socket_path("stream.sock");
   int lx = unix_stream_listener(path);
@@ -1138,6 +1176,7 @@ Suite* syslog_suite() {
   tcase_add_test(tr, tcp_sink_refused_is_failed);
   tcase_add_test(tr, unix_stream_sink_nul_terminates);
   tcase_add_test(tr, unreachable_reason_probes_each_transport);
+  tcase_add_test(tr, open_sink_picks_sink_and_preset_per_transport);
   tcase_add_test(tr, shipper_resends_across_receiver_restart);
   return s;
 }

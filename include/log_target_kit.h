@@ -1,0 +1,413 @@
+// The life of a log writer's targets, written once for mod_syslog and
+// mod_scribe: what a module's glue keeps is its directives, how it checks a
+// target string, how it builds a handle, and how it opens a sink in a child.
+//
+//   check_config   every CustomLog/GlobalLog/TransferLog with the module's
+//                  prefix is parsed, so that `apachectl -t` fails on a bad
+//                  one with its file and line.
+//   open_logs      (parent, each config cycle, before mod_log_config's) a
+//                  new Generation in pconf, our writer pair installed in
+//                  front of whatever was there.
+//   writer_init    (called by mod_log_config) one Handle per log target; a
+//                  handle names the Sender (one per destination) it feeds.
+//   post_config    the status board, one target per distinct status name.
+//   child_init     one Shipper per Sender, started in the child (never
+//                  before fork); the two-step stop hooked into pchild.
+//   writer         (request threads) the portions joined, the line end
+//                  stripped when the handle asks, the line offered to the
+//                  handle's Sender: queued or counted, never waited for.
+//   child exit     every sender told to stop at once, then waited for
+//                  within the exit deadline (child_senders.h); what could
+//                  not be sent is counted and reported.
+//
+// Lifetimes are pconf's (see log_writer_chain.h): the Generation, its
+// handles and senders go with the config cycle that made them; only two
+// pointers per module are static, and neither owns anything.
+//
+// A module plugs in with a traits type M:
+//
+//   using Handle, Destination, Settings;  one log; what opens a Sender; per
+//                                         generation settings
+//   kPrefix ("syslog:"), kModule ("mod_syslog"), kExitTag ("syslog"),
+//   kStatusKind ("Syslog")
+//   int log_index()                       APLOG_MODULE_INDEX of the glue
+//   bool parse_target(const char*, std::string& error)
+//   int check_config(apr_pool_t* ptemp, server_rec*, const TargetDirectives&)
+//   void open_logs(Generation&, apr_pool_t* pconf, server_rec*)
+//   std::unique_ptr<Handle> new_handle(Generation&, server_rec*, const char*)
+//                                         nullptr: refused (it logged why)
+//   int post_config(Generation&, server_rec*)   OK or a startup failure
+//   void child_init(Generation&, apr_pool_t* pchild)
+//   std::unique_ptr<delivery::Sink> open_sink(Generation&, SenderFor<M>&,
+//       delivery::ShipperOptions&, const delivery::Reporter&)
+//                                         nullptr: no address (lines are
+//                                         counted as EDESTADDRREQ)
+//   LineEnd line_end(const Handle&)
+//   void write(Handle&, std::string_view line)   offers to handle.sender
+//
+// Every entry point runs in a guard of module_kit.h. Glue only.
+#pragma once
+
+#include <errno.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// httpd.h must come first.
+// clang-format off
+#include "httpd.h"
+#include "apr_optional.h"
+#include "apr_strings.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "http_main.h"
+#include "mod_status.h"
+#include "util_cfgtree.h"
+// clang-format on
+
+#include "child_senders.h"
+#include "delivery.h"
+#include "delivery_aplog.h"
+#include "drop_ledger.h"
+#include "log_writer_chain.h"
+#include "module_kit.h"
+#include "status_board.h"
+#include "status_page.h"
+
+namespace logchain {
+
+// Whether the writer takes mod_log_config's line end ("\n", or "\r\n") off
+// before the module sees the line.
+enum class LineEnd { Strip, Keep };
+
+// The CustomLog directives of one module's targets, as check_config found
+// them.
+using TargetDirectives = std::vector<const ap_directive_t*>;
+
+// One destination of a generation, and in each child the Shipper (queue,
+// thread, connection) that carries its lines. Handles of the same
+// destination share it.
+template <typename Destination>
+struct Sender {
+  std::string name;         // names it in messages
+  std::string status_name;  // its key on the status page (several may share one)
+  server_rec* report_to = nullptr;
+  Destination destination;
+  // Lines that found no running Shipper, and (mod_syslog) truncations.
+  // Made in the parent, so that each child has one even when it could set
+  // up nothing else.
+  std::unique_ptr<delivery::DropLedger> ledger;
+  size_t status_index = 0;
+  // In a child, after child_init. A Shipper whose thread could not start
+  // counts (and its ledger reports) every line offered to it.
+  std::unique_ptr<delivery::Shipper> shipper;
+  // Why a line finds no Shipper: ENOMEM until child_init made one (it ran
+  // out of memory or threads), EDESTADDRREQ when the module had no address.
+  int no_shipper_errno = ENOMEM;
+
+  bool running() const { return shipper && shipper->running(); }
+
+  // Request threads. A full queue is counted and reported by the Shipper.
+  void offer(std::string_view tag, std::string_view line) {
+    if (running()) {
+      shipper->push(tag, line);
+      return;
+    }
+    ledger->count_dropped(shipper ? EAGAIN : no_shipper_errno);  // EAGAIN: as pthread_create says
+  }
+};
+
+// One config cycle of one module, in pconf.
+template <typename M>
+struct Generation {
+  using SenderT = Sender<typename M::Destination>;
+
+  Generation(apr_pool_t* p, server_rec* s) : pconf(p), main_server(s) {}
+
+  apr_pool_t* pconf;
+  server_rec* main_server;
+  typename M::Settings settings;
+  HandleTable<typename M::Handle> handles;
+  std::vector<std::unique_ptr<SenderT>> senders;
+  // Every child's figures for mod_status, one target per distinct status
+  // name; made at post_config.
+  std::unique_ptr<delivery::StatusBoard> board;
+  std::vector<std::string> status_names;
+  delivery::ChildSenders* child = nullptr;  // in a child, after child_init
+
+  // A new sender; `ledger` counts what it cannot take. Throws.
+  SenderT* add_sender(std::string name, std::string status_name, server_rec* report_to,
+                      std::unique_ptr<delivery::DropLedger> ledger) {
+    auto sender = std::make_unique<SenderT>();
+    sender->name = std::move(name);
+    sender->status_name = std::move(status_name);
+    sender->report_to = report_to;
+    sender->ledger = std::move(ledger);
+    senders.push_back(std::move(sender));
+    return senders.back().get();
+  }
+  SenderT* find_sender(std::string_view name) const {
+    for (const auto& s : senders)
+      if (s->name == name) return s.get();
+    return nullptr;
+  }
+};
+
+template <typename M>
+using SenderFor = typename Generation<M>::SenderT;
+
+// Copies mod_log_config's portions of one line into `pool`, less the line
+// end when asked.
+inline std::string_view join_portions(apr_pool_t* pool, const char** strs, const int* lens, int n,
+                                      apr_size_t len, LineEnd line_end) {
+  char* joined = static_cast<char*>(apr_palloc(pool, len + 1));
+  size_t used = 0;
+  for (int i = 0; i < n; ++i) {
+    std::memcpy(joined + used, strs[i], static_cast<size_t>(lens[i]));
+    used += static_cast<size_t>(lens[i]);
+  }
+  if (line_end == LineEnd::Strip && used > 0 && joined[used - 1] == '\n') {
+    --used;
+    if (used > 0 && joined[used - 1] == '\r') --used;
+  }
+  return std::string_view(joined, used);
+}
+
+template <typename M>
+class LogTargetKit {
+ public:
+  using Gen = Generation<M>;
+  using SenderT = SenderFor<M>;
+
+  // This config cycle's generation; nullptr before open_logs and after
+  // pconf was cleared.
+  static Gen* generation() { return gen_; }
+
+  // For the module's register_hooks. Our check_config and open_logs run
+  // before mod_log_config's: its check must not see our targets as files,
+  // and its open_logs calls our writer_init.
+  static void register_hooks() {
+    static const char* const before_log_config[] = {"mod_log_config.c", nullptr};
+    ap_hook_check_config(check_config, nullptr, before_log_config, APR_HOOK_MIDDLE);
+    ap_hook_open_logs(open_logs, nullptr, before_log_config, APR_HOOK_MIDDLE);
+    ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_child_stopping(child_stopping, nullptr, nullptr, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ap, status_hook, status_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
+  }
+
+  // Writes what a ledger has to say; for reports made outside the sender.
+  static void report(server_rec* s,
+                     const std::vector<std::pair<delivery::Level, std::string>>& messages) {
+    for (const auto& [level, text] : messages)
+      ap_log_error(__FILE__, __LINE__, M::log_index(), delivery::aplog_level(level), 0, s, "%s",
+                   text.c_str());
+  }
+
+ private:
+  static inline Gen* gen_ = nullptr;
+  static inline WriterChain chain_;  // two pointers: nothing to destroy
+
+  // ---- the parent's config cycle ----
+
+  // `apachectl -t` never opens logs: bad targets are rejected here, with
+  // their file and line.
+  static int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) {
+    return guard_hook(M::log_index(), s, M::kModule, [&] {
+      bool ok = true;
+      TargetDirectives ours;
+      for_each_log_target(
+          ap_conftree, M::kPrefix, ptemp, [&](const ap_directive_t* d, const char* target) {
+            std::string error;
+            if (!M::parse_target(target, error)) {
+              ap_log_error(__FILE__, __LINE__, M::log_index(), APLOG_STARTUP | APLOG_ERR, 0, s,
+                           "%s \"%s\" (line %d of %s): %s", d->directive, target, d->line_num,
+                           d->filename, error.c_str());
+              ok = false;
+            }
+            ours.push_back(d);
+          });
+      // httpd stops on any return but OK from check_config.
+      if (!ok) return HTTP_INTERNAL_SERVER_ERROR;
+      return M::check_config(ptemp, s, ours);
+    });
+  }
+
+  static apr_status_t forget_generation(void* data) {
+    if (gen_ == data) gen_ = nullptr;
+    return APR_SUCCESS;
+  }
+
+  static int open_logs(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
+    return guard_hook(M::log_index(), s, M::kModule, [&] {
+      gen_ = pool_new<Gen>(pconf, pconf, s);
+      apr_pool_cleanup_register(pconf, gen_, forget_generation, apr_pool_cleanup_null);
+      M::open_logs(*gen_, pconf, s);
+      if (!chain_.install(writer_init, writer))
+        ap_log_error(__FILE__, __LINE__, M::log_index(), APLOG_STARTUP | APLOG_NOTICE, 0, s,
+                     "%s: mod_log_config is not loaded; %s targets are unused", M::kModule,
+                     M::kPrefix);
+      return OK;
+    });
+  }
+
+  // `p` is plog: nothing of ours may live there (see log_writer_chain.h); a
+  // message's text, with no cleanup, may.
+  static void* writer_init(apr_pool_t* p, server_rec* s, const char* name) {
+    if (!has_prefix(name, M::kPrefix)) return chain_.next_init(p, s, name);
+    const char* who = apr_psprintf(p, "CustomLog \"%s\"", name);
+    return guard_parent(M::log_index(), s, who, static_cast<void*>(nullptr), [&]() -> void* {
+      Gen* gen = gen_;
+      if (!gen) return nullptr;  // never: open_logs made it
+      std::unique_ptr<typename M::Handle> h = M::new_handle(*gen, s, name);
+      return h ? gen->handles.add(gen->pconf, std::move(h)) : nullptr;
+    });
+  }
+
+  // One status target per distinct name, and the board that holds them.
+  // Throws.
+  static void make_status_board(Gen& gen) {
+    for (auto& sender : gen.senders) {
+      auto it = std::find(gen.status_names.begin(), gen.status_names.end(), sender->status_name);
+      sender->status_index = static_cast<size_t>(it - gen.status_names.begin());
+      if (it == gen.status_names.end()) gen.status_names.push_back(sender->status_name);
+    }
+    gen.board = new_status_board(gen.status_names.size());
+  }
+
+  static int post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) {
+    // The first of the two startup passes only checks the configuration.
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
+    Gen* gen = gen_;
+    if (!gen || gen->senders.empty()) return OK;
+    return guard_hook(M::log_index(), s, M::kModule, [&] {
+      int rc = M::post_config(*gen, s);
+      if (rc != OK) return rc;
+      std::string who = std::string(M::kModule) + ": no delivery figures for mod_status";
+      guard_continue(M::log_index(), APLOG_WARNING, s, who.c_str(),
+                     [&] { make_status_board(*gen); });
+      return OK;
+    });
+  }
+
+  // ---- a child ----
+
+  // Runs on the sender thread; while a prefork child stops, through the
+  // ExitLog (see child_senders.h).
+  static delivery::Reporter reporter_for(server_rec* s, const delivery::ChildSenders* senders) {
+    return [s, senders](delivery::Level level, const std::string& text) {
+      if (report_lock_free(senders, delivery::aplog_level(level), text)) return;
+      ap_log_error(__FILE__, __LINE__, M::log_index(), delivery::aplog_level(level), 0, s, "%s",
+                   text.c_str());
+    };
+  }
+
+  // The Shipper of one sender in this child. Throws.
+  static void open_sender(Gen& gen, SenderT& sender) {
+    delivery::ShipperOptions options;
+    delivery::Reporter to_log = reporter_for(sender.report_to, gen.child);
+    std::unique_ptr<delivery::Sink> sink = M::open_sink(gen, sender, options, to_log);
+    if (!sink) {
+      sender.no_shipper_errno = EDESTADDRREQ;
+      return;
+    }
+    delivery::DropLedger* ledger = sender.ledger.get();
+    if (gen.board) {
+      options.status = gen.board->claim(sender.status_index, getpid());
+      ledger->mirror_to(options.status);
+    }
+    // The sender's last act: what its ledger counted on request threads.
+    options.on_exit = [ledger, to_log] {
+      for (const auto& [level, text] : ledger->take(delivery::Clock::now(), true))
+        to_log(level, text);
+    };
+    sender.shipper = std::make_unique<delivery::Shipper>(std::move(sink), options, to_log);
+    gen.child->add(sender.shipper.get());
+    sender.shipper->start();  // a failed start leaves a Shipper that counts every line
+  }
+
+  static void child_init(apr_pool_t* pchild, server_rec* s) {
+    Gen* gen = gen_;
+    if (!gen || gen->senders.empty()) return;
+    std::string who = std::string(M::kModule) + ": child_init";
+    if (!guard_continue(M::log_index(), APLOG_ERR, s, who.c_str(),
+                        [&] { gen->child = new_child_senders(M::kExitTag); }))
+      return;  // no child state: every line is counted as ENOMEM
+    guard_continue(M::log_index(), APLOG_ERR, s, who.c_str(), [&] { M::child_init(*gen, pchild); });
+    // Cleanups run last-registered first: the stop runs before whatever
+    // M::child_init registered.
+    stop_with_child(pchild, gen->child, child_exit, gen);
+    for (auto& sender : gen->senders) {
+      const char* what =
+          apr_pstrcat(pchild, sender->name.c_str(),
+                      ": cannot start the sender (its lines are counted as lost)", nullptr);
+      guard_continue(M::log_index(), APLOG_ERR, s, what, [&] { open_sender(*gen, *sender); });
+    }
+  }
+
+  static void child_stopping(apr_pool_t*, int graceful) {
+    if (Gen* gen = gen_) start_exit_deadline(gen->child, graceful);
+  }
+
+  // What a child reports at its exit, after its senders finished. Throws.
+  static void report_at_exit(Gen& gen, size_t late) {
+    if (late)
+      ap_log_error(__FILE__, __LINE__, M::log_index(), APLOG_ERR, 0, gen.main_server,
+                   "%s: %zu senders had not finished by the exit deadline; what they held is not "
+                   "counted",
+                   M::kModule, late);
+    // Senders that ran reported their ledgers as their last act.
+    for (auto& sender : gen.senders)
+      if (!sender->running())
+        report(sender->report_to, sender->ledger->take(delivery::Clock::now(), true));
+  }
+
+  // Runs after every sender of this child was told to stop (a pre-cleanup),
+  // maybe inside prefork's signal handler: nothing here allocates, locks or
+  // frees unless the policy says this is an ordinary thread. The senders
+  // stay: the child exits next.
+  static apr_status_t child_exit(void* data) {
+    auto* gen = static_cast<Gen*>(data);
+    size_t late = gen->child->finish_all();
+    if (gen->child->join_policy() != delivery::ChildSenders::Join::AfterStop) return APR_SUCCESS;
+    guard_continue(M::log_index(), APLOG_ERR, gen->main_server, M::kModule,
+                   [&] { report_at_exit(*gen, late); });
+    return APR_SUCCESS;
+  }
+
+  // ---- requests ----
+
+  // A line that could not go is counted and reported; an error returned
+  // here would make mod_log_config warn once per request as well.
+  static apr_status_t writer(request_rec* r, void* handle, const char** strs, int* lens, int n,
+                             apr_size_t len) {
+    Gen* gen = gen_;
+    typename M::Handle* h = gen ? gen->handles.find(handle) : nullptr;
+    if (!h) return chain_.next_write(r, handle, strs, lens, n, len);
+    return guard_request(M::log_index(), r, h->sender->name.c_str(), apr_status_t{APR_SUCCESS},
+                         [&]() -> apr_status_t {
+                           M::write(*h,
+                                    join_portions(r->pool, strs, lens, n, len, M::line_end(*h)));
+                           delivery::DropLedger& ledger = *h->sender->ledger;
+                           auto now = delivery::Clock::now();
+                           if (ledger.due(now))
+                             report(h->sender->report_to, ledger.take(now, false));
+                           return APR_SUCCESS;
+                         });
+  }
+
+  static int status_hook(request_rec* r, int flags) {
+    Gen* gen = gen_;
+    if (!gen) return OK;
+    return print_board(M::log_index(), r, flags, M::kStatusKind, gen->board.get(),
+                       [gen](size_t i) { return gen->status_names[i]; });
+  }
+};
+
+}  // namespace logchain
