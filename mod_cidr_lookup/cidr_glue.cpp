@@ -206,11 +206,11 @@ bool lookup_client(const request_rec* r, const cidr::PrefixTable& table, cidr::M
   const apr_sockaddr_t* sa = r->useragent_addr;
   if (sa != nullptr && sa->ipaddr_ptr != nullptr && (sa->ipaddr_len == 4 || sa->ipaddr_len == 16)) {
     return table.lookup_bytes(static_cast<const unsigned char*>(sa->ipaddr_ptr),
-                              size_t(sa->ipaddr_len), m);
+                              size_t(sa->ipaddr_len), *m);
   }
   cidr::Address addr;
-  if (r->useragent_ip == nullptr || !cidr::parse_address(r->useragent_ip, &addr)) return false;
-  return table.lookup(addr, m);
+  if (r->useragent_ip == nullptr || !cidr::parse_address(r->useragent_ip, addr)) return false;
+  return table.lookup(addr, *m);
 }
 
 // Removes every request header a client could use to pass its own answer
@@ -421,7 +421,7 @@ const authz_provider kClientTypeProvider = {&check_client_type, &parse_require_c
 void build_table(ListSet* set, server_rec* s) {
   cidr::Diagnostics diag;
   auto started = std::chrono::steady_clock::now();
-  set->table = set->loader.build(&diag);
+  set->table = set->loader.build(diag);
   set->load_time += std::chrono::steady_clock::now() - started;
   set->built_at = apr_time_now();
   for (const std::string& w : diag.warnings()) {
@@ -548,7 +548,7 @@ const char* load_lists(cmd_parms* cmd, void* dconf, const char* arg, cidr::FileK
 
   cidr::Diagnostics diag;
   auto started = std::chrono::steady_clock::now();
-  target->lists->loader.load(cidr::ListSpec{kind, path}, &diag);
+  target->lists->loader.load(cidr::ListSpec{kind, path}, diag);
   target->lists->load_time += std::chrono::steady_clock::now() - started;
   if (diag.has_errors()) return apr_pstrdup(cmd->pool, diag.error_text().c_str());
   for (std::string& w : diag.warnings()) target->lists->warnings.push_back(std::move(w));

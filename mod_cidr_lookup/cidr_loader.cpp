@@ -49,10 +49,10 @@ bool is_backup_name(const std::string& name) {
 
 namespace {
 
-void list_directory(const std::string& dir, std::vector<std::string>* files, Diagnostics* diag) {
+void list_directory(const std::string& dir, std::vector<std::string>& files, Diagnostics& diag) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) {
-    diag->error(dir + ": cannot read directory: " + errno_text(errno));
+    diag.error(dir + ": cannot read directory: " + errno_text(errno));
     return;
   }
   std::string prefix = dir;
@@ -70,20 +70,20 @@ void list_directory(const std::string& dir, std::vector<std::string>* files, Dia
       skipped.push_back(ent->d_name);
       continue;
     }
-    files->push_back(std::move(path));
+    files.push_back(std::move(path));
   }
   ::closedir(d);
-  std::sort(files->begin(), files->end());
+  std::sort(files.begin(), files.end());
   if (!skipped.empty()) {
     std::sort(skipped.begin(), skipped.end());
     std::string names;
     for (const std::string& n : skipped) names += (names.empty() ? "" : ", ") + n;
-    diag->notice(dir + ": skipped backup files: " + names);
+    diag.notice(dir + ": skipped backup files: " + names);
   }
-  if (files->empty()) diag->error(dir + ": directory contains no list files");
+  if (files.empty()) diag.error(dir + ": directory contains no list files");
 }
 
-void expand_glob(const std::string& pattern, std::vector<std::string>* files, Diagnostics* diag) {
+void expand_glob(const std::string& pattern, std::vector<std::string>& files, Diagnostics& diag) {
   glob_t g;
   std::memset(&g, 0, sizeof(g));
   int rc = ::glob(pattern.c_str(), GLOB_ERR, nullptr, &g);
@@ -91,30 +91,30 @@ void expand_glob(const std::string& pattern, std::vector<std::string>* files, Di
     // glob() sorts its matches unless told not to.
     for (size_t i = 0; i < g.gl_pathc; ++i) {
       std::string path = g.gl_pathv[i];
-      if (is_regular_file(path)) files->push_back(std::move(path));
+      if (is_regular_file(path)) files.push_back(std::move(path));
     }
   }
   ::globfree(&g);
   if (rc == GLOB_ABORTED) {
-    diag->error(pattern + ": cannot expand: a directory on the way is unreadable");
+    diag.error(pattern + ": cannot expand: a directory on the way is unreadable");
   } else if (rc == GLOB_NOSPACE) {
-    diag->error(pattern + ": cannot expand: out of memory");
-  } else if (files->empty()) {
-    diag->error(pattern + ": no file matches");
+    diag.error(pattern + ": cannot expand: out of memory");
+  } else if (files.empty()) {
+    diag.error(pattern + ": no file matches");
   }
 }
 
 }  // namespace
 
-std::vector<std::string> expand_pattern(const std::string& pattern, Diagnostics* diag) {
+std::vector<std::string> expand_pattern(const std::string& pattern, Diagnostics& diag) {
   std::vector<std::string> files;
   struct stat st;
   if (pattern.empty()) {
-    diag->error("empty path");
+    diag.error("empty path");
   } else if (::stat(pattern.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    list_directory(pattern, &files, diag);
+    list_directory(pattern, files, diag);
   } else if (has_glob_chars(pattern)) {
-    expand_glob(pattern, &files, diag);
+    expand_glob(pattern, files, diag);
   } else {
     // A plain path is opened later, which reports a precise reason.
     files.push_back(pattern);
@@ -135,56 +135,56 @@ std::string type_from_path(const std::string& path) {
   return name;
 }
 
-bool read_list_file(const std::string& path, std::string* out, std::string* error,
-                    bool* writable_by_others) {
-  *writable_by_others = false;
+bool read_list_file(const std::string& path, std::string& out, std::string& error,
+                    bool& writable_by_others) {
+  writable_by_others = false;
   // Non-blocking, so that opening a FIFO does not wait for a writer; only a
   // regular file is read at all.
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
-    *error = "cannot read: " + errno_text(errno);
+    error = "cannot read: " + errno_text(errno);
     return false;
   }
   struct stat st;
   if (::fstat(fd, &st) != 0) {
-    *error = "cannot read: " + errno_text(errno);
+    error = "cannot read: " + errno_text(errno);
     ::close(fd);
     return false;
   }
   if (!S_ISREG(st.st_mode)) {
-    *error = S_ISDIR(st.st_mode) ? "cannot read: " + errno_text(EISDIR)
-                                 : std::string(
-                                       "not a regular file (a FIFO, socket or device): "
-                                       "only regular files are read as lists");
+    error = S_ISDIR(st.st_mode) ? "cannot read: " + errno_text(EISDIR)
+                                : std::string(
+                                      "not a regular file (a FIFO, socket or device): "
+                                      "only regular files are read as lists");
     ::close(fd);
     return false;
   }
   if (uint64_t(st.st_size) > kMaxListFileBytes) {
-    *error = "the file has " + std::to_string(uint64_t(st.st_size)) +
-             " bytes, more than the limit of " + std::to_string(kMaxListFileBytes) +
-             " bytes for one list file: split it";
+    error = "the file has " + std::to_string(uint64_t(st.st_size)) +
+            " bytes, more than the limit of " + std::to_string(kMaxListFileBytes) +
+            " bytes for one list file: split it";
     ::close(fd);
     return false;
   }
-  *writable_by_others = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
-  out->clear();
-  out->reserve(size_t(st.st_size));
+  writable_by_others = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
+  out.clear();
+  out.reserve(size_t(st.st_size));
   char buf[65536];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof(buf));
     if (n > 0) {
       // The file may grow while it is read.
-      if (out->size() + size_t(n) > kMaxListFileBytes) {
-        *error = "the file grew past the limit of " + std::to_string(kMaxListFileBytes) +
-                 " bytes for one list file while it was read";
+      if (out.size() + size_t(n) > kMaxListFileBytes) {
+        error = "the file grew past the limit of " + std::to_string(kMaxListFileBytes) +
+                " bytes for one list file while it was read";
         ::close(fd);
         return false;
       }
-      out->append(buf, size_t(n));
+      out.append(buf, size_t(n));
     } else if (n == 0) {
       break;
     } else if (errno != EINTR) {
-      *error = "cannot read: " + errno_text(errno);
+      error = "cannot read: " + errno_text(errno);
       ::close(fd);
       return false;
     }
@@ -193,45 +193,45 @@ bool read_list_file(const std::string& path, std::string* out, std::string* erro
   return true;
 }
 
-bool Loader::load(const ListSpec& spec, Diagnostics* diag) {
-  size_t errors_before = diag->error_count();
+bool Loader::load(const ListSpec& spec, Diagnostics& diag) {
+  size_t errors_before = diag.error_count();
   for (const std::string& path : expand_pattern(spec.pattern, diag)) {
     load_file(path, spec.kind, diag);
   }
-  return diag->error_count() == errors_before;
+  return diag.error_count() == errors_before;
 }
 
-bool Loader::load_file(const std::string& path, FileKind kind, Diagnostics* diag) {
-  size_t errors_before = diag->error_count();
+bool Loader::load_file(const std::string& path, FileKind kind, Diagnostics& diag) {
+  size_t errors_before = diag.error_count();
   std::string type;
   if (kind == FileKind::List) {
     type = type_from_path(path);
     if (!valid_type_name(type)) {
-      diag->error(path +
-                  ": the file name does not make a valid client type (letters, digits and "
-                  "-_.:+@ only)");
+      diag.error(path +
+                 ": the file name does not make a valid client type (letters, digits and "
+                 "-_.:+@ only)");
       return false;
     }
   }
   std::string text;
   std::string error;
   bool writable_by_others = false;
-  if (!read_list_file(path, &text, &error, &writable_by_others)) {
-    diag->error(path + ": " + error);
+  if (!read_list_file(path, text, error, writable_by_others)) {
+    diag.error(path + ": " + error);
     return false;
   }
   if (writable_by_others) {
-    diag->warning(path +
-                  ": is writable by its group or by others: whoever can write it chooses the "
-                  "client type of any address, and so what 'Require client-type' allows");
+    diag.warning(path +
+                 ": is writable by its group or by others: whoever can write it chooses the "
+                 "client type of any address, and so what 'Require client-type' allows");
   }
   ++files_;
   load_text(text, path, kind, type, diag);
-  return diag->error_count() == errors_before;
+  return diag.error_count() == errors_before;
 }
 
 void Loader::load_text(std::string_view text, const std::string& source, FileKind kind,
-                       std::string_view list_type, Diagnostics* diag) {
+                       std::string_view list_type, Diagnostics& diag) {
   uint32_t source_id = builder_.add_source(source);
   uint16_t type_id = 0;
   std::string last_type;
@@ -242,12 +242,12 @@ void Loader::load_text(std::string_view text, const std::string& source, FileKin
     ParsedLine parsed = parse_line(line, kind);
     if (parsed.status == ParsedLine::Status::Blank) return;
     if (parsed.status == ParsedLine::Status::Error) {
-      diag->error(source + ":" + std::to_string(number) + ": " + parsed.error);
+      diag.error(source + ":" + std::to_string(number) + ": " + parsed.error);
       return;
     }
     if (parsed.host_bits) {
-      diag->warning(source + ":" + std::to_string(number) + ": host bits set in '" +
-                    std::string(parsed.text) + "', using " + format_prefix(parsed.prefix));
+      diag.warning(source + ":" + std::to_string(number) + ": host bits set in '" +
+                   std::string(parsed.text) + "', using " + format_prefix(parsed.prefix));
     }
     if (kind == FileKind::Map) {
       // Map files usually list many networks of one type in a row.

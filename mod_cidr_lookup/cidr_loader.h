@@ -24,7 +24,7 @@ struct ListSpec {
 // is_backup_name(); the skipped ones are named in a notice), a glob its matches
 // (directories skipped), both sorted; a plain path gives itself. Reports
 // "pattern: reason" errors when nothing usable is found.
-std::vector<std::string> expand_pattern(const std::string& pattern, Diagnostics* diag);
+std::vector<std::string> expand_pattern(const std::string& pattern, Diagnostics& diag);
 
 // The client type a CIDRFile list stands for: the file's base name, less a
 // final ".txt", ".list", ".lst" or ".cidr". Other dots are kept, so
@@ -34,19 +34,19 @@ std::string type_from_path(const std::string& path);
 class Loader {
  public:
   // Loads every file of the spec. Returns false if this spec added errors.
-  bool load(const ListSpec& spec, Diagnostics* diag);
+  bool load(const ListSpec& spec, Diagnostics& diag);
   // Loads one file. `path` is used as given in messages.
-  bool load_file(const std::string& path, FileKind kind, Diagnostics* diag);
+  bool load_file(const std::string& path, FileKind kind, Diagnostics& diag);
   // Parses text as the content of `source`. For FileKind::List, list_type is the type
   // every entry gets.
   void load_text(std::string_view text, const std::string& source, FileKind kind,
-                 std::string_view list_type, Diagnostics* diag);
+                 std::string_view list_type, Diagnostics& diag);
 
   size_t entry_count() const { return builder_.entry_count(); }
   size_t file_count() const { return files_; }
 
   // Duplicate-network warnings go to diag. The loader is empty afterwards.
-  std::unique_ptr<PrefixTable> build(Diagnostics* diag) { return builder_.build(diag); }
+  std::unique_ptr<PrefixTable> build(Diagnostics& diag) { return builder_.build(diag); }
 
  private:
   TableBuilder builder_;
@@ -58,10 +58,10 @@ constexpr uint64_t kMaxListFileBytes = uint64_t(64) << 20;
 
 // Reads a whole list file: a regular file (a FIFO or device is refused, not
 // waited on) of at most kMaxListFileBytes. On failure `error` says why,
-// without the path. *writable_by_others tells whether its group or others
+// without the path. writable_by_others tells whether its group or others
 // may write it.
-bool read_list_file(const std::string& path, std::string* out, std::string* error,
-                    bool* writable_by_others);
+bool read_list_file(const std::string& path, std::string& out, std::string& error,
+                    bool& writable_by_others);
 
 // Editor and package-manager leftovers that a list directory skips: names
 // ending in "~", ".bak", ".orig", ".rej", ".swp", ".swo",

@@ -41,14 +41,14 @@ std::string_view trim(std::string_view s) {
 // Returns false when `text` is not an address.
 bool print_lookup(const cidr::PrefixTable& table, std::string_view text) {
   cidr::Address addr;
-  if (!cidr::parse_address(text, &addr)) {
+  if (!cidr::parse_address(text, addr)) {
     std::fflush(stdout);
     std::fprintf(stderr, "cidr-lookup: invalid IP address '%.*s'\n", int(text.size()), text.data());
     return false;
   }
   cidr::Match m;
   std::string line(text);
-  if (table.lookup(addr, &m)) {
+  if (table.lookup(addr, m)) {
     line += ' ';
     line += table.type_name(m.type);
     line += ' ';
@@ -119,10 +119,10 @@ int run(int argc, char** argv) {
   // Operators run --check to see every problem at once, so keep them all.
   cidr::Diagnostics diag(1000);
   cidr::Loader loader;
-  for (const cidr::ListSpec& spec : specs) loader.load(spec, &diag);
+  for (const cidr::ListSpec& spec : specs) loader.load(spec, diag);
   size_t files = loader.file_count();
   std::unique_ptr<cidr::PrefixTable> table;
-  if (!diag.has_errors()) table = loader.build(&diag);
+  if (!diag.has_errors()) table = loader.build(diag);
   for (const std::string& w : diag.warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
   for (const std::string& n : diag.notices()) std::fprintf(stderr, "notice: %s\n", n.c_str());
   if (diag.has_errors()) {

@@ -32,7 +32,7 @@ std::string quote(std::string_view s) {
 
 // Dotted quad, exactly four decimal octets. Leading zeros are refused because
 // other tools read "010" as octal, and a list must mean the same everywhere.
-bool parse_v4(std::string_view s, uint32_t* out) {
+bool parse_v4(std::string_view s, uint32_t& out) {
   uint32_t value = 0;
   size_t i = 0;
   for (int part = 0; part < 4; ++part) {
@@ -52,14 +52,14 @@ bool parse_v4(std::string_view s, uint32_t* out) {
     value = (value << 8) | octet;
   }
   if (i != s.size()) return false;
-  *out = value;
+  out = value;
   return true;
 }
 
 // RFC 4291 text form: up to eight groups of 1-4 hex digits, at most one "::",
 // optionally ending in a dotted quad. Zone indexes (fe80::1%eth0) are refused:
 // a list entry cannot be tied to an interface.
-bool parse_v6(std::string_view s, U128* out) {
+bool parse_v6(std::string_view s, U128& out) {
   uint16_t groups[8] = {};
   int count = 0;
   int gap = -1;  // number of groups before "::"
@@ -76,7 +76,7 @@ bool parse_v6(std::string_view s, U128* out) {
     std::string_view token = s.substr(i, end - i);
     if (token.find('.') != std::string_view::npos) {
       uint32_t v4;
-      if (end != s.size() || count > 6 || !parse_v4(token, &v4)) return false;
+      if (end != s.size() || count > 6 || !parse_v4(token, v4)) return false;
       groups[count++] = uint16_t(v4 >> 16);
       groups[count++] = uint16_t(v4 & 0xffff);
       i = end;
@@ -114,7 +114,7 @@ bool parse_v6(std::string_view s, U128* out) {
     }
     value = (value << 16) | group;
   }
-  *out = value;
+  out = value;
   return true;
 }
 
@@ -171,27 +171,27 @@ U128 prefix_mask(Family f, unsigned len) {
   return all & ~((U128(1) << (width - len)) - 1);
 }
 
-bool parse_address(std::string_view text, Address* out) {
+bool parse_address(std::string_view text, Address& out) {
   if (text.find(':') != std::string_view::npos) {
     U128 v;
-    if (!parse_v6(text, &v)) return false;
-    out->family = Family::V6;
-    out->value = v;
+    if (!parse_v6(text, v)) return false;
+    out.family = Family::V6;
+    out.value = v;
     return true;
   }
   uint32_t v;
-  if (!parse_v4(text, &v)) return false;
-  out->family = Family::V4;
-  out->value = v;
+  if (!parse_v4(text, v)) return false;
+  out.family = Family::V4;
+  out.value = v;
   return true;
 }
 
-bool parse_prefix(std::string_view text, Prefix* out, bool* host_bits, std::string* error) {
+bool parse_prefix(std::string_view text, Prefix& out, bool& host_bits, std::string& error) {
   size_t slash = text.find('/');
   std::string_view addr_text = text.substr(0, slash);
   Address addr;
-  if (!parse_address(addr_text, &addr)) {
-    *error = "invalid IP address " + quote(addr_text);
+  if (!parse_address(addr_text, addr)) {
+    error = "invalid IP address " + quote(addr_text);
     return false;
   }
   unsigned width = family_bits(addr.family);
@@ -206,12 +206,12 @@ bool parse_prefix(std::string_view text, Prefix* out, bool* host_bits, std::stri
       if (ok) len = len * 10 + unsigned(c - '0');
     }
     if (!ok) {
-      *error = "invalid prefix length " + quote(len_text) + " in " + quote(text);
+      error = "invalid prefix length " + quote(len_text) + " in " + quote(text);
       return false;
     }
     if (len > width) {
-      *error = "prefix length /" + std::to_string(len) + " out of range for " +
-               (addr.family == Family::V4 ? "IPv4 (0-32)" : "IPv6 (0-128)") + " in " + quote(text);
+      error = "prefix length /" + std::to_string(len) + " out of range for " +
+              (addr.family == Family::V4 ? "IPv4 (0-32)" : "IPv6 (0-128)") + " in " + quote(text);
       return false;
     }
   }
@@ -221,10 +221,10 @@ bool parse_prefix(std::string_view text, Prefix* out, bool* host_bits, std::stri
     len -= 96;
   }
   U128 masked = addr.value & prefix_mask(addr.family, len);
-  *host_bits = masked != addr.value;
-  out->family = addr.family;
-  out->len = uint8_t(len);
-  out->value = masked;
+  host_bits = masked != addr.value;
+  out.family = addr.family;
+  out.len = uint8_t(len);
+  out.value = masked;
   return true;
 }
 
@@ -275,7 +275,7 @@ ParsedLine parse_line(std::string_view line, FileKind kind) {
 
   result.status = ParsedLine::Status::Error;
   result.text = fields[0];
-  if (!parse_prefix(fields[0], &result.prefix, &result.host_bits, &result.error)) return result;
+  if (!parse_prefix(fields[0], result.prefix, result.host_bits, result.error)) return result;
   if (kind == FileKind::List) {
     if (nfields > 1) {
       result.error = "unexpected " + quote(fields[1]) + " after " + quote(fields[0]) +

@@ -38,14 +38,14 @@ inline bool operator==(const Prefix& a, const Prefix& b) {
 // Mask of the bits of an address of family `f` that a /len prefix fixes.
 U128 prefix_mask(Family f, unsigned len);
 
-bool parse_address(std::string_view text, Address* out);
+bool parse_address(std::string_view text, Address& out);
 
 // Accepts "addr" (a host: /32 or /128) or "addr/len". An IPv4-mapped IPv6
 // prefix of length >= 96 comes back as the IPv4 prefix it denotes, because
 // mapped clients are matched against the IPv4 table. On success the prefix
-// is masked and *host_bits tells whether masking changed it. On failure the
-// reason (without any location) is stored in *error.
-bool parse_prefix(std::string_view text, Prefix* out, bool* host_bits, std::string* error);
+// is masked and host_bits tells whether masking changed it. On failure the
+// reason (without any location) is stored in error.
+bool parse_prefix(std::string_view text, Prefix& out, bool& host_bits, std::string& error);
 
 std::string format_address(const Address& a);
 std::string format_prefix(const Prefix& p);

@@ -269,7 +269,7 @@ void MultibitTrie<Key>::build_node(uint32_t index, unsigned depth, const Key* ke
 template class MultibitTrie<uint64_t>;
 template class MultibitTrie<U128>;
 
-bool PrefixTable::lookup_bytes(const unsigned char* bytes, size_t size, Match* m) const {
+bool PrefixTable::lookup_bytes(const unsigned char* bytes, size_t size, Match& m) const {
   if (size == 4) {
     uint32_t v = (uint32_t(bytes[0]) << 24) | (uint32_t(bytes[1]) << 16) |
                  (uint32_t(bytes[2]) << 8) | uint32_t(bytes[3]);
@@ -318,16 +318,15 @@ void TableBuilder::add(const Prefix& p, uint16_t type, uint32_t source, uint32_t
   }
 }
 
-void TableBuilder::duplicate_warning(Diagnostics* diag, const Prefix& p, uint32_t kept_seq,
+void TableBuilder::duplicate_warning(Diagnostics& diag, const Prefix& p, uint32_t kept_seq,
                                      uint16_t kept_type, uint32_t dropped_seq,
                                      uint16_t dropped_type) const {
   const Location& kept = locations_[kept_seq];
   const Location& dropped = locations_[dropped_seq];
-  diag->warning(sources_[dropped.source] + ":" + std::to_string(dropped.line) + ": " +
-                format_prefix(p) + " is listed as '" + types_[dropped_type] + "' here and as '" +
-                types_[kept_type] + "' at " + sources_[kept.source] + ":" +
-                std::to_string(kept.line) + "; the first one, '" + types_[kept_type] +
-                "', is used");
+  diag.warning(sources_[dropped.source] + ":" + std::to_string(dropped.line) + ": " +
+               format_prefix(p) + " is listed as '" + types_[dropped_type] + "' here and as '" +
+               types_[kept_type] + "' at " + sources_[kept.source] + ":" +
+               std::to_string(kept.line) + "; the first one, '" + types_[kept_type] + "', is used");
 }
 
 namespace {
@@ -337,8 +336,8 @@ namespace {
 // key order. Sorting is what makes the build cost independent of the order
 // the lists were written in.
 template <typename E>
-void sort_entries(std::vector<E>* entries) {
-  std::sort(entries->begin(), entries->end(), [](const E& a, const E& b) {
+void sort_entries(std::vector<E>& entries) {
+  std::sort(entries.begin(), entries.end(), [](const E& a, const E& b) {
     if (a.net != b.net) return a.net < b.net;
     if (a.len != b.len) return a.len < b.len;
     return a.seq < b.seq;
@@ -347,10 +346,10 @@ void sort_entries(std::vector<E>* entries) {
 
 }  // namespace
 
-std::unique_ptr<PrefixTable> TableBuilder::build(Diagnostics* diag) {
+std::unique_ptr<PrefixTable> TableBuilder::build(Diagnostics& diag) {
   auto table = std::make_unique<PrefixTable>();
 
-  sort_entries(&v4_);
+  sort_entries(v4_);
   {
     std::vector<uint64_t> keys;
     std::vector<uint8_t> lens;
@@ -379,7 +378,7 @@ std::unique_ptr<PrefixTable> TableBuilder::build(Diagnostics* diag) {
     table->v4_.build(keys.data(), lens.data(), results.data(), keys.size());
   }
 
-  sort_entries(&v6_);
+  sort_entries(v6_);
   {
     std::vector<U128> keys;
     std::vector<uint8_t> lens;

@@ -212,35 +212,35 @@ class PrefixTable {
  public:
   // Returns false when nothing matches. An IPv4-mapped IPv6 address is
   // matched against the IPv4 prefixes.
-  bool lookup(const Address& addr, Match* m) const {
+  bool lookup(const Address& addr, Match& m) const {
     if (addr.family == Family::V4) return lookup_v4(uint32_t(addr.value), m);
     return lookup_v6(addr.value, m);
   }
   // The match is filled in even when there is none (the return value says),
   // so that callers looking up many addresses need not branch on each result.
   // Inlined for the same reason as find().
-  __attribute__((always_inline)) bool lookup_v4(uint32_t addr, Match* m) const {
+  __attribute__((always_inline)) bool lookup_v4(uint32_t addr, Match& m) const {
     uint64_t key = uint64_t(addr) << 32;
     Result r = hw_popcount_ ? v4_.find<true>(key) : v4_.find<false>(key);
     unsigned len = result_len(r);
-    m->type = result_type(r);
-    m->network.family = Family::V4;
-    m->network.len = uint8_t(len);
-    m->network.value = addr & uint32_t(~uint64_t(0) << (32 - len));
+    m.type = result_type(r);
+    m.network.family = Family::V4;
+    m.network.len = uint8_t(len);
+    m.network.value = addr & uint32_t(~uint64_t(0) << (32 - len));
     return r != 0;
   }
-  __attribute__((always_inline)) bool lookup_v6(U128 addr, Match* m) const {
+  __attribute__((always_inline)) bool lookup_v6(U128 addr, Match& m) const {
     if ((addr >> 32) == 0xffff) return lookup_v4(uint32_t(addr), m);
     Result r = hw_popcount_ ? v6_.find<true>(addr) : v6_.find<false>(addr);
     unsigned len = result_len(r);
-    m->type = result_type(r);
-    m->network.family = Family::V6;
-    m->network.len = uint8_t(len);
-    m->network.value = len == 0 ? 0 : addr & (~U128(0) << (128 - len));
+    m.type = result_type(r);
+    m.network.family = Family::V6;
+    m.network.len = uint8_t(len);
+    m.network.value = len == 0 ? 0 : addr & (~U128(0) << (128 - len));
     return r != 0;
   }
   // Raw network-order bytes as found in a sockaddr: 4 for IPv4, 16 for IPv6.
-  bool lookup_bytes(const unsigned char* bytes, size_t size, Match* m) const;
+  bool lookup_bytes(const unsigned char* bytes, size_t size, Match& m) const;
 
   const std::string& type_name(uint16_t id) const { return types_[id]; }
   size_t type_count() const { return types_.size(); }
@@ -281,7 +281,7 @@ class TableBuilder {
   const std::string& source_name(uint32_t id) const { return sources_[id]; }
 
   // Leaves the builder empty (its type names move into the table).
-  std::unique_ptr<PrefixTable> build(Diagnostics* diag);
+  std::unique_ptr<PrefixTable> build(Diagnostics& diag);
 
  private:
   struct Entry4 {
@@ -301,7 +301,7 @@ class TableBuilder {
     uint32_t line;
   };
 
-  void duplicate_warning(Diagnostics* diag, const Prefix& p, uint32_t kept_seq, uint16_t kept_type,
+  void duplicate_warning(Diagnostics& diag, const Prefix& p, uint32_t kept_seq, uint16_t kept_type,
                          uint32_t dropped_seq, uint16_t dropped_type) const;
 
   std::vector<std::string> types_;

@@ -145,7 +145,7 @@ std::unique_ptr<cidr::PrefixTable> build_table(const std::vector<Prefix>& prefix
     builder.add(prefixes[i], types[i % 4], source, uint32_t(i + 1));
   }
   cidr::Diagnostics diag;
-  return builder.build(&diag);
+  return builder.build(diag);
 }
 
 // Random addresses (most miss or hit short prefixes) and addresses inside
@@ -186,12 +186,12 @@ double time_lookups(const cidr::PrefixTable& table, Family family, const std::ve
     auto t0 = Clock::now();
     if (family == Family::V4) {
       for (U128 a : addrs) {
-        bool hit = table.lookup_v4(uint32_t(a), &m);
+        bool hit = table.lookup_v4(uint32_t(a), m);
         sum += uint64_t(hit) * (m.type + 1u + m.network.len);
       }
     } else {
       for (U128 a : addrs) {
-        bool hit = table.lookup_v6(a, &m);
+        bool hit = table.lookup_v6(a, m);
         sum += uint64_t(hit) * (m.type + 1u + m.network.len);
       }
     }
@@ -338,8 +338,8 @@ int main(int argc, char** argv) {
         auto t0 = Clock::now();
         cidr::Loader loader;
         cidr::Diagnostics diag;
-        loader.load_file(path, cidr::FileKind::List, &diag);
-        auto table = loader.build(&diag);
+        loader.load_file(path, cidr::FileKind::List, diag);
+        auto table = loader.build(diag);
         t.push_back(seconds_since(t0));
         entries = table->size();
       }

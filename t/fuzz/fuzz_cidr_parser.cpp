@@ -49,7 +49,7 @@ const Listed* linear_match(const std::vector<Listed>& listed, const cidr::Addres
 void check_kind(std::string_view text, cidr::FileKind kind) {
   cidr::Diagnostics diag(1000000);
   cidr::Loader loader;
-  loader.load_text(text, "fuzz.list", kind, "fuzzed", &diag);
+  loader.load_text(text, "fuzz.list", kind, "fuzzed", diag);
   for (const std::string& m : diag.errors()) {
     if (m.rfind("fuzz.list:", 0) != 0) fail("error without location", m);
   }
@@ -67,7 +67,7 @@ void check_kind(std::string_view text, cidr::FileKind kind) {
     cidr::Prefix again;
     bool host_bits = true;
     std::string error;
-    if (!cidr::parse_prefix(again_text, &again, &host_bits, &error) || !(again == p.prefix) ||
+    if (!cidr::parse_prefix(again_text, again, host_bits, error) || !(again == p.prefix) ||
         host_bits) {
       fail("format/parse round trip", again_text);
     }
@@ -80,7 +80,7 @@ void check_kind(std::string_view text, cidr::FileKind kind) {
   });
   if (listed.size() != loader.entry_count()) fail("entry count", std::to_string(listed.size()));
 
-  auto table = loader.build(&diag);
+  auto table = loader.build(diag);
   std::vector<cidr::Address> probes;
   for (const Listed& l : listed) {
     cidr::Prefix p = l.prefix;
@@ -95,7 +95,7 @@ void check_kind(std::string_view text, cidr::FileKind kind) {
   }
   for (const cidr::Address& a : probes) {
     cidr::Match m;
-    bool hit = table->lookup(a, &m);
+    bool hit = table->lookup(a, m);
     const Listed* want = linear_match(listed, a);
     if (hit != (want != nullptr)) fail("hit/miss differs", cidr::format_address(a));
     if (!hit) continue;
@@ -113,9 +113,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > 4096) return 0;
   std::string_view text(reinterpret_cast<const char*>(data), size);
   cidr::Address a;
-  if (cidr::parse_address(text, &a)) {
+  if (cidr::parse_address(text, a)) {
     cidr::Address b;
-    if (!cidr::parse_address(cidr::format_address(a), &b) || b.family != a.family ||
+    if (!cidr::parse_address(cidr::format_address(a), b) || b.family != a.family ||
         b.value != a.value) {
       fail("address round trip", cidr::format_address(a));
     }

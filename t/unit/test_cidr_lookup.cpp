@@ -55,8 +55,7 @@ Prefix P(const char* text) {
   Prefix p;
   bool host_bits = false;
   std::string error;
-  ck_assert_msg(cidr::parse_prefix(text, &p, &host_bits, &error), "parse %s: %s", text,
-                error.c_str());
+  ck_assert_msg(cidr::parse_prefix(text, p, host_bits, error), "parse %s: %s", text, error.c_str());
   return p;
 }
 
@@ -64,26 +63,27 @@ std::string parse_error(const char* text) {
   Prefix p;
   bool host_bits = false;
   std::string error;
-  ck_assert_msg(!cidr::parse_prefix(text, &p, &host_bits, &error), "'%s' was accepted", text);
+  ck_assert_msg(!cidr::parse_prefix(text, p, host_bits, error), "'%s' was accepted", text);
   return error;
 }
 
 // Builds a table from "CIDR TYPE" lines; warnings go to *diag if given.
+// diag may be null (optional output; the tests call this without one).
 std::unique_ptr<PrefixTable> table_from_map(const std::string& text, Diagnostics* diag = nullptr) {
   Diagnostics local;
   if (diag == nullptr) diag = &local;
   cidr::Loader loader;
-  loader.load_text(text, "test.map", FileKind::Map, "", diag);
+  loader.load_text(text, "test.map", FileKind::Map, "", *diag);
   ck_assert_msg(!diag->has_errors(), "map rejected: %s", diag->error_text().c_str());
-  return loader.build(diag);
+  return loader.build(*diag);
 }
 
 // "TYPE NETWORK" or "-" for an address.
 std::string lookup(const PrefixTable& t, const char* addr_text) {
   Address a;
-  ck_assert_msg(cidr::parse_address(addr_text, &a), "bad address %s", addr_text);
+  ck_assert_msg(cidr::parse_address(addr_text, a), "bad address %s", addr_text);
   Match m;
-  if (!t.lookup(a, &m)) return "-";
+  if (!t.lookup(a, m)) return "-";
   return t.type_name(m.type) + " " + cidr::format_prefix(m.network);
 }
 
@@ -208,14 +208,14 @@ START_TEST(test_host_bits_are_masked) {
   Prefix p;
   bool host_bits = false;
   std::string error;
-  CHECK(cidr::parse_prefix("10.1.2.3/8", &p, &host_bits, &error));
+  CHECK(cidr::parse_prefix("10.1.2.3/8", p, host_bits, error));
   CHECK(host_bits && p.value == 0x0A000000u && p.len == 8);
-  CHECK(cidr::parse_prefix("10.0.0.0/8", &p, &host_bits, &error));
+  CHECK(cidr::parse_prefix("10.0.0.0/8", p, host_bits, error));
   CHECK(!host_bits);
-  CHECK(cidr::parse_prefix("2001:db8::1/32", &p, &host_bits, &error));
+  CHECK(cidr::parse_prefix("2001:db8::1/32", p, host_bits, error));
   CHECK(host_bits);
   CHECK_STR(cidr::format_prefix(p), "2001:db8::/32");
-  CHECK(cidr::parse_prefix("1.2.3.4/0", &p, &host_bits, &error));
+  CHECK(cidr::parse_prefix("1.2.3.4/0", p, host_bits, error));
   CHECK(host_bits && p.value == 0);
 }
 END_TEST
@@ -329,7 +329,7 @@ START_TEST(test_load_text_reports_file_and_line) {
       "10.1.2.3/8 # sloppy\r\n"
       "2001:db8::/129\n"
       "198.51.100.0/24",  // no final newline
-      "/etc/cidr/crawler", FileKind::List, "crawler", &diag);
+      "/etc/cidr/crawler", FileKind::List, "crawler", diag);
   CHECK(diag.error_count() == 2);
   std::vector<std::string> errors = diag.errors();
   CHECK_STR(errors[0], "/etc/cidr/crawler:4: invalid IP address '192.0.2.300'");
@@ -344,10 +344,10 @@ END_TEST
 START_TEST(test_duplicate_networks) {
   Diagnostics diag;
   cidr::Loader loader;
-  loader.load_text("10.0.0.0/8\n192.0.2.0/24\n", "a/mobile", FileKind::List, "mobile", &diag);
+  loader.load_text("10.0.0.0/8\n192.0.2.0/24\n", "a/mobile", FileKind::List, "mobile", diag);
   loader.load_text("# header\n10.0.0.0/8 crawler\n192.0.2.0/24 mobile\n10.0.0.0/8 partner\n",
-                   "b.map", FileKind::Map, "", &diag);
-  auto table = loader.build(&diag);
+                   "b.map", FileKind::Map, "", diag);
+  auto table = loader.build(diag);
   CHECK(!diag.has_errors());
   // Same type twice is silent; each different type names both places.
   CHECK(diag.warning_count() == 2);
@@ -366,7 +366,7 @@ START_TEST(test_diagnostics_cap) {
   cidr::Loader loader;
   std::string text;
   for (int i = 0; i < 10; ++i) text += "bad\n";
-  loader.load_text(text, "f", FileKind::List, "t", &diag);
+  loader.load_text(text, "f", FileKind::List, "t", diag);
   CHECK(diag.error_count() == 10);
   std::vector<std::string> e = diag.errors();
   CHECK(e.size() == 4);
@@ -385,24 +385,24 @@ START_TEST(test_load_files_dirs_and_globs) {
   write_file(dir + "/sub/ignored", "10.0.0.0/8\n");
 
   Diagnostics diag;
-  std::vector<std::string> files = cidr::expand_pattern(dir, &diag);
+  std::vector<std::string> files = cidr::expand_pattern(dir, diag);
   CHECK(!diag.has_errors());
   ck_assert_int_eq(files.size(), 3);  // sorted, no dot file, no subdirectory
   CHECK_STR(files[0], dir + "/crawler");
   CHECK_STR(files[1], dir + "/mobile.txt");
   CHECK_STR(files[2], dir + "/partners.map");
 
-  files = cidr::expand_pattern(dir + "/*", &diag);
+  files = cidr::expand_pattern(dir + "/*", diag);
   ck_assert_int_eq(files.size(), 3);
-  files = cidr::expand_pattern(dir + "/m*", &diag);
+  files = cidr::expand_pattern(dir + "/m*", diag);
   ck_assert_int_eq(files.size(), 1);
 
   cidr::Loader loader;
-  CHECK(loader.load({FileKind::List, dir + "/[cm]*"}, &diag));
-  CHECK(loader.load({FileKind::Map, dir + "/partners.map"}, &diag));
+  CHECK(loader.load({FileKind::List, dir + "/[cm]*"}, diag));
+  CHECK(loader.load({FileKind::Map, dir + "/partners.map"}, diag));
   CHECK(!diag.has_errors());
   CHECK(loader.file_count() == 3);
-  auto table = loader.build(&diag);
+  auto table = loader.build(diag);
   CHECK_STR(lookup(*table, "192.0.2.9"), "mobile 192.0.2.0/24");
   CHECK_STR(lookup(*table, "2001:db8:c::1"), "crawler 2001:db8:c::/48");
   CHECK_STR(lookup(*table, "203.0.113.200"), "partner-b 203.0.113.128/25");
@@ -411,18 +411,18 @@ START_TEST(test_load_files_dirs_and_globs) {
   // What must fail, each with the path in the message.
   Diagnostics bad;
   cidr::Loader l2;
-  CHECK(!l2.load({FileKind::List, dir + "/nomatch*"}, &bad));
+  CHECK(!l2.load({FileKind::List, dir + "/nomatch*"}, bad));
   CHECK(contains(bad.errors(), dir + "/nomatch*: no file matches"));
-  CHECK(!l2.load({FileKind::List, dir + "/missing"}, &bad));
+  CHECK(!l2.load({FileKind::List, dir + "/missing"}, bad));
   CHECK(contains(bad.errors(), dir + "/missing: cannot read: No such file or directory"));
-  CHECK(!l2.load({FileKind::List, dir + "/sub/*.none"}, &bad));
+  CHECK(!l2.load({FileKind::List, dir + "/sub/*.none"}, bad));
   ck_assert_int_eq(apr_dir_make((dir + "/empty").c_str(), APR_FPROT_OS_DEFAULT, pool), APR_SUCCESS);
-  CHECK(!l2.load({FileKind::List, dir + "/empty"}, &bad));
+  CHECK(!l2.load({FileKind::List, dir + "/empty"}, bad));
   CHECK(contains(bad.errors(), dir + "/empty: directory contains no list files"));
   write_file(dir + "/bad name", "10.0.0.0/8\n");
-  CHECK(!l2.load({FileKind::List, dir + "/bad name"}, &bad));
+  CHECK(!l2.load({FileKind::List, dir + "/bad name"}, bad));
   CHECK(contains(bad.errors(), "does not make a valid client type"));
-  CHECK(!l2.load({FileKind::Map, dir + "/mobile.txt"}, &bad));
+  CHECK(!l2.load({FileKind::Map, dir + "/mobile.txt"}, bad));
   CHECK(contains(bad.errors(), dir + "/mobile.txt:1: missing client type"));
   remove_tree(dir);
 }
@@ -506,19 +506,19 @@ START_TEST(test_lpm_mapped_entries_and_bytes) {
   CHECK_STR(lookup(*t, "::ffff:198.51.100.1"), "plain 198.51.100.0/24");
   Match m;
   const unsigned char v4[4] = {198, 51, 100, 9};
-  CHECK(t->lookup_bytes(v4, 4, &m) && t->type_name(m.type) == "plain");
+  CHECK(t->lookup_bytes(v4, 4, m) && t->type_name(m.type) == "plain");
   unsigned char v6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1};
-  CHECK(t->lookup_bytes(v6, 16, &m) && t->type_name(m.type) == "mapped-entry");
+  CHECK(t->lookup_bytes(v6, 16, m) && t->type_name(m.type) == "mapped-entry");
   v6[10] = 0;  // now ::c000:201, an IPv6 address
-  CHECK(!t->lookup_bytes(v6, 16, &m));
-  CHECK(!t->lookup_bytes(v4, 3, &m));
+  CHECK(!t->lookup_bytes(v6, 16, m));
+  CHECK(!t->lookup_bytes(v4, 3, m));
 }
 END_TEST
 
 START_TEST(test_empty_table) {
   cidr::Loader loader;
   Diagnostics diag;
-  auto t = loader.build(&diag);
+  auto t = loader.build(diag);
   CHECK(t->size() == 0);
   CHECK_STR(lookup(*t, "1.2.3.4"), "-");
   CHECK_STR(lookup(*t, "::1"), "-");
@@ -593,7 +593,7 @@ bool compare_random(Family f, size_t nprefixes, size_t naddrs, uint64_t seed, in
     ref.add(p, type);  // the first one added wins in both
   }
   Diagnostics diag(0);
-  auto table = builder.build(&diag);
+  auto table = builder.build(diag);
   ck_assert_uint_eq(table->size(), ref.size());
 
   for (size_t i = 0; i < naddrs; ++i) {
@@ -611,7 +611,7 @@ bool compare_random(Family f, size_t nprefixes, size_t naddrs, uint64_t seed, in
       }
     }
     Match m;
-    bool hit = table->lookup(Address{f, a}, &m);
+    bool hit = table->lookup(Address{f, a}, m);
     long want = ref.find(a);
     long got = hit ? long(m.type) * 256 + m.network.len : -1;
     if (got != want) {

@@ -95,31 +95,31 @@ START_TEST(only_regular_files_within_the_cap) {
   bool writable = true;
   std::string fifo = g_dir + "/fifo.txt";
   ck_assert_int_eq(mkfifo(fifo.c_str(), 0644), 0);
-  CHECK(!cidr::read_list_file(fifo, &text, &error, &writable));  // returns, no writer needed
+  CHECK(!cidr::read_list_file(fifo, text, error, writable));  // returns, no writer needed
   CHECK(error.find("not a regular file") != std::string::npos);
-  CHECK(!cidr::read_list_file("/dev/null", &text, &error, &writable));
-  CHECK(!cidr::read_list_file(g_dir, &text, &error, &writable));
+  CHECK(!cidr::read_list_file("/dev/null", text, error, writable));
+  CHECK(!cidr::read_list_file(g_dir, text, error, writable));
 
   std::string huge = g_dir + "/huge.txt";
   int fd = open(huge.c_str(), O_CREAT | O_WRONLY, 0644);
   ck_assert_int_ge(fd, 0);
   ck_assert_int_eq(ftruncate(fd, off_t(cidr::kMaxListFileBytes) + 1), 0);
   close(fd);
-  CHECK(!cidr::read_list_file(huge, &text, &error, &writable));
+  CHECK(!cidr::read_list_file(huge, text, error, writable));
   CHECK(error.find("more than the limit") != std::string::npos);
 
   std::string ok = g_dir + "/ok.txt";
   write_file(ok, "10.0.0.0/8\n");
   ck_assert_int_eq(chmod(ok.c_str(), 0644), 0);
-  CHECK(cidr::read_list_file(ok, &text, &error, &writable));
+  CHECK(cidr::read_list_file(ok, text, error, writable));
   CHECK(text == "10.0.0.0/8\n" && !writable);
   ck_assert_int_eq(chmod(ok.c_str(), 0664), 0);
-  CHECK(cidr::read_list_file(ok, &text, &error, &writable));
+  CHECK(cidr::read_list_file(ok, text, error, writable));
   CHECK(writable);
 
   cidr::Diagnostics diag;
   cidr::Loader loader;
-  CHECK(loader.load({cidr::FileKind::List, ok}, &diag));
+  CHECK(loader.load({cidr::FileKind::List, ok}, diag));
   CHECK(any_contains(diag.warnings(), ok + ": is writable by its group or by others"));
 }
 END_TEST
@@ -131,7 +131,7 @@ START_TEST(directory_skips_backups_with_a_notice) {
   write_file(g_dir + "/office.txt.dpkg-old", "10.0.0.0/8\n");
   ck_assert_int_eq(mkfifo((g_dir + "/pipe").c_str(), 0644), 0);
   cidr::Diagnostics diag;
-  std::vector<std::string> files = cidr::expand_pattern(g_dir, &diag);
+  std::vector<std::string> files = cidr::expand_pattern(g_dir, diag);
   ck_assert_uint_eq(files.size(), 1u);
   CHECK(files[0] == g_dir + "/office.txt");
   ck_assert_uint_eq(diag.notices().size(), 1u);
