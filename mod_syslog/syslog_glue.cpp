@@ -120,6 +120,8 @@ struct SyslogLogs {
 
   struct Settings {
     Millis exit_timeout{kDefaultExitTimeout};
+    // This child's pid, for the header: getpid() is a syscall per line.
+    long pid = 0;
   };
   using Gen = logchain::Generation<SyslogLogs>;
 
@@ -203,7 +205,7 @@ struct SyslogLogs {
     return OK;
   }
 
-  static void child_init(Gen&, apr_pool_t*) {}
+  static void child_init(Gen& gen, apr_pool_t*) { gen.settings.pid = static_cast<long>(getpid()); }
 
   static std::unique_ptr<delivery::Sink> open_sink(Gen& gen, SenderT& sender,
                                                    delivery::ShipperOptions& options,
@@ -229,7 +231,8 @@ struct SyslogLogs {
     hdr.time = syslogmod::local_time_now();
     hdr.hostname = h.hostname;
     hdr.tag = h.tag;
-    hdr.pid = static_cast<long>(getpid());
+    const Gen* gen = Kit::generation();
+    hdr.pid = gen && gen->settings.pid ? gen->settings.pid : static_cast<long>(getpid());
     std::string msg;
     if (syslogmod::encode(h.format, hdr, line, h.max_length, msg))
       h.sender->ledger->count_truncated();

@@ -21,15 +21,18 @@ constexpr Name kFacilities[] = {
     {"local3", 19},   {"local4", 20}, {"local5", 21}, {"local6", 22}, {"local7", 23},
 };
 
+// The names, then the aliases syslog.conf(5) accepts (deprecated there,
+// still common): name_of() finds a canonical name first.
 constexpr Name kSeverities[] = {
-    {"emerg", 0},   {"alert", 1},  {"crit", 2}, {"err", 3},
-    {"warning", 4}, {"notice", 5}, {"info", 6}, {"debug", 7},
+    {"emerg", 0}, {"alert", 1}, {"crit", 2},  {"err", 3},   {"warning", 4}, {"notice", 5},
+    {"info", 6},  {"debug", 7}, {"panic", 0}, {"error", 3}, {"warn", 4},
 };
 
 constexpr const char* kFacilityList =
     "kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp or "
     "local0..local7";
-constexpr const char* kSeverityList = "emerg, alert, crit, err, warning, notice, info or debug";
+constexpr const char* kSeverityList =
+    "emerg, alert, crit, err, warning, notice, info or debug (or panic, error, warn)";
 constexpr const char* kTargetForms = "unix:/path, udp://host[:port] or tcp://host[:port]";
 
 bool iequals(std::string_view a, std::string_view b) {

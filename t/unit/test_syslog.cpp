@@ -158,7 +158,7 @@ const Rejected kRejected[] = {
     {"syslog:local8", "unknown facility 'local8'"},
     {"syslog:local0 ", "unknown facility 'local0 '"},
     {"syslog:local0.loud", "unknown level 'loud' (expected emerg"},
-    {"syslog:local0.warn", "unknown level 'warn'"},
+    {"syslog:local0.warnings", "unknown level 'warnings'"},
     {"syslog:local0.info.x", "unknown level 'info.x'"},
     {"syslog:local0.", "missing level after 'local0.'"},
     {"syslog:.info", "missing facility before '.info'"},
@@ -230,6 +230,15 @@ START_TEST(every_facility_and_level_name) {
       ck_assert_str_eq(severity_name(l), levels[l]);
     }
   }
+  // syslog.conf's aliases; the status page and messages keep the names.
+  const std::pair<const char*, int> aliases[] = {{"panic", 0}, {"error", 3}, {"warn", 4}};
+  for (const auto& [alias, code] : aliases) {
+    SyslogTarget t;
+    string error;
+    ck_assert(parse_target(string("syslog:local6.") + alias, t, error));
+    ck_assert_int_eq(t.severity, code);
+  }
+  ck_assert_str_eq(severity_name(4), "warning");
 }
 END_TEST
 
