@@ -397,7 +397,7 @@ void Shipper::run_guarded() {
     failed_ = true;  // from now on the glue counts what it would push
     stop_.request(Clock::now());
     try {
-      report_(Level::Error, sink_->describe() + ": the sender failed (" + failure +
+      report_(Level::Error, "DE0009: " + sink_->describe() + ": the sender failed (" + failure +
                                 "); lines it held are counted lost");
       if (pending_from_spool_) {
         spool_->rollback();  // still in its file
@@ -489,14 +489,15 @@ void Shipper::report_drops(bool force) {
   uint64_t q = queue_.dropped();
   uint64_t s = spool_ ? spool_->dropped() : 0;
   if (q > reported_queue_drops_) {
-    report_(Level::Error,
-            sink_->describe() + ": dropped " + std::to_string(q - reported_queue_drops_) +
-                " lines because the queue (" + std::to_string(opts_.queue_bytes) +
-                " bytes) was full; " + std::to_string(q) + " dropped by this child in all");
+    report_(Level::Error, "DE0004: " + sink_->describe() + ": dropped " +
+                              std::to_string(q - reported_queue_drops_) +
+                              " lines because the queue (" + std::to_string(opts_.queue_bytes) +
+                              " bytes) was full; " + std::to_string(q) +
+                              " dropped by this child in all");
     reported_queue_drops_ = q;
   }
   if (s > reported_spool_drops_) {
-    report_(Level::Error, sink_->describe() + ": dropped " +
+    report_(Level::Error, "DE0005: " + sink_->describe() + ": dropped " +
                               std::to_string(s - reported_spool_drops_) +
                               " spooled lines because the spool was over its limit; " +
                               std::to_string(s) + " dropped by this child in all");
@@ -504,10 +505,12 @@ void Shipper::report_drops(bool force) {
   }
   uint64_t l = lost_.load(std::memory_order_relaxed);
   if (l > reported_lost_) {
+    // Three messages, one ID each.
+    const char* id = !started_ ? "DE0008: " : spool_ ? "DE0007: " : "DE0006: ";
     const char* why = !started_ ? " lines were refused because this child has no sender; "
                       : spool_  ? " lines could be neither delivered nor spooled; "
                                 : " lines could not be delivered before the child exited; ";
-    report_(Level::Error, sink_->describe() + ": " + std::to_string(l - reported_lost_) + why +
+    report_(Level::Error, id + sink_->describe() + ": " + std::to_string(l - reported_lost_) + why +
                               std::to_string(l) + " lost by this child in all");
     reported_lost_ = l;
   }
@@ -675,7 +678,7 @@ void Shipper::run() {
       if (!acks) remember_sent(pending, now);
       pending.clear();
       if (down) {
-        report_(Level::Notice, sink_->describe() + ": delivering again after " +
+        report_(Level::Notice, "DE0003: " + sink_->describe() + ": delivering again after " +
                                    std::to_string(backoff_.attempts()) + " failed attempts");
         down = false;
         if (spool_) {
@@ -694,9 +697,9 @@ void Shipper::run() {
     retry_at = backoff_.failed(now);
     if (!down || backoff_.attempts() % 10 == 0) {
       report_(Level::Warning,
-              sink_->describe() +
-                  (res == SendResult::TryLater ? ": peer answered TRY_LATER"
-                                               : ": delivery failed: " + last_error_) +
+              (res == SendResult::TryLater
+                   ? "DE0002: " + sink_->describe() + ": peer answered TRY_LATER"
+                   : "DE0001: " + sink_->describe() + ": delivery failed: " + last_error_) +
                   "; retrying in up to " + std::to_string(backoff_.current_ceiling().count()) +
                   " ms, " + std::to_string(queue_.size()) + " lines queued");
     }

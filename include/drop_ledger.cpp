@@ -55,7 +55,8 @@ std::vector<std::pair<Level, std::string>> DropLedger::take(Clock::time_point no
   uint64_t reported_dropped = reported_dropped_.load(std::memory_order_relaxed);
   if (dropped > reported_dropped) {
     int err = last_errno_.load(std::memory_order_relaxed);
-    out.emplace_back(Level::Error, who_ + ": " + std::to_string(dropped - reported_dropped) +
+    out.emplace_back(Level::Error, "DE0014: " + who_ + ": " +
+                                       std::to_string(dropped - reported_dropped) +
                                        " lines dropped (last error: " + errno_text(err) + "); " +
                                        std::to_string(dropped) + " dropped by this child in all");
     reported_dropped_.store(dropped, std::memory_order_relaxed);
@@ -63,11 +64,11 @@ std::vector<std::pair<Level, std::string>> DropLedger::take(Clock::time_point no
   uint64_t truncated = truncated_.load(std::memory_order_relaxed);
   uint64_t reported_truncated = reported_truncated_.load(std::memory_order_relaxed);
   if (truncated > reported_truncated) {
-    out.emplace_back(Level::Warning, who_ + ": " + std::to_string(truncated - reported_truncated) +
-                                         " lines truncated to " + limit_name_ + " (" +
-                                         std::to_string(max_length_) + " bytes); " +
-                                         std::to_string(truncated) +
-                                         " truncated by this child in all");
+    out.emplace_back(Level::Warning,
+                     "DE0015: " + who_ + ": " + std::to_string(truncated - reported_truncated) +
+                         " lines truncated to " + limit_name_ + " (" + std::to_string(max_length_) +
+                         " bytes); " + std::to_string(truncated) +
+                         " truncated by this child in all");
     reported_truncated_.store(truncated, std::memory_order_relaxed);
   }
   return out;

@@ -8,6 +8,9 @@
 // line itself, in httpd's default ErrorLogFormat, with the UTC offset taken
 // when the child started, and writes it with one write(2) to the error log's
 // descriptor. Glue-free: the glue hands it the descriptor and the levels.
+// It writes no message of its own: the text it is given starts with its
+// message ID (MESSAGES.md), as any other report does; for write_count() that
+// is `before`, a literal, so nothing is allocated.
 #pragma once
 
 #include <string>

@@ -267,13 +267,13 @@ bool SpoolDir::append(const std::vector<Record>& recs) {
              static_cast<unsigned long long>(tv.tv_sec) * 1000000ull + tv.tv_usec,
              static_cast<int>(getpid()), static_cast<unsigned long long>(seq_++));
     if (!writer_.open(dir_ + "/" + name_ + stamp, error)) {
-      report_(Level::Error, error);
+      report_(Level::Error, "DE0010: " + error);
       return false;
     }
     enforce_limit();
   }
   if (!writer_.append(recs, error)) {
-    report_(Level::Error, error);
+    report_(Level::Error, "DE0011: " + error);
     writer_.close();
     return false;
   }
@@ -315,7 +315,7 @@ void SpoolDir::enforce_limit() {
     if (unlink(path.c_str()) == 0) {
       dropped_ += n;
       total -= size;
-      report_(Level::Warning, "spool over its limit of " + std::to_string(max_bytes_) +
+      report_(Level::Warning, "DE0012: spool over its limit of " + std::to_string(max_bytes_) +
                                   " bytes: dropped " + std::to_string(n) + " oldest lines with " +
                                   path);
     }
@@ -353,7 +353,7 @@ bool SpoolDir::next_batch(std::vector<Record>& out, size_t max) {
     // Nothing left in this file: it was all delivered before.
     if (st == SpoolReader::Status::Torn) {
       ++torn_;
-      report_(Level::Warning, "spool file " + reader_.path() +
+      report_(Level::Warning, "DE0013: spool file " + reader_.path() +
                                   " ends in a torn record (crash while writing); the rest of it "
                                   "was replayed");
     }

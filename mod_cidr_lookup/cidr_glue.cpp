@@ -54,9 +54,9 @@ constexpr const char* kRegistryKey = "mod_cidr_lookup:list_sets";
 // The lists of one context (the main server, a virtual host or a directory
 // section). Owned by pconf through a cleanup.
 struct ListSet {
-  cidr::Loader loader;                // entries parsed so far; emptied by build()
-  std::vector<std::string> warnings;  // parse warnings, logged once the error log is open
-  std::vector<std::string> notices;   // files skipped on purpose, logged likewise
+  cidr::Loader loader;                  // entries parsed so far; emptied by build()
+  std::vector<cidr::Warning> warnings;  // parse warnings, logged once the error log is open
+  std::vector<std::string> notices;     // files skipped on purpose, logged likewise
   std::unique_ptr<cidr::PrefixTable> table;
   std::string origin;  // "file:line" of the first directive, for messages
   // For mod_status: reading and parsing the files, then building the table.
@@ -275,7 +275,7 @@ RequestState* look_up(request_rec* r, const Effective& e) {
   } else {
     st->type = e.default_type;
   }
-  ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, "client %s: type %s, network %s",
+  ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, "CL0008: client %s: type %s, network %s",
                 r->useragent_ip ? r->useragent_ip : "?", st->type ? st->type : "(none)",
                 st->network ? st->network : "-");
   return st;
@@ -403,7 +403,7 @@ authz_status client_type_verdict(request_rec* r, const void* parsed) {
     }
   }
   ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                "client %s has client type %s: not allowed by 'Require client-type'",
+                "CL0007: client %s has client type %s: not allowed by 'Require client-type'",
                 r->useragent_ip ? r->useragent_ip : "?", type ? type : "(none)");
   return AUTHZ_DENIED;
 }
@@ -417,6 +417,25 @@ const authz_provider kClientTypeProvider = {&check_client_type, &parse_require_c
 
 // ---- building tables ------------------------------------------------------
 
+// A list warning, under the message ID of its kind (MESSAGES.md).
+void log_list_warning(server_rec* s, const cidr::Warning& w) {
+  const char* text = w.text.c_str();
+  switch (w.kind) {
+    case cidr::WarningKind::WritableList:
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "CL0001: %s", text);
+      return;
+    case cidr::WarningKind::HostBits:
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "CL0002: %s", text);
+      return;
+    case cidr::WarningKind::DuplicateNetwork:
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "CL0003: %s", text);
+      return;
+    case cidr::WarningKind::More:
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "CL0004: %s", text);
+      return;
+  }
+}
+
 // Builds one context's table and logs its warnings. Throws.
 void build_table(ListSet* set, server_rec* s) {
   cidr::Diagnostics diag;
@@ -424,11 +443,9 @@ void build_table(ListSet* set, server_rec* s) {
   set->table = set->loader.build(diag);
   set->load_time += std::chrono::steady_clock::now() - started;
   set->built_at = apr_time_now();
-  for (const std::string& w : diag.warnings()) {
-    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s", w.c_str());
-  }
+  for (const cidr::Warning& w : diag.warning_list()) log_list_warning(s, w);
   ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
-               "lists of %s: %" APR_SIZE_T_FMT " IPv4 and %" APR_SIZE_T_FMT
+               "CL0006: lists of %s: %" APR_SIZE_T_FMT " IPv4 and %" APR_SIZE_T_FMT
                " IPv6 networks, %" APR_SIZE_T_FMT " client types, %" APR_SIZE_T_FMT " bytes",
                set->origin.c_str(), set->table->size_v4(), set->table->size_v6(),
                set->table->type_count(), set->table->memory_bytes());
@@ -443,12 +460,10 @@ bool build_all(apr_pool_t* pconf, server_rec* s) {
   bool ok = true;
   for (ListSet* set : reg->sets) {
     if (set->table) continue;
-    for (const std::string& w : set->warnings) {
-      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s", w.c_str());
-    }
+    for (const cidr::Warning& w : set->warnings) log_list_warning(s, w);
     set->warnings.clear();
     for (const std::string& n : set->notices) {
-      ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "%s", n.c_str());
+      ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "CL0005: %s", n.c_str());
     }
     set->notices.clear();
     const char* who =
@@ -551,7 +566,7 @@ const char* load_lists(cmd_parms* cmd, void* dconf, const char* arg, cidr::FileK
   target->lists->loader.load(cidr::ListSpec{kind, path}, diag);
   target->lists->load_time += std::chrono::steady_clock::now() - started;
   if (diag.has_errors()) return apr_pstrdup(cmd->pool, diag.error_text().c_str());
-  for (std::string& w : diag.warnings()) target->lists->warnings.push_back(std::move(w));
+  for (cidr::Warning& w : diag.warning_list()) target->lists->warnings.push_back(std::move(w));
   for (const std::string& n : diag.notices()) target->lists->notices.push_back(n);
   return nullptr;
 }

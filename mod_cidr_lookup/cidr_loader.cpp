@@ -221,9 +221,10 @@ bool Loader::load_file(const std::string& path, FileKind kind, Diagnostics& diag
     return false;
   }
   if (writable_by_others) {
-    diag.warning(path +
-                 ": is writable by its group or by others: whoever can write it chooses the "
-                 "client type of any address, and so what 'Require client-type' allows");
+    diag.warning(WarningKind::WritableList,
+                 path +
+                     ": is writable by its group or by others: whoever can write it chooses the "
+                     "client type of any address, and so what 'Require client-type' allows");
   }
   ++files_;
   load_text(text, path, kind, type, diag);
@@ -246,8 +247,9 @@ void Loader::load_text(std::string_view text, const std::string& source, FileKin
       return;
     }
     if (parsed.host_bits) {
-      diag.warning(source + ":" + std::to_string(number) + ": host bits set in '" +
-                   std::string(parsed.text) + "', using " + format_prefix(parsed.prefix));
+      diag.warning(WarningKind::HostBits, source + ":" + std::to_string(number) +
+                                              ": host bits set in '" + std::string(parsed.text) +
+                                              "', using " + format_prefix(parsed.prefix));
     }
     if (kind == FileKind::Map) {
       // Map files usually list many networks of one type in a row.

@@ -307,8 +307,8 @@ void Diagnostics::error(std::string message) {
   ++error_count_;
 }
 
-void Diagnostics::warning(std::string message) {
-  if (warnings_.size() < keep_) warnings_.push_back(std::move(message));
+void Diagnostics::warning(WarningKind kind, std::string message) {
+  if (warnings_.size() < keep_) warnings_.push_back(Warning{kind, std::move(message)});
   ++warning_count_;
 }
 
@@ -324,12 +324,19 @@ std::vector<std::string> Diagnostics::errors() const {
   return out;
 }
 
-std::vector<std::string> Diagnostics::warnings() const {
-  std::vector<std::string> out = warnings_;
+std::vector<Warning> Diagnostics::warning_list() const {
+  std::vector<Warning> out = warnings_;
   if (warning_count_ > warnings_.size()) {
-    out.push_back("... and " + std::to_string(warning_count_ - warnings_.size()) +
-                  " more warnings");
+    out.push_back(
+        Warning{WarningKind::More,
+                "... and " + std::to_string(warning_count_ - warnings_.size()) + " more warnings"});
   }
+  return out;
+}
+
+std::vector<std::string> Diagnostics::warnings() const {
+  std::vector<std::string> out;
+  for (Warning& w : warning_list()) out.push_back(std::move(w.text));
   return out;
 }
 

@@ -92,6 +92,20 @@ void for_each_line(std::string_view text, Fn&& fn) {
   }
 }
 
+// What a warning is about. The module logs each kind under a message ID of
+// its own (MESSAGES.md); the text is the same for the module and cidr-lookup.
+enum class WarningKind {
+  WritableList,      // a list file its group or others can write
+  HostBits,          // host bits set below the prefix length
+  DuplicateNetwork,  // a network listed twice, under two types
+  More,              // "... and N more warnings": those not kept
+};
+
+struct Warning {
+  WarningKind kind;
+  std::string text;
+};
+
 // Errors make a load fail; warnings are reported and the load goes on. Both
 // are complete messages ("file:line: reason"). A list with a million bad lines
 // must not produce a million log lines, so only the first few of each are
@@ -101,7 +115,7 @@ class Diagnostics {
   explicit Diagnostics(size_t keep = 50) : keep_(keep) {}
 
   void error(std::string message);
-  void warning(std::string message);
+  void warning(WarningKind kind, std::string message);
   // Worth telling the operator, but nothing is wrong (files skipped on
   // purpose).
   void notice(std::string message);
@@ -112,6 +126,8 @@ class Diagnostics {
   // The kept messages, plus a final "... N more" line when some were dropped.
   std::vector<std::string> errors() const;
   std::vector<std::string> warnings() const;
+  // The same, with what each is about (the "... N more" line is More).
+  std::vector<Warning> warning_list() const;
   const std::vector<std::string>& notices() const { return notices_; }
   // All kept errors on separate lines, for a directive's error return.
   std::string error_text() const;
@@ -121,7 +137,7 @@ class Diagnostics {
   size_t error_count_ = 0;
   size_t warning_count_ = 0;
   std::vector<std::string> errors_;
-  std::vector<std::string> warnings_;
+  std::vector<Warning> warnings_;
   std::vector<std::string> notices_;
 };
 

@@ -323,10 +323,12 @@ void TableBuilder::duplicate_warning(Diagnostics& diag, const Prefix& p, uint32_
                                      uint16_t dropped_type) const {
   const Location& kept = locations_[kept_seq];
   const Location& dropped = locations_[dropped_seq];
-  diag.warning(sources_[dropped.source] + ":" + std::to_string(dropped.line) + ": " +
-               format_prefix(p) + " is listed as '" + types_[dropped_type] + "' here and as '" +
-               types_[kept_type] + "' at " + sources_[kept.source] + ":" +
-               std::to_string(kept.line) + "; the first one, '" + types_[kept_type] + "', is used");
+  diag.warning(WarningKind::DuplicateNetwork,
+               sources_[dropped.source] + ":" + std::to_string(dropped.line) + ": " +
+                   format_prefix(p) + " is listed as '" + types_[dropped_type] + "' here and as '" +
+                   types_[kept_type] + "' at " + sources_[kept.source] + ":" +
+                   std::to_string(kept.line) + "; the first one, '" + types_[kept_type] +
+                   "', is used");
 }
 
 namespace {

@@ -169,10 +169,13 @@ bool ScribeSink::connect_to(size_t index, std::string& error) {
   c->client = std::make_unique<gen::scribeClient>(protocol);
   conn_ = std::move(c);
   if (ever_connected_ && index != last_index_) {
-    report_(index == 0 ? Level::Notice : Level::Warning,
-            describe() + ": now sending to " + ep.to_string() +
-                (index == 0 ? " (the preferred collector answers again)"
-                            : " (failover from " + opts_.servers[last_index_].to_string() + ")"));
+    if (index == 0)
+      report_(Level::Notice, "SC0002: " + describe() + ": now sending to " + ep.to_string() +
+                                 " (the preferred collector answers again)");
+    else
+      report_(Level::Warning, "SC0001: " + describe() + ": now sending to " + ep.to_string() +
+                                  " (failover from " + opts_.servers[last_index_].to_string() +
+                                  ")");
   }
   ever_connected_ = true;
   last_index_ = index;

@@ -294,12 +294,13 @@ def test_warnings_at_startup(httpd_event):
     dup = (rf"{re.escape(str(mobile))}:2: 192\.0\.2\.0/24 is listed as 'mobile' here and as "
            rf"'crawler' at {re.escape(str(crawler))}:2")
     assert re.search(host_bits, out) and re.search(dup, out), out
-    h.expect_log(r"\[cidr_lookup:warn\].*" + host_bits)
-    h.expect_log(r"\[cidr_lookup:warn\].*" + dup)
+    h.expect_log_id("CL0002")  # host bits set
+    h.expect_log_id("CL0003")  # a network listed under two types
     h.start(conf)
     log = h.read_error_log()
-    assert len(re.findall(host_bits, log)) == 1, log  # once per start, not per config pass
-    assert len(re.findall(dup, log)) == 1, log
+    # Once per start, not per config pass, each under its message ID.
+    assert len(re.findall("CL0002: " + host_bits, log)) == 1, log
+    assert len(re.findall("CL0003: " + dup, log)) == 1, log
 
 
 def test_graceful_restart_reloads_lists(httpd):

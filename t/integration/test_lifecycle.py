@@ -143,8 +143,8 @@ def timed_stop(httpd):
 def test_hung_tcp_receiver(httpd, action):
     receiver = HungTcpReceiver()
     try:
-        httpd.expect_log(r"\[syslog:warn\].*(delivery failed|made no progress)")
-        httpd.expect_log(r"\[syslog:error\].*" + EXIT_LOSS)
+        httpd.expect_log_id("DE0001")  # delivery failed (send made no progress)
+        httpd.expect_log_id("DE0006")  # lines lost at the exit: EXIT_LOSS
         httpd.start(pad_conf(
             httpd, f'CustomLog "syslog:local5.info@tcp://127.0.0.1:{receiver.port}" padline'))
         ids = [f"hung-{action}-{httpd.mpm}-{n}" for n in range(1200)]
@@ -167,7 +167,7 @@ def test_hung_tcp_receiver(httpd, action):
 
 @pytest.mark.parametrize("action", ["stop", "graceful"])
 def test_hung_collector(httpd, collector, action):
-    httpd.expect_log(r"\[scribe:warn\].*(delivery failed|TRY_LATER|now sending to|timed out)")
+    httpd.expect_log_id("DE0001", "DE0002", "SC0001")  # delivery failed, TRY_LATER, failover
     conf = pad_conf(httpd, f"ScribeServer {collector.address}", FAST_SCRIBE,
                     "ScribeTimeout 8000", 'CustomLog "scribe:www" padline')
     httpd.start(conf)
@@ -298,8 +298,10 @@ def test_unwritable_spool_counts_every_line(httpd_event, collector):
     error log counts every line."""
     httpd = httpd_event
     spool = httpd.root / "spool"
-    httpd.expect_log(r"\[scribe:warn\].*(delivery failed|TRY_LATER|now sending to)")
-    httpd.expect_log(r"\[scribe:error\].*(cannot|Permission denied|spool)")
+    httpd.expect_log_id("DE0001", "DE0002", "SC0001")  # delivery failed, TRY_LATER, failover
+    # No spool file can be made, and every line is counted as neither
+    # delivered nor spooled.
+    httpd.expect_log_id("DE0010", "DE0007")
     httpd.start(pad_conf(httpd, f"ScribeServer {collector.address}", FAST_SCRIBE,
                          f'ScribeSpoolDir "{spool}"',
                          # Only the test's requests, not the harness's readiness probe.

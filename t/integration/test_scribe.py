@@ -22,10 +22,11 @@ ScribeFlushInterval 50
 ScribeRetryInterval 50 500
 """
 
-# What mod_scribe says while a collector is away or busy: expected in the
-# fault tests. Dropped or lost lines are [error]s and are never expected
-# unless the test is about them.
-TROUBLE = r"\[scribe:warn\].*(delivery failed|TRY_LATER|now sending to)"
+# What mod_scribe says while a collector is away or busy (MESSAGES.md:
+# delivery failed, TRY_LATER, failover): expected in the fault tests. Dropped
+# or lost lines are [error]s and are never expected unless the test is about
+# them.
+TROUBLE = ("DE0001", "DE0002", "SC0001")
 
 
 def scribe_conf(httpd, collector, body, fast=True):
@@ -169,7 +170,7 @@ CustomLog "scribe:bare" idline
 
 def test_collector_down_at_start_then_up(httpd_event, collector):
     httpd = httpd_event
-    httpd.expect_log(TROUBLE)
+    httpd.expect_log_id(*TROUBLE)
     collector.kill()
     httpd.start(scribe_conf(httpd, collector, 'CustomLog "scribe:www" idline'))
     ok = send(httpd, 100, "early")
@@ -179,7 +180,7 @@ def test_collector_down_at_start_then_up(httpd_event, collector):
 
 
 def test_collector_stopped_during_burst(httpd, collector):
-    httpd.expect_log(TROUBLE)
+    httpd.expect_log_id(*TROUBLE)
     httpd.start(scribe_conf(httpd, collector, 'CustomLog "scribe:www" idline'))
     with BackgroundLoad(httpd, concurrency=4, max_seconds=30) as load:
         time.sleep(1.0)
@@ -193,7 +194,7 @@ def test_collector_stopped_during_burst(httpd, collector):
 
 
 def test_try_later_for_a_while(httpd, collector):
-    httpd.expect_log(TROUBLE)
+    httpd.expect_log_id(*TROUBLE)
     httpd.start(scribe_conf(httpd, collector, 'CustomLog "scribe:www" idline'))
     collector.try_later(8)
     ok, failed = burst(httpd, 400, concurrency=6)
@@ -209,7 +210,7 @@ def test_collector_closing_connections(httpd_event, collector):
     """An idle connection closed by the collector is replaced before the next
     batch; a call answered by a close is sent again on a new connection."""
     httpd = httpd_event
-    httpd.expect_log(TROUBLE)
+    httpd.expect_log_id(*TROUBLE)
     httpd.start(scribe_conf(httpd, collector, 'CustomLog "scribe:www" idline'))
     first = send(httpd, 50, "first")
     assert_all_arrive(collector, "www", first)
@@ -229,7 +230,7 @@ def test_collector_that_never_replies(httpd, collector):
     that is never answered, request latency stays near the collector-up
     figure measured in this same test (generous bound: it fails only if
     requests really wait for the collector, whose timeout is 4 s)."""
-    httpd.expect_log(TROUBLE)
+    httpd.expect_log_id(*TROUBLE)
     httpd.start(scribe_conf(httpd, collector, """
 ScribeTimeout 4000
 CustomLog "scribe:www" idline
@@ -252,7 +253,7 @@ CustomLog "scribe:www" idline
 
 
 def test_failover_to_second_server_and_back(httpd, collector, collector2):
-    httpd.expect_log(TROUBLE)
+    httpd.expect_log_id(*TROUBLE)
     collector.kill()  # the preferred collector is away from the start
     conf = httpd.conf().load("scribe").add(f"""
 ScribeServer {collector.address} {collector2.address}
@@ -286,7 +287,7 @@ CustomLog "scribe:www" idline
 def test_graceful_restart_under_load_with_collector_away(httpd, collector):
     """Old children spool what the absent collector could not take; the new
     generation replays it once the collector is back."""
-    httpd.expect_log(TROUBLE)
+    httpd.expect_log_id(*TROUBLE)
     httpd.start(scribe_conf(httpd, collector, 'CustomLog "scribe:www" idline'))
     with BackgroundLoad(httpd, concurrency=4, max_seconds=40) as load:
         time.sleep(0.8)
@@ -305,7 +306,7 @@ def test_graceful_restart_under_load_with_collector_away(httpd, collector):
 
 
 def test_stop_under_load_then_start_replays_spool(httpd, collector):
-    httpd.expect_log(TROUBLE)
+    httpd.expect_log_id(*TROUBLE)
     collector.kill()
     conf = scribe_conf(httpd, collector, 'CustomLog "scribe:www" idline')
     httpd.start(conf)
@@ -325,10 +326,10 @@ def test_stop_under_load_then_start_replays_spool(httpd, collector):
 
 def test_spool_full_drops_are_counted_and_reported(httpd_event, collector):
     httpd = httpd_event
-    httpd.expect_log(TROUBLE)
-    httpd.expect_log(r"\[scribe:warn\].*spool over its limit")
-    httpd.expect_log(r"\[scribe:error\].*dropped \d+ spooled lines")
-    httpd.expect_log(r"\[scribe:error\].*dropped \d+ lines because the queue")
+    httpd.expect_log_id(*TROUBLE)
+    httpd.expect_log_id("DE0012")  # spool over its limit: the oldest file went
+    httpd.expect_log_id("DE0005")  # dropped N spooled lines
+    httpd.expect_log_id("DE0004")  # dropped N lines because the queue was full
     collector.kill()
     conf = scribe_conf(httpd, collector, """
 LogFormat "%r padding-padding-padding-padding-padding-padding-padding-padding" padded

@@ -337,6 +337,8 @@ START_TEST(test_load_text_reports_file_and_line) {
   CHECK(diag.warning_count() == 1);
   CHECK_STR(diag.warnings()[0],
             "/etc/cidr/crawler:5: host bits set in '10.1.2.3/8', using 10.0.0.0/8");
+  // The module logs it under the ID of its kind; the text carries none.
+  CHECK(diag.warning_list()[0].kind == cidr::WarningKind::HostBits);
   CHECK(loader.entry_count() == 3);
 }
 END_TEST
@@ -356,6 +358,8 @@ START_TEST(test_duplicate_networks) {
       contains(w, "b.map:2: 10.0.0.0/8 is listed as 'crawler' here and as 'mobile' at a/mobile:1"));
   CHECK(
       contains(w, "b.map:4: 10.0.0.0/8 is listed as 'partner' here and as 'mobile' at a/mobile:1"));
+  for (const cidr::Warning& x : diag.warning_list())
+    CHECK(x.kind == cidr::WarningKind::DuplicateNetwork);
   CHECK_STR(lookup(*table, "10.9.9.9"), "mobile 10.0.0.0/8");
   CHECK(table->size() == 2);
 }
@@ -372,6 +376,20 @@ START_TEST(test_diagnostics_cap) {
   CHECK(e.size() == 4);
   CHECK_STR(e[3], "... and 7 more errors");
   CHECK(diag.error_text().find("f:3: ") != std::string::npos);
+
+  // Warnings likewise; the summary line is a kind of its own.
+  Diagnostics warned(3);
+  cidr::Loader more;
+  std::string sloppy;
+  for (int i = 0; i < 10; ++i) sloppy += "10.1.2." + std::to_string(i) + "/8\n";
+  more.load_text(sloppy, "g", FileKind::List, "t", warned);
+  CHECK(warned.warning_count() == 10);
+  std::vector<cidr::Warning> w = warned.warning_list();
+  CHECK(w.size() == 4);
+  CHECK(w[0].kind == cidr::WarningKind::HostBits);
+  CHECK(w[3].kind == cidr::WarningKind::More);
+  CHECK_STR(w[3].text, "... and 7 more warnings");
+  CHECK_STR(warned.warnings()[3], "... and 7 more warnings");
 }
 END_TEST
 

@@ -121,6 +121,7 @@ START_TEST(only_regular_files_within_the_cap) {
   cidr::Loader loader;
   CHECK(loader.load({cidr::FileKind::List, ok}, diag));
   CHECK(any_contains(diag.warnings(), ok + ": is writable by its group or by others"));
+  CHECK(diag.warning_list().at(0).kind == cidr::WarningKind::WritableList);
 }
 END_TEST
 

@@ -122,6 +122,15 @@ struct Reports {
       if (m.find(needle) != std::string::npos) return true;
     return false;
   }
+  // A message that starts with message ID `id` (MESSAGES.md), at `level`,
+  // and contains `needle`.
+  bool has(const std::string& id, Level level, const std::string& needle) {
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto& [l, m] : lines)
+      if (l == level && m.rfind(id + ": ", 0) == 0 && m.find(needle) != std::string::npos)
+        return true;
+    return false;
+  }
 };
 
 template <typename Pred>
@@ -381,8 +390,18 @@ START_TEST(spooldir_torn_file_replayed_then_removed) {
   auto got = drain(sd, 100);
   ck_assert_uint_eq(got.size(), 4u);
   ck_assert_uint_eq(sd.torn(), 1u);
-  ck_assert(rep.contains("torn"));
+  ck_assert(rep.has("DE0013", Level::Warning, "ends in a torn record"));
   ck_assert(sd.list().empty());
+}
+END_TEST
+
+// A spool file that cannot be made is reported, under its message ID.
+START_TEST(spooldir_uncreatable_file_is_reported) {
+  Reports rep;
+  SpoolDir sd(tmpdir + "/missing", "dest", 1 << 20, rep.reporter());
+  ck_assert(!sd.append(make_records(3, "x")));
+  ck_assert(rep.has("DE0010", Level::Error, "cannot create spool file " + tmpdir + "/missing/"));
+  ck_assert(rep.has("DE0010", Level::Error, "No such file or directory"));
 }
 END_TEST
 
@@ -401,7 +420,7 @@ START_TEST(spooldir_limit_sheds_oldest_counted) {
   for (const auto& f : sd.list()) on_disk += static_cast<uint64_t>(file_size(f));
   // Never more than the limit plus the file being written when it was checked.
   ck_assert_uint_le(on_disk, limit + 4096 + 2048);
-  ck_assert(rep.contains("dropped"));
+  ck_assert(rep.has("DE0012", Level::Warning, "spool over its limit of"));
   SpoolDir replay(tmpdir, "dest", limit, rep.reporter());
   auto got = drain(replay, 1000);
   ck_assert_uint_eq(got.size() + sd.dropped(), total);
@@ -768,7 +787,7 @@ START_TEST(shipper_try_later_resends_same_batch) {
   auto got = fake->delivered();
   ck_assert_uint_eq(got.size(), 30u);  // exactly once: TRY_LATER took nothing
   ck_assert(std::set<std::string>(got.begin(), got.end()) == bodies(30, "t"));
-  ck_assert(rep.contains("TRY_LATER"));
+  ck_assert(rep.has("DE0002", Level::Warning, ": peer answered TRY_LATER; retrying in up to"));
   ck_assert_uint_eq(s.stats().failures, 3u);
 }
 END_TEST
@@ -786,8 +805,8 @@ START_TEST(shipper_failed_resends_after_reconnect) {
   auto got = fake->delivered();
   ck_assert(std::set<std::string>(got.begin(), got.end()) == bodies(250, "f"));
   ck_assert_int_ge(fake->closes(), 2);  // the connection goes after each failure
-  ck_assert(rep.contains("fake failure"));
-  ck_assert(rep.contains("delivering again"));
+  ck_assert(rep.has("DE0001", Level::Warning, ": delivery failed: fake failure; retrying"));
+  ck_assert(rep.has("DE0003", Level::Notice, ": delivering again after "));
 }
 END_TEST
 
@@ -891,7 +910,8 @@ START_TEST(shipper_queue_full_reports_drops) {
   ck_assert_uint_eq(st.dropped_queue, refused);
   ck_assert_uint_eq(st.lost + st.dropped_queue, 1000u);
   // Reported per interval with the running total: the last report has it all.
-  ck_assert(rep.contains(std::to_string(refused) + " dropped by this child in all"));
+  ck_assert(
+      rep.has("DE0004", Level::Error, std::to_string(refused) + " dropped by this child in all"));
   ck_assert(!s.push("www", "after stop"));  // counted as lost, never queued
 }
 END_TEST
@@ -915,7 +935,7 @@ START_TEST(shipper_spool_limit_reports_drops) {
   s.stop();
   ShipperStats st = s.stats();
   ck_assert_uint_gt(st.dropped_spool, 0u);
-  ck_assert(rep.contains("spooled lines because the spool was over its limit"));
+  ck_assert(rep.has("DE0005", Level::Error, "spooled lines because the spool was over its limit"));
   SpoolDir replay(tmpdir, "dest", o.spool_max_bytes, rep.reporter());
   auto left = drain(replay, 1000);
   ck_assert_uint_eq(left.size() + st.dropped_spool, 5000u);
@@ -1094,7 +1114,8 @@ START_TEST(shipper_stop_bounded_with_hung_peer_counts_lost) {
   ShipperStats st = s.stats();
   ck_assert_uint_eq(st.sent, 0u);
   ck_assert_uint_eq(st.lost, 50u);
-  ck_assert(rep.contains("50 lines could not be delivered before the child exited"));
+  ck_assert(
+      rep.has("DE0006", Level::Error, "50 lines could not be delivered before the child exited"));
 }
 END_TEST
 
@@ -1610,7 +1631,7 @@ static Suite* delivery_suite() {
       {"spool_dir",
        {spooldir_replay_commit, spooldir_rollback, spooldir_oldest_first_and_names,
         spooldir_skips_file_being_written, spooldir_torn_file_replayed_then_removed,
-        spooldir_limit_sheds_oldest_counted}},
+        spooldir_limit_sheds_oldest_counted, spooldir_uncreatable_file_is_reported}},
       {"policy",
        {batch_policy_due, batch_policy_wait_for, backoff_doubles_with_jitter_and_caps,
         backoff_jitter_spreads, backoff_min_above_max}},

@@ -516,12 +516,12 @@ START_TEST(drop_ledger_reports_once_per_interval) {
   ck_assert_uint_eq(msgs.size(), 2);
   ck_assert_int_eq(static_cast<int>(msgs[0].first), static_cast<int>(delivery::Level::Error));
   ck_assert_str_eq(msgs[0].second.c_str(),
-                   "syslog:local6@tcp://h:514: 1 lines dropped (last error: Connection refused); "
-                   "1 dropped by this child in all");
+                   "DE0014: syslog:local6@tcp://h:514: 1 lines dropped (last error: Connection "
+                   "refused); 1 dropped by this child in all");
   ck_assert_int_eq(static_cast<int>(msgs[1].first), static_cast<int>(delivery::Level::Warning));
   ck_assert_str_eq(msgs[1].second.c_str(),
-                   "syslog:local6@tcp://h:514: 2 lines truncated to SyslogMaxLength (8192 bytes); "
-                   "2 truncated by this child in all");
+                   "DE0015: syslog:local6@tcp://h:514: 2 lines truncated to SyslogMaxLength (8192 "
+                   "bytes); 2 truncated by this child in all");
   // Claimed: nothing more until the interval has passed.
   ck_assert(!ledger.due(t0));
   ck_assert(ledger.take(t0, false).empty());

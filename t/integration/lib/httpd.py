@@ -3,7 +3,8 @@
 Modelled on the shape of httpd's own pytest framework: every test gets its own
 ServerRoot in a temp dir, a free loopback port and real MPM children (never
 -X). After each test the error log is scanned, and any [warn] or worse that
-the test did not declare with expect_log() fails it.
+the test did not declare with expect_log_id() (our messages, by their ID
+in MESSAGES.md) or expect_log() (httpd's own, by regex) fails it.
 """
 import os
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import requests
 
+from .messages import ID_FORM, catalogue
 from .paths import HTTPD_BIN, module_path
 from .ports import free_port, wait_tcp
 
@@ -261,8 +263,26 @@ class Httpd:
             return ""
 
     def expect_log(self, pattern):
-        """Declares a [warn]-or-worse line the test expects (regex)."""
+        """Declares a [warn]-or-worse line the test expects (regex): for
+        httpd's own messages (AH IDs) and messages that have no ID yet. Ours
+        are expected by ID, with expect_log_id()."""
         self.expected.append(re.compile(pattern))
+
+    def expect_log_id(self, *ids):
+        """Declares that a [warn]-or-worse line carrying one of these message
+        IDs ("DE0001", see MESSAGES.md) is expected. Each must be in the
+        catalogue, so that a mistyped ID fails rather than excuses nothing."""
+        if not ids:
+            raise ValueError("expect_log_id() needs at least one ID")
+        known = catalogue()
+        for mid in ids:
+            if not ID_FORM.match(mid):
+                raise ValueError(f"{mid!r} is not a message ID (two letters, four digits)")
+            if mid not in known:
+                raise ValueError(f"{mid} is not in MESSAGES.md")
+        # The ID starts the message text, after the line's [...] fields (and,
+        # at LogLevel debug, httpd's "file.c(123): ").
+        self.expected.append(re.compile(r"\b(?:%s): " % "|".join(ids)))
 
     def unexpected_log_lines(self):
         bad = []
