@@ -25,8 +25,15 @@ def _make_httpd(request, mpm):
     fatal = h.fatal_log_lines()
     failed = getattr(request.node, "rep_call", None)
     if fatal:
-        h.cleanup()
-        pytest.fail("children died or a stop was escalated:\n" + "\n".join(fatal), pytrace=False)
+        # A dead child's core (CoreDumpDirectory in the server root) is kept
+        # with the root's logs; the root of a test that died without one
+        # goes like any other.
+        report = h.core_report()
+        keep = bool(h.cores())
+        h.cleanup(keep=keep)
+        kept = f"\nserver root kept: {h.root}" if keep else ""
+        pytest.fail("children died or a stop was escalated:\n" + "\n".join(fatal + san) +
+                    "\n" + report + kept, pytrace=False)
     if (bad or san) and not (failed and failed.failed):
         h.cleanup()
         pytest.fail("unexpected error-log lines:\n" + "\n".join(bad + san), pytrace=False)

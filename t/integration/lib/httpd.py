@@ -8,6 +8,7 @@ in MESSAGES.md) or expect_log() (httpd's own, by regex) fails it.
 """
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -50,7 +51,12 @@ def sanitizer_env():
     return {
         "LD_PRELOAD": " ".join(libs),
         # httpd frees its pools at exit but keeps allocations by design.
-        "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0:halt_on_error=1",
+        # httpd installs its own SIGSEGV handler (sig_coredump) over ASan's,
+        # and ASan turns core dumps off: a crash would leave neither a report
+        # nor a core. allow_user_segv_handler=0 keeps ASan's handler, which
+        # prints the stack into the error log.
+        "ASAN_OPTIONS": ("detect_leaks=0:abort_on_error=0:halt_on_error=1:"
+                         "allow_user_segv_handler=0"),
         "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
     }
 
@@ -98,6 +104,9 @@ class HttpdConf:
         if os.geteuid() == 0:
             base += ["User www-data", "Group www-data"]
         base += [
+            # A child that dies on a signal leaves its core here (httpd then
+            # makes its children dumpable after setuid); see core_report().
+            f'CoreDumpDirectory "{h.root}/cores"',
             "TypesConfig /etc/mime.types",
             f'ErrorLog "{h.root}/logs/error_log"',
             "LogLevel notice",
@@ -126,9 +135,9 @@ class Httpd:
         self.root = Path(root or tempfile.mkdtemp(prefix="modsuite-httpd-"))
         # Children run as www-data: the tree must be readable to them.
         os.chmod(self.root, 0o755)
-        for d in ("run", "logs", "htdocs", "conf"):
+        for d in ("run", "logs", "htdocs", "conf", "cores"):
             (self.root / d).mkdir(exist_ok=True)
-            os.chmod(self.root / d, 0o777 if d in ("run", "logs") else 0o755)
+            os.chmod(self.root / d, 0o777 if d in ("run", "logs", "cores") else 0o755)
         (self.root / "htdocs" / "index.html").write_text("<html>ok</html>\n")
         (self.root / "htdocs" / "small.txt").write_text("x" * 64)
         self.port = free_port()
@@ -156,8 +165,16 @@ class Httpd:
 
     # -- lifecycle -----------------------------------------------------
     def _ctl(self, action, timeout=60):
-        return subprocess.run([HTTPD_BIN, "-f", str(self.conf_file), "-k", action],
-                              capture_output=True, text=True, env=self.env, timeout=timeout)
+        # The daemon and its children inherit RLIMIT_CORE from this process:
+        # raise it for the fork only (not preexec_fn, unsafe with threads).
+        old = resource.getrlimit(resource.RLIMIT_CORE)
+        resource.setrlimit(resource.RLIMIT_CORE, (old[1], old[1]))
+        try:
+            return subprocess.run([HTTPD_BIN, "-f", str(self.conf_file), "-k", action],
+                                  capture_output=True, text=True, env=self.env,
+                                  timeout=timeout)
+        finally:
+            resource.setrlimit(resource.RLIMIT_CORE, old)
 
     def pid(self):
         try:
@@ -295,13 +312,59 @@ class Httpd:
         """Child deaths on a signal and escalated stops: never expected."""
         return [l for l in self.read_error_log().splitlines() if FATAL.search(l)]
 
-    def sanitizer_reports(self):
-        text = self.read_error_log()
-        return [l for l in text.splitlines()
-                if "ERROR: AddressSanitizer" in l or "runtime error:" in l]
+    def sanitizer_reports(self, frames=30):
+        """Sanitizer reports in the error log: each report's first line and
+        the first `frames` lines of its stack."""
+        out = []
+        stack = 0
+        for l in self.read_error_log().splitlines():
+            if "ERROR: AddressSanitizer" in l or "runtime error:" in l:
+                out.append(l)
+                stack = frames
+            elif stack and re.match(r"\s+#\d+ ", l):
+                out.append(l)
+                stack -= 1
+        return out
 
-    def cleanup(self):
+    # -- core dumps ----------------------------------------------------
+    def cores(self):
+        return sorted((self.root / "cores").glob("core*"))
+
+    def core_report(self, frames=25):
+        """What to say about the cores a dead child left: each file and, if
+        gdb is there, the crashing thread's backtrace (first `frames`)."""
+        cores = self.cores()
+        if not cores:
+            try:
+                pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
+            except OSError:
+                pattern = "?"
+            return (f"no core file in {self.root / 'cores'} "
+                    f"(kernel.core_pattern is {pattern!r}; RLIMIT_CORE hard limit "
+                    f"{resource.getrlimit(resource.RLIMIT_CORE)[1]})")
+        out = []
+        gdb = shutil.which("gdb")
+        for core in cores:
+            out.append(f"core file: {core}")
+            if not gdb:
+                continue
+            try:
+                p = subprocess.run([gdb, "-batch", "-nx", "-ex", "set pagination off",
+                                    "-ex", "echo --- backtrace\\n", "-ex", f"bt {frames}",
+                                    HTTPD_BIN, str(core)],
+                                   capture_output=True, text=True, timeout=120)
+                head, _, bt = p.stdout.partition("--- backtrace\n")
+                out += [l for l in head.splitlines() if l.startswith("Program terminated")]
+                out += bt.splitlines() or [p.stdout[-2000:], p.stderr[-2000:]]
+            except (OSError, subprocess.TimeoutExpired) as e:
+                out.append(f"gdb failed: {e}")
+        return "\n".join(out)
+
+    def cleanup(self, keep=False):
+        """Stops httpd and deletes the server root, unless `keep` (a failed
+        test's cores and logs are worth looking at)."""
         try:
             self.stop()
         finally:
-            shutil.rmtree(self.root, ignore_errors=True)
+            if not keep:
+                shutil.rmtree(self.root, ignore_errors=True)
