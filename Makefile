@@ -258,6 +258,7 @@ deb: build-all
 	install -m 644 packaging/copyright $(DEB_DOC_DIR)/
 	gzip -9nc packaging/changelog > $(DEB_DOC_DIR)/changelog.Debian.gz
 	gzip -9nc README.md > $(DEB_DOC_DIR)/README.md.gz
+	gzip -9nc MESSAGES.md > $(DEB_DOC_DIR)/MESSAGES.md.gz
 	install -m 644 packaging/lintian-overrides $(DEB_ROOT)/usr/share/lintian/overrides/$(DEB_PACKAGE)
 	install -m 755 packaging/postinst packaging/prerm packaging/postrm $(DEB_ROOT)/DEBIAN/
 	set -o pipefail; cd $(DEB_ROOT) && find etc -type f -printf '/%p\n' | \

@@ -202,15 +202,15 @@ RequestState* request_state(const request_rec* r) {
 
 // The client address is useragent_addr, which mod_remoteip rewrites from
 // X-Forwarded-For. Raw sockaddr bytes avoid re-parsing text per request.
-bool lookup_client(const request_rec* r, const cidr::PrefixTable& table, cidr::Match* m) {
+bool lookup_client(const request_rec* r, const cidr::PrefixTable& table, cidr::Match& m) {
   const apr_sockaddr_t* sa = r->useragent_addr;
   if (sa != nullptr && sa->ipaddr_ptr != nullptr && (sa->ipaddr_len == 4 || sa->ipaddr_len == 16)) {
     return table.lookup_bytes(static_cast<const unsigned char*>(sa->ipaddr_ptr),
-                              size_t(sa->ipaddr_len), *m);
+                              size_t(sa->ipaddr_len), m);
   }
   cidr::Address addr;
   if (r->useragent_ip == nullptr || !cidr::parse_address(r->useragent_ip, addr)) return false;
-  return table.lookup(addr, *m);
+  return table.lookup(addr, m);
 }
 
 // Removes every request header a client could use to pass its own answer
@@ -264,7 +264,7 @@ RequestState* look_up(request_rec* r, const Effective& e) {
   st->network_env = e.network_env;
 
   cidr::Match m;
-  if (e.lists != nullptr && e.lists->table && lookup_client(r, *e.lists->table, &m)) {
+  if (e.lists != nullptr && e.lists->table && lookup_client(r, *e.lists->table, m)) {
     // Type names live in the table, which lives as long as pconf.
     st->type = e.lists->table->type_name(m.type).c_str();
     if (e.network_env != nullptr) {
@@ -390,7 +390,7 @@ authz_status client_type_verdict(request_rec* r, const void* parsed) {
   } else {
     Effective e = effective(server_settings(r), dir_settings(r));
     cidr::Match m;
-    if (e.lists != nullptr && e.lists->table && lookup_client(r, *e.lists->table, &m)) {
+    if (e.lists != nullptr && e.lists->table && lookup_client(r, *e.lists->table, m)) {
       type = e.lists->table->type_name(m.type).c_str();
     } else {
       type = e.default_type;

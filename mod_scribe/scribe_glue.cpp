@@ -106,8 +106,9 @@ bool spool_dir_ready(const Settings& st) {
   if (!spool_check_due()) return true;
   std::string error;
   if (prepare_spool_dir(st.spool_dir, error)) return true;
-  ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, nullptr, "ScribeSpoolDir %s%s%s: %s",
-               st.spool_dir.c_str(), st.spool_dir_origin ? " at " : " (default)",
+  ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, nullptr,
+               "SC0004: ScribeSpoolDir %s%s%s: %s", st.spool_dir.c_str(),
+               st.spool_dir_origin ? " at " : " (default)",
                st.spool_dir_origin ? st.spool_dir_origin : "", error.c_str());
   return false;
 }
@@ -118,13 +119,11 @@ server_rec* g_log_server = nullptr;  // where they go, in a child
 const delivery::ChildSenders* g_child_senders = nullptr;
 
 void thrift_output(const char* message) {
-  if (logchain::report_lock_free(g_child_senders, APLOG_NOTICE,
-                                 std::string("libthrift: ") + message))
-    return;
+  std::string text = std::string("SC0005: libthrift: ") + message;
+  if (logchain::report_lock_free(g_child_senders, APLOG_NOTICE, text)) return;
   // Notice: shown at the default LogLevel without counting as a warning; the
   // sender reports the failure that matters (with the retry) itself.
-  if (g_log_server)
-    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, g_log_server, "libthrift: %s", message);
+  if (g_log_server) ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, g_log_server, "%s", text.c_str());
 }
 
 apr_status_t restore_thrift(void*) {
@@ -184,8 +183,8 @@ struct ScribeLogs {
     scribe::Target t;
     std::string err;
     if (!scribe::parse_target(name, t, err)) {
-      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "CustomLog \"%s\": %s", name,
-                   err.c_str());
+      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "SC0003: CustomLog \"%s\": %s",
+                   name, err.c_str());
       return nullptr;
     }
     const ServerConfig* sc = config_of(s);
