@@ -35,9 +35,11 @@ CXX ?= g++
 CC ?= gcc
 PYTHON := /usr/bin/python3
 
+# valgrind, apache2-utils (ab) and linux-perf (perf): t/bench/bench_cost.py.
 DEB_PACKAGES := apache2 apache2-dev libapr1-dev libaprutil1-dev check rsyslog curl \
 	python3-pytest python3-requests libthrift-dev libboost-dev thrift-compiler \
-	python3-thrift wrk pkg-config g++ clang libclang-rt-14-dev dpkg-dev lintian
+	python3-thrift wrk pkg-config g++ clang libclang-rt-14-dev dpkg-dev lintian \
+	valgrind apache2-utils linux-perf
 
 # Lazy (=) so that 'make deps' works before apxs exists.
 APR_CFLAGS = $(shell pkg-config --cflags apr-1 apr-util-1)
