@@ -20,6 +20,7 @@ LOG_CALL_FILES = [
     "include/log_target_kit.h",
     "include/module_kit.h",
     "mod_cidr_lookup/cidr_glue.cpp",
+    "mod_cidr_lookup/cidr_list_sets.cpp",
     "mod_scribe/scribe_glue.cpp",
     "mod_syslog/syslog_glue.cpp",
 ]
