@@ -245,9 +245,9 @@ const char* directive_error(cmd_parms* cmd, const std::string& what) {
 }
 
 // The per-child settings: main server only.
-Settings* global_settings(cmd_parms* cmd, const char** error) {
-  *error = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-  return *error ? nullptr : &config_of(cmd->server)->settings;
+Settings* global_settings(cmd_parms* cmd, const char*& error) {
+  error = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+  return error ? nullptr : &config_of(cmd->server)->settings;
 }
 
 using ValueParser = bool (*)(std::string_view, uint64_t, uint64_t, uint64_t&, std::string&);
@@ -256,7 +256,7 @@ using ValueParser = bool (*)(std::string_view, uint64_t, uint64_t, uint64_t&, st
 const char* set_setting(cmd_parms* cmd, const char* arg, uint64_t Settings::*field,
                         ValueParser parse, uint64_t min, uint64_t max, const char* note = "") {
   const char* err;
-  Settings* st = global_settings(cmd, &err);
+  Settings* st = global_settings(cmd, err);
   if (!st) return err;
   return logchain::guard_directive(cmd, [&]() -> const char* {
     std::string e;
@@ -311,7 +311,7 @@ const char* scribe_cmd_server(cmd_parms* cmd, void*, int argc, char* const argv[
 
 const char* scribe_cmd_spool_dir(cmd_parms* cmd, void*, const char* arg) {
   const char* err;
-  Settings* st = global_settings(cmd, &err);
+  Settings* st = global_settings(cmd, err);
   if (!st) return err;
   return logchain::guard_directive(cmd, [&]() -> const char* {
     if (!*arg) return directive_error(cmd, "empty directory name");
@@ -358,7 +358,7 @@ const char* scribe_cmd_exit_timeout(cmd_parms* cmd, void*, const char* arg) {
 const char* scribe_cmd_retry_interval(cmd_parms* cmd, void*, const char* min_arg,
                                       const char* max_arg) {
   const char* err;
-  Settings* st = global_settings(cmd, &err);
+  Settings* st = global_settings(cmd, err);
   if (!st) return err;
   return logchain::guard_directive(cmd, [&]() -> const char* {
     std::string e;
