@@ -35,9 +35,11 @@ CXX ?= g++
 CC ?= gcc
 PYTHON := /usr/bin/python3
 
+# valgrind, apache2-utils (ab) and linux-perf (perf): t/bench/bench_cost.py.
 DEB_PACKAGES := apache2 apache2-dev libapr1-dev libaprutil1-dev check rsyslog curl \
 	python3-pytest python3-requests libthrift-dev libboost-dev thrift-compiler \
-	python3-thrift wrk pkg-config g++ clang libclang-rt-14-dev dpkg-dev lintian
+	python3-thrift wrk pkg-config g++ clang libclang-rt-14-dev dpkg-dev lintian \
+	valgrind apache2-utils linux-perf
 
 # Lazy (=) so that 'make deps' works before apxs exists.
 APR_CFLAGS = $(shell pkg-config --cflags apr-1 apr-util-1)
@@ -258,6 +260,7 @@ deb: build-all
 	install -m 644 packaging/copyright $(DEB_DOC_DIR)/
 	gzip -9nc packaging/changelog > $(DEB_DOC_DIR)/changelog.Debian.gz
 	gzip -9nc README.md > $(DEB_DOC_DIR)/README.md.gz
+	gzip -9nc MESSAGES.md > $(DEB_DOC_DIR)/MESSAGES.md.gz
 	install -m 644 packaging/lintian-overrides $(DEB_ROOT)/usr/share/lintian/overrides/$(DEB_PACKAGE)
 	install -m 755 packaging/postinst packaging/prerm packaging/postrm $(DEB_ROOT)/DEBIAN/
 	set -o pipefail; cd $(DEB_ROOT) && find etc -type f -printf '/%p\n' | \

@@ -73,12 +73,15 @@ class ChildSenders {
       }
     }
     if (late && join_ == Join::Never)
-      exit_log.write_count(kLevelError, "", late,
-                           " senders had not finished by the exit deadline; the lines they "
-                           "held are not counted");
+      exit_log.write_count(kLevelError, kLateBefore, late, kLateAfter);
     return late;
   }
   static constexpr int kLevelError = 3;  // APLOG_ERR
+  // The report of senders that missed the deadline, around their count: one
+  // message, whether exit_log (here) or the glue writes it.
+  static constexpr const char* kLateBefore = "DE0018: ";
+  static constexpr const char* kLateAfter =
+      " senders had not finished by the exit deadline; the lines they held are not counted";
   Join join_policy() const { return join_; }
 
  private:

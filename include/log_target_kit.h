@@ -227,8 +227,8 @@ class LogTargetKit {
             std::string error;
             if (!M::parse_target(target, error)) {
               ap_log_error(__FILE__, __LINE__, M::log_index(), APLOG_STARTUP | APLOG_ERR, 0, s,
-                           "%s \"%s\" (line %d of %s): %s", d->directive, target, d->line_num,
-                           d->filename, error.c_str());
+                           "DE0016: %s \"%s\" (line %d of %s): %s", d->directive, target,
+                           d->line_num, d->filename, error.c_str());
               ok = false;
             }
             ours.push_back(d);
@@ -251,7 +251,7 @@ class LogTargetKit {
       M::open_logs(*gen_, pconf, s);
       if (!chain_.install(writer_init, writer))
         ap_log_error(__FILE__, __LINE__, M::log_index(), APLOG_STARTUP | APLOG_NOTICE, 0, s,
-                     "%s: mod_log_config is not loaded; %s targets are unused", M::kModule,
+                     "DE0017: %s: mod_log_config is not loaded; %s targets are unused", M::kModule,
                      M::kPrefix);
       return OK;
     });
@@ -357,11 +357,13 @@ class LogTargetKit {
 
   // What a child reports at its exit, after its senders finished. Throws.
   static void report_at_exit(Gen& gen, size_t late) {
-    if (late)
-      ap_log_error(__FILE__, __LINE__, M::log_index(), APLOG_ERR, 0, gen.main_server,
-                   "%s: %zu senders had not finished by the exit deadline; what they held is not "
-                   "counted",
-                   M::kModule, late);
+    if (late) {
+      // The message exit_log writes under prefork (child_senders.h).
+      std::string text = delivery::ChildSenders::kLateBefore + std::to_string(late) +
+                         delivery::ChildSenders::kLateAfter;
+      ap_log_error(__FILE__, __LINE__, M::log_index(), APLOG_ERR, 0, gen.main_server, "%s",
+                   text.c_str());
+    }
     // Senders that ran reported their ledgers as their last act.
     for (auto& sender : gen.senders)
       if (!sender->running())

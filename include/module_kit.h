@@ -35,7 +35,8 @@ namespace logchain {
 // ---- exception guards ----
 //
 // No exception crosses into httpd. Each guard runs `fn` and, when it throws,
-// reports one message form, "<who>: <what>", where <what> is "out of memory"
+// reports one message form, "<ID>: <who>: <what>" (one ID per guard, see
+// MESSAGES.md), where <what> is "out of memory"
 // for std::bad_alloc, what() for any other std::exception and "unexpected
 // failure" for anything else. What the guard then returns depends on the
 // kind of caller, not on the exception:
@@ -87,8 +88,8 @@ auto run_guarded(Fn&& fn, Fail&& fail) -> decltype(fn()) {
 template <typename Fn>
 int guard_hook(int module_index, server_rec* s, const char* who, Fn&& fn) {
   return run_guarded(std::forward<Fn>(fn), [&](const char* what) -> int {
-    ap_log_error(__FILE__, __LINE__, module_index, APLOG_STARTUP | APLOG_ERR, 0, s, "%s: %s", who,
-                 what);
+    ap_log_error(__FILE__, __LINE__, module_index, APLOG_STARTUP | APLOG_ERR, 0, s,
+                 "DE0019: %s: %s", who, what);
     return HTTP_INTERNAL_SERVER_ERROR;
   });
 }
@@ -96,8 +97,8 @@ int guard_hook(int module_index, server_rec* s, const char* who, Fn&& fn) {
 template <typename R, typename Fn>
 R guard_parent(int module_index, server_rec* s, const char* who, R on_failure, Fn&& fn) {
   return run_guarded(std::forward<Fn>(fn), [&](const char* what) -> R {
-    ap_log_error(__FILE__, __LINE__, module_index, APLOG_STARTUP | APLOG_ERR, 0, s, "%s: %s", who,
-                 what);
+    ap_log_error(__FILE__, __LINE__, module_index, APLOG_STARTUP | APLOG_ERR, 0, s,
+                 "DE0020: %s: %s", who, what);
     return on_failure;
   });
 }
@@ -110,7 +111,7 @@ bool guard_continue(int module_index, int level, server_rec* s, const char* who,
         return true;
       },
       [&](const char* what) -> bool {
-        ap_log_error(__FILE__, __LINE__, module_index, level, 0, s, "%s: %s", who, what);
+        ap_log_error(__FILE__, __LINE__, module_index, level, 0, s, "DE0021: %s: %s", who, what);
         return false;
       });
 }
@@ -118,7 +119,7 @@ bool guard_continue(int module_index, int level, server_rec* s, const char* who,
 template <typename R, typename Fn>
 R guard_request(int module_index, request_rec* r, const char* who, R on_failure, Fn&& fn) {
   return run_guarded(std::forward<Fn>(fn), [&](const char* what) -> R {
-    ap_log_rerror(__FILE__, __LINE__, module_index, APLOG_ERR, 0, r, "%s: %s", who, what);
+    ap_log_rerror(__FILE__, __LINE__, module_index, APLOG_ERR, 0, r, "DE0022: %s: %s", who, what);
     return on_failure;
   });
 }

@@ -1,6 +1,6 @@
 // mod_cidr_lookup's httpd side: directives, per-request hooks and the
-// `client-type` authz provider. The matching itself is the pure core
-// (cidr_loader, prefix_table); this file only moves data between it and httpd.
+// `client-type` authz provider (the lists themselves: cidr_list_sets). The matching itself is the
+// pure core (cidr_loader, prefix_table); this file only moves data between it and httpd.
 //
 // Life of a list:
 //  - CIDRFile / CIDRMap parse their files while the config is read, so a bad
@@ -35,6 +35,7 @@
 #include "mod_status.h"
 // clang-format on
 
+#include "cidr_list_sets.h"
 #include "cidr_loader.h"
 #include "cidr_names.h"
 #include "cidr_parse.h"
@@ -47,26 +48,10 @@ APLOG_USE_MODULE(cidr_lookup);
 
 namespace {
 
+using cidrglue::ListSet;
+
 constexpr const char* kDefaultEnv = "X_CLIENT_TYPE";
 constexpr const char* kDefaultHeader = "X-Client-Type";
-constexpr const char* kRegistryKey = "mod_cidr_lookup:list_sets";
-
-// The lists of one context (the main server, a virtual host or a directory
-// section). Owned by pconf through a cleanup.
-struct ListSet {
-  cidr::Loader loader;                  // entries parsed so far; emptied by build()
-  std::vector<cidr::Warning> warnings;  // parse warnings, logged once the error log is open
-  std::vector<std::string> notices;     // files skipped on purpose, logged likewise
-  std::unique_ptr<cidr::PrefixTable> table;
-  std::string origin;  // "file:line" of the first directive, for messages
-  // For mod_status: reading and parsing the files, then building the table.
-  std::chrono::steady_clock::duration load_time{};
-  apr_time_t built_at = 0;
-};
-
-struct Registry {
-  std::vector<ListSet*> sets;
-};
 
 // The settings of a context. A `*_set` flag says the context gave the
 // directive; unset fields are inherited from the enclosing context.
@@ -101,29 +86,6 @@ struct RequestState {
 template <typename T>
 T* pool_zeroed(apr_pool_t* p) {
   return static_cast<T*>(apr_pcalloc(p, sizeof(T)));
-}
-
-apr_status_t delete_list_set(void* data) {
-  delete static_cast<ListSet*>(data);
-  return APR_SUCCESS;
-}
-
-apr_status_t delete_registry(void* data) {
-  delete static_cast<Registry*>(data);
-  return APR_SUCCESS;
-}
-
-// ListSets of this config generation, so post_config can reach those of
-// directory sections, which httpd offers no way to enumerate.
-Registry* registry(apr_pool_t* pconf, bool create) {
-  void* data = nullptr;
-  apr_pool_userdata_get(&data, kRegistryKey, pconf);
-  if (data == nullptr && create) {
-    auto* reg = new Registry;
-    apr_pool_userdata_set(reg, kRegistryKey, delete_registry, pconf);
-    data = reg;
-  }
-  return static_cast<Registry*>(data);
 }
 
 Settings* merge_settings(apr_pool_t* p, const Settings* base, const Settings* add) {
@@ -202,15 +164,15 @@ RequestState* request_state(const request_rec* r) {
 
 // The client address is useragent_addr, which mod_remoteip rewrites from
 // X-Forwarded-For. Raw sockaddr bytes avoid re-parsing text per request.
-bool lookup_client(const request_rec* r, const cidr::PrefixTable& table, cidr::Match* m) {
+bool lookup_client(const request_rec* r, const cidr::PrefixTable& table, cidr::Match& m) {
   const apr_sockaddr_t* sa = r->useragent_addr;
   if (sa != nullptr && sa->ipaddr_ptr != nullptr && (sa->ipaddr_len == 4 || sa->ipaddr_len == 16)) {
     return table.lookup_bytes(static_cast<const unsigned char*>(sa->ipaddr_ptr),
-                              size_t(sa->ipaddr_len), *m);
+                              size_t(sa->ipaddr_len), m);
   }
   cidr::Address addr;
   if (r->useragent_ip == nullptr || !cidr::parse_address(r->useragent_ip, addr)) return false;
-  return table.lookup(addr, *m);
+  return table.lookup(addr, m);
 }
 
 // Removes every request header a client could use to pass its own answer
@@ -264,7 +226,7 @@ RequestState* look_up(request_rec* r, const Effective& e) {
   st->network_env = e.network_env;
 
   cidr::Match m;
-  if (e.lists != nullptr && e.lists->table && lookup_client(r, *e.lists->table, &m)) {
+  if (e.lists != nullptr && e.lists->table && lookup_client(r, *e.lists->table, m)) {
     // Type names live in the table, which lives as long as pconf.
     st->type = e.lists->table->type_name(m.type).c_str();
     if (e.network_env != nullptr) {
@@ -390,7 +352,7 @@ authz_status client_type_verdict(request_rec* r, const void* parsed) {
   } else {
     Effective e = effective(server_settings(r), dir_settings(r));
     cidr::Match m;
-    if (e.lists != nullptr && e.lists->table && lookup_client(r, *e.lists->table, &m)) {
+    if (e.lists != nullptr && e.lists->table && lookup_client(r, *e.lists->table, m)) {
       type = e.lists->table->type_name(m.type).c_str();
     } else {
       type = e.default_type;
@@ -415,132 +377,24 @@ authz_status check_client_type(request_rec* r, const char* /*require_line*/, con
 
 const authz_provider kClientTypeProvider = {&check_client_type, &parse_require_client_type};
 
-// ---- building tables ------------------------------------------------------
-
-// A list warning, under the message ID of its kind (MESSAGES.md).
-void log_list_warning(server_rec* s, const cidr::Warning& w) {
-  const char* text = w.text.c_str();
-  switch (w.kind) {
-    case cidr::WarningKind::WritableList:
-      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "CL0001: %s", text);
-      return;
-    case cidr::WarningKind::HostBits:
-      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "CL0002: %s", text);
-      return;
-    case cidr::WarningKind::DuplicateNetwork:
-      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "CL0003: %s", text);
-      return;
-    case cidr::WarningKind::More:
-      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "CL0004: %s", text);
-      return;
-  }
-}
-
-// Builds one context's table and logs its warnings. Throws.
-void build_table(ListSet* set, server_rec* s) {
-  cidr::Diagnostics diag;
-  auto started = std::chrono::steady_clock::now();
-  set->table = set->loader.build(diag);
-  set->load_time += std::chrono::steady_clock::now() - started;
-  set->built_at = apr_time_now();
-  for (const cidr::Warning& w : diag.warning_list()) log_list_warning(s, w);
-  ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
-               "CL0006: lists of %s: %" APR_SIZE_T_FMT " IPv4 and %" APR_SIZE_T_FMT
-               " IPv6 networks, %" APR_SIZE_T_FMT " client types, %" APR_SIZE_T_FMT " bytes",
-               set->origin.c_str(), set->table->size_v4(), set->table->size_v6(),
-               set->table->type_count(), set->table->memory_bytes());
-}
-
-// Builds every table of this generation and logs the warnings collected.
-// `s` decides where warnings go: the error log after open_logs, stderr
-// under `apachectl -t`.
-bool build_all(apr_pool_t* pconf, server_rec* s) {
-  Registry* reg = registry(pconf, false);
-  if (reg == nullptr) return true;
-  bool ok = true;
-  for (ListSet* set : reg->sets) {
-    if (set->table) continue;
-    for (const cidr::Warning& w : set->warnings) log_list_warning(s, w);
-    set->warnings.clear();
-    for (const std::string& n : set->notices) {
-      ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "CL0005: %s", n.c_str());
-    }
-    set->notices.clear();
-    const char* who =
-        apr_pstrcat(pconf, "cannot build the lists of ", set->origin.c_str(), nullptr);
-    if (!logchain::guard_continue(APLOG_MODULE_INDEX, APLOG_CRIT, s, who,
-                                  [&] { build_table(set, s); }))
-      ok = false;
-  }
-  return ok;
-}
-
 int post_config(apr_pool_t* pconf, apr_pool_t* /*plog*/, apr_pool_t* /*ptemp*/, server_rec* s) {
   // The first pass only checks the config and is thrown away; building a
   // million-prefix table there would double the startup time.
   if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
-  return build_all(pconf, s) ? OK : HTTP_INTERNAL_SERVER_ERROR;
-}
-
-// mod_status: what each context's table holds. A context is named by where
-// its first CIDRFile or CIDRMap is ("file:line"). Throws.
-void print_lists(request_rec* r, int flags) {
-  Registry* reg = registry(r->server->process->pconf, false);
-  if (reg == nullptr || reg->sets.empty()) return;
-  const bool lines = flags & (AP_STATUS_SHORT | AP_STATUS_NOTABLE);
-  const bool html = !(flags & AP_STATUS_SHORT);
-  if (html) ap_rputs("<hr />\n<h2>CIDR lists</h2>\n", r);
-  if (html && lines) ap_rputs("<pre>\n", r);
-  if (!lines)
-    ap_rputs(
-        "<table border=\"1\">\n<tr><th>Context</th><th>IPv4Prefixes</th>"
-        "<th>IPv6Prefixes</th><th>Types</th><th>Bytes</th><th>Loaded</th>"
-        "<th>LoadSeconds</th></tr>\n",
-        r);
-  std::vector<std::string> seen;
-  for (const ListSet* set : reg->sets) {
-    if (!set->table) continue;
-    // One file Included in several contexts gives them the same origin.
-    std::string name = set->origin;
-    size_t same = static_cast<size_t>(std::count(seen.begin(), seen.end(), set->origin));
-    seen.push_back(set->origin);
-    if (same) name += "#" + std::to_string(same + 1);
-    const cidr::PrefixTable& t = *set->table;
-    double seconds = std::chrono::duration<double>(set->load_time).count();
-    if (lines) {
-      std::string key = "CIDR " + delivery::status_key_word(name) + " ";
-      if (html) key = ap_escape_html(r->pool, key.c_str());
-      ap_rprintf(r, "%sIPv4Prefixes: %" APR_SIZE_T_FMT "\n", key.c_str(), t.size_v4());
-      ap_rprintf(r, "%sIPv6Prefixes: %" APR_SIZE_T_FMT "\n", key.c_str(), t.size_v6());
-      ap_rprintf(r, "%sTypes: %" APR_SIZE_T_FMT "\n", key.c_str(), t.type_count());
-      ap_rprintf(r, "%sBytes: %" APR_SIZE_T_FMT "\n", key.c_str(), t.memory_bytes());
-      ap_rprintf(r, "%sLoadedAt: %" APR_INT64_T_FMT "\n", key.c_str(),
-                 static_cast<apr_int64_t>(apr_time_sec(set->built_at)));
-      ap_rprintf(r, "%sLoadSeconds: %.3f\n", key.c_str(), seconds);
-    } else {
-      ap_rprintf(r,
-                 "<tr><td>%s</td><td>%" APR_SIZE_T_FMT "</td><td>%" APR_SIZE_T_FMT
-                 "</td><td>%" APR_SIZE_T_FMT "</td><td>%" APR_SIZE_T_FMT
-                 "</td><td>%s</td><td>%.3f</td></tr>\n",
-                 ap_escape_html(r->pool, name.c_str()), t.size_v4(), t.size_v6(), t.type_count(),
-                 t.memory_bytes(), ap_ht_time(r->pool, set->built_at, "%Y-%m-%d %H:%M:%S %Z", 1),
-                 seconds);
-    }
-  }
-  if (html) ap_rputs(lines ? "</pre>\n" : "</table>\n", r);
+  return cidrglue::build_list_sets(pconf, s) ? OK : HTTP_INTERNAL_SERVER_ERROR;
 }
 
 int status_hook(request_rec* r, int flags) {
   return logchain::guard_request(APLOG_MODULE_INDEX, r, "mod_cidr_lookup: cannot show its figures",
                                  int{OK}, [&] {
-                                   print_lists(r, flags);
+                                   cidrglue::print_list_sets(r, flags);
                                    return int{OK};
                                  });
 }
 
 // `apachectl -t` stops before post_config: build here too, so duplicate
 // networks are reported by a config test as well.
-void test_config(apr_pool_t* pconf, server_rec* s) { build_all(pconf, s); }
+void test_config(apr_pool_t* pconf, server_rec* s) { cidrglue::build_list_sets(pconf, s); }
 
 // ---- directives -------------------------------------------------------------
 
@@ -548,14 +402,7 @@ void test_config(apr_pool_t* pconf, server_rec* s) { build_all(pconf, s); }
 const char* load_lists(cmd_parms* cmd, void* dconf, const char* arg, cidr::FileKind kind) {
   Settings* target = settings_for(cmd, dconf);
   if (!target->lists_set || target->lists == nullptr) {
-    auto* set = new ListSet;
-    apr_pool_cleanup_register(cmd->pool, set, delete_list_set, apr_pool_cleanup_null);
-    if (cmd->directive != nullptr) {
-      set->origin = std::string(cmd->directive->filename ? cmd->directive->filename : "?") + ":" +
-                    std::to_string(cmd->directive->line_num);
-    }
-    registry(cmd->pool, true)->sets.push_back(set);
-    target->lists = set;
+    target->lists = cidrglue::new_list_set(cmd->pool, cmd->directive);
     target->lists_set = 1;
   }
   const char* path = ap_server_root_relative(cmd->temp_pool, arg);

@@ -106,8 +106,9 @@ bool spool_dir_ready(const Settings& st) {
   if (!spool_check_due()) return true;
   std::string error;
   if (prepare_spool_dir(st.spool_dir, error)) return true;
-  ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, nullptr, "ScribeSpoolDir %s%s%s: %s",
-               st.spool_dir.c_str(), st.spool_dir_origin ? " at " : " (default)",
+  ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, nullptr,
+               "SC0004: ScribeSpoolDir %s%s%s: %s", st.spool_dir.c_str(),
+               st.spool_dir_origin ? " at " : " (default)",
                st.spool_dir_origin ? st.spool_dir_origin : "", error.c_str());
   return false;
 }
@@ -118,13 +119,11 @@ server_rec* g_log_server = nullptr;  // where they go, in a child
 const delivery::ChildSenders* g_child_senders = nullptr;
 
 void thrift_output(const char* message) {
-  if (logchain::report_lock_free(g_child_senders, APLOG_NOTICE,
-                                 std::string("libthrift: ") + message))
-    return;
+  std::string text = std::string("SC0005: libthrift: ") + message;
+  if (logchain::report_lock_free(g_child_senders, APLOG_NOTICE, text)) return;
   // Notice: shown at the default LogLevel without counting as a warning; the
   // sender reports the failure that matters (with the retry) itself.
-  if (g_log_server)
-    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, g_log_server, "libthrift: %s", message);
+  if (g_log_server) ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, g_log_server, "%s", text.c_str());
 }
 
 apr_status_t restore_thrift(void*) {
@@ -184,8 +183,8 @@ struct ScribeLogs {
     scribe::Target t;
     std::string err;
     if (!scribe::parse_target(name, t, err)) {
-      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "CustomLog \"%s\": %s", name,
-                   err.c_str());
+      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "SC0003: CustomLog \"%s\": %s",
+                   name, err.c_str());
       return nullptr;
     }
     const ServerConfig* sc = config_of(s);
@@ -246,9 +245,9 @@ const char* directive_error(cmd_parms* cmd, const std::string& what) {
 }
 
 // The per-child settings: main server only.
-Settings* global_settings(cmd_parms* cmd, const char** error) {
-  *error = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-  return *error ? nullptr : &config_of(cmd->server)->settings;
+Settings* global_settings(cmd_parms* cmd, const char*& error) {
+  error = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+  return error ? nullptr : &config_of(cmd->server)->settings;
 }
 
 using ValueParser = bool (*)(std::string_view, uint64_t, uint64_t, uint64_t&, std::string&);
@@ -257,7 +256,7 @@ using ValueParser = bool (*)(std::string_view, uint64_t, uint64_t, uint64_t&, st
 const char* set_setting(cmd_parms* cmd, const char* arg, uint64_t Settings::*field,
                         ValueParser parse, uint64_t min, uint64_t max, const char* note = "") {
   const char* err;
-  Settings* st = global_settings(cmd, &err);
+  Settings* st = global_settings(cmd, err);
   if (!st) return err;
   return logchain::guard_directive(cmd, [&]() -> const char* {
     std::string e;
@@ -312,7 +311,7 @@ const char* scribe_cmd_server(cmd_parms* cmd, void*, int argc, char* const argv[
 
 const char* scribe_cmd_spool_dir(cmd_parms* cmd, void*, const char* arg) {
   const char* err;
-  Settings* st = global_settings(cmd, &err);
+  Settings* st = global_settings(cmd, err);
   if (!st) return err;
   return logchain::guard_directive(cmd, [&]() -> const char* {
     if (!*arg) return directive_error(cmd, "empty directory name");
@@ -359,7 +358,7 @@ const char* scribe_cmd_exit_timeout(cmd_parms* cmd, void*, const char* arg) {
 const char* scribe_cmd_retry_interval(cmd_parms* cmd, void*, const char* min_arg,
                                       const char* max_arg) {
   const char* err;
-  Settings* st = global_settings(cmd, &err);
+  Settings* st = global_settings(cmd, err);
   if (!st) return err;
   return logchain::guard_directive(cmd, [&]() -> const char* {
     std::string e;

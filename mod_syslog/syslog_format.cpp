@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 
 namespace syslogmod {
@@ -17,10 +18,22 @@ void append_2digits(std::string& out, int v) {
   out.push_back(static_cast<char>('0' + v % 10));
 }
 
+// Written by hand and with to_chars, not snprintf: the header is made on
+// the request thread for every line, and snprintf was half its cost.
 void append_number(std::string& out, long v) {
   char buf[24];
-  int n = std::snprintf(buf, sizeof buf, "%ld", v);
-  out.append(buf, n > 0 ? static_cast<size_t>(n) : 0);
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, static_cast<size_t>(r.ptr - buf));
+}
+
+// `v` (0 <= v < 10^width) in exactly `width` digits.
+void append_fixed(std::string& out, long v, int width) {
+  char buf[8];
+  for (int i = width - 1; i >= 0; --i) {
+    buf[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+  out.append(buf, static_cast<size_t>(width));
 }
 
 // "<PRI>", shared by both formats.
@@ -145,14 +158,27 @@ bool encode_rfc5424(const Header& h, std::string_view msg, size_t max_len, std::
   append_pri(out, h.priority);
   out.append("1 ");
   const LocalTime& t = h.time;
-  char stamp[40];
   long off = t.utc_offset;
   char sign = off < 0 ? '-' : '+';
   if (off < 0) off = -off;
-  int n = std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%06d%c%02ld:%02ld",
-                        t.year, t.month, t.day, t.hour, t.minute, t.second, t.usec, sign,
-                        off / 3600, (off % 3600) / 60);
-  out.append(stamp, n > 0 ? static_cast<size_t>(n) : 0);
+  // 2026-12-02T13:05:59.123456+01:00
+  append_fixed(out, t.year % 10000, 4);
+  out.push_back('-');
+  append_fixed(out, t.month % 100, 2);
+  out.push_back('-');
+  append_fixed(out, t.day % 100, 2);
+  out.push_back('T');
+  append_fixed(out, t.hour % 100, 2);
+  out.push_back(':');
+  append_fixed(out, t.minute % 100, 2);
+  out.push_back(':');
+  append_fixed(out, t.second % 100, 2);
+  out.push_back('.');
+  append_fixed(out, t.usec % 1000000, 6);
+  out.push_back(sign);
+  append_fixed(out, (off / 3600) % 100, 2);
+  out.push_back(':');
+  append_fixed(out, (off % 3600) / 60, 2);
   out.push_back(' ');
   out.append(h.hostname.empty() ? std::string_view("-") : h.hostname);
   out.push_back(' ');

@@ -152,8 +152,8 @@ struct SyslogLogs {
     auto h = std::make_unique<Handle>();
     std::string error;
     if (!syslogmod::parse_target(name, h->target, error)) {
-      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "CustomLog \"%s\": %s", name,
-                   error.c_str());
+      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "SY0001: CustomLog \"%s\": %s",
+                   name, error.c_str());
       return nullptr;
     }
     const ServerConfig* cfg = server_config(s);
@@ -170,7 +170,7 @@ struct SyslogLogs {
     // The queue must hold a whole line.
     if (queue_bytes < h->max_length + 4096) {
       ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s,
-                   "CustomLog \"%s\": SyslogQueueSize (%zu) must be larger than "
+                   "SY0002: CustomLog \"%s\": SyslogQueueSize (%zu) must be larger than "
                    "SyslogMaxLength (%zu)",
                    name, queue_bytes, h->max_length);
       return nullptr;
@@ -197,7 +197,7 @@ struct SyslogLogs {
             std::string why = syslogmod::unreachable_reason(d.target, d.addresses, d.resolve_error);
             if (!why.empty())
               ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sender->report_to,
-                           "%s: %s is not reachable now (%s); lines will be "
+                           "SY0003: %s: %s is not reachable now (%s); lines will be "
                            "sent once it is",
                            sender->name.c_str(), d.target.endpoint().c_str(), why.c_str());
           });
@@ -216,8 +216,8 @@ struct SyslogLogs {
         d.target, d.addresses, sender.name, d.queue_bytes, gen.settings.exit_timeout,
         [ledger](int err) { ledger->count_dropped(err); });
     if (!opened.note.empty())
-      ap_log_error(APLOG_MARK, APLOG_INFO, 0, sender.report_to, "%s: %s", sender.name.c_str(),
-                   opened.note.c_str());
+      ap_log_error(APLOG_MARK, APLOG_INFO, 0, sender.report_to, "SY0004: %s: %s",
+                   sender.name.c_str(), opened.note.c_str());
     options = opened.options;
     return std::move(opened.sink);
   }

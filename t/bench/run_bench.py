@@ -24,6 +24,7 @@ BENCHES = [
     ("cidr_lookup http", [sys.executable, str(REPO / "t" / "bench" / "bench_cidr_http.py")]),
     ("syslog", [sys.executable, str(REPO / "t" / "bench" / "bench_syslog.py")]),
     ("scribe", [sys.executable, str(REPO / "t" / "bench" / "bench_scribe.py")]),
+    ("cost per request", [sys.executable, str(REPO / "t" / "bench" / "bench_cost.py")]),
 ]
 
 

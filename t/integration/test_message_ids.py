@@ -17,8 +17,18 @@ from lib.paths import REPO
 # Files whose every ap_log_error / ap_log_rerror / ap_log_perror call must
 # start its format string with an ID. Add a file once its messages have IDs.
 LOG_CALL_FILES = [
+    "include/log_target_kit.h",
+    "include/module_kit.h",
     "mod_cidr_lookup/cidr_glue.cpp",
+    "mod_cidr_lookup/cidr_list_sets.cpp",
+    "mod_scribe/scribe_glue.cpp",
+    "mod_syslog/syslog_glue.cpp",
 ]
+# A call whose format is exactly this passes on a message made elsewhere
+# (a Reporter's or a DropLedger's text), which carries its own ID: the ID
+# check of the sources covers where it was made.
+PASS_THROUGH = '"%s"'
+
 
 SOURCE_DIRS = ["include"] + sorted(p.name for p in REPO.glob("mod_*") if p.is_dir())
 SOURCE_SUFFIXES = {".c", ".cpp", ".h"}
@@ -156,7 +166,8 @@ def test_ids_live_with_their_code(uses):
 def test_log_calls_carry_an_id(name):
     calls = list(log_calls(REPO / name))
     assert calls, f"no log calls found in {name}"
-    bad = [f"{name}:{line}: {fmt}" for line, fmt in calls if not fmt or not ID_FORMAT.match(fmt)]
+    bad = [f"{name}:{line}: {fmt}" for line, fmt in calls
+           if not fmt or not (ID_FORMAT.match(fmt) or fmt == PASS_THROUGH)]
     assert not bad, "log calls without an ID at the start of the format:\n" + "\n".join(bad)
 
 

@@ -49,6 +49,7 @@ PACKAGE_FILES = sorted(CONFFILES + [str(DEBIAN_MODULES / f"mod_{m}.so") for m in
     str(CLI),
     "/usr/share/man/man1/cidr-lookup.1.gz",
     str(DOC_DIR / "README.md.gz"),
+    str(DOC_DIR / "MESSAGES.md.gz"),
     str(DOC_DIR / "changelog.Debian.gz"),
     str(DOC_DIR / "copyright"),
     f"/usr/share/lintian/overrides/{PACKAGE}",

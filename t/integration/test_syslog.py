@@ -225,12 +225,11 @@ def test_receiver_down_at_startup_warns_then_lines_flow(httpd):
         unix_spec = f"syslog:local3.info@unix:{later.socket}"
         conf = syslog_conf(httpd, f'CustomLog "{tcp_spec}" pidline',
                            f'CustomLog "{unix_spec}" pidline')
-        httpd.expect_log(r"is not reachable now")
-        httpd.expect_log_id("DE0001")  # delivery failed
+        httpd.expect_log_id("SY0003", "DE0001")  # not reachable now; delivery failed
         httpd.start(conf)
         log = httpd.read_error_log()
-        assert re.search(re.escape(tcp_spec) + r": .* is not reachable now", log)
-        assert re.search(re.escape(unix_spec) + r": .* is not reachable now", log)
+        assert re.search(r"SY0003: " + re.escape(tcp_spec) + r": .* is not reachable now", log)
+        assert re.search(r"SY0003: " + re.escape(unix_spec) + r": .* is not reachable now", log)
         before, failed = burst(httpd, 30, prefix="before")
         assert not failed
         later.start()
@@ -255,9 +254,9 @@ def test_queue_full_drops_are_counted_and_reported(httpd, transport):
         spec = f"syslog:local4.info@unix:{httpd.root}/run/nobody.sock"
     conf = syslog_conf(httpd, "SyslogQueueSize 64K", "LimitRequestLine 16384",
                        f'CustomLog "{spec}" pidline')
-    httpd.expect_log(re.escape(spec) + r".*is not reachable now")
-    # Delivery failed, the queue was full, lines lost at the child's exit.
-    httpd.expect_log_id("DE0001", "DE0004", "DE0006")
+    # Not reachable at startup, delivery failed, the queue was full, lines
+    # lost at the child's exit.
+    httpd.expect_log_id("SY0003", "DE0001", "DE0004", "DE0006")
     httpd.start(conf)
     # Long lines, so that every child's 64K queue overflows.
     ok, failed = burst(httpd, 400, path="/small.txt", prefix="q" + "x" * 2000)
