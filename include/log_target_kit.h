@@ -140,6 +140,7 @@ struct Generation {
   std::unique_ptr<delivery::StatusBoard> board;
   std::vector<std::string> status_names;
   delivery::ChildSenders* child = nullptr;  // in a child, after child_init
+  std::string child_exit_who;               // names the exit report's failure; likewise
 
   // A new sender; `ledger` counts what it cannot take. Throws.
   SenderT* add_sender(std::string name, std::string status_name, server_rec* report_to,
@@ -310,6 +311,12 @@ class LogTargetKit {
 
   // The Shipper of one sender in this child. Throws.
   static void open_sender(Gen& gen, SenderT& sender) {
+    // The slot first: a sender that gets no Shipper still shows the lines
+    // its ledger counts.
+    delivery::DropLedger* ledger = sender.ledger.get();
+    delivery::SenderSlot* slot =
+        gen.board ? gen.board->claim(sender.status_index, getpid()) : nullptr;
+    ledger->mirror_to(slot);
     delivery::ShipperOptions options;
     delivery::Reporter to_log = reporter_for(sender.report_to, gen.child);
     std::unique_ptr<delivery::Sink> sink = M::open_sink(gen, sender, options, to_log);
@@ -317,11 +324,7 @@ class LogTargetKit {
       sender.no_shipper_errno = EDESTADDRREQ;
       return;
     }
-    delivery::DropLedger* ledger = sender.ledger.get();
-    if (gen.board) {
-      options.status = gen.board->claim(sender.status_index, getpid());
-      ledger->mirror_to(options.status);
-    }
+    options.status = slot;
     // The sender's last act: what its ledger counted on request threads.
     options.on_exit = [ledger, to_log] {
       for (const auto& [level, text] : ledger->take(delivery::Clock::now(), true))
@@ -335,11 +338,14 @@ class LogTargetKit {
   static void child_init(apr_pool_t* pchild, server_rec* s) {
     Gen* gen = gen_;
     if (!gen || gen->senders.empty()) return;
-    std::string who = std::string(M::kModule) + ": child_init";
-    if (!guard_continue(M::log_index(), APLOG_ERR, s, who.c_str(),
-                        [&] { gen->child = new_child_senders(M::kExitTag); }))
+    // Made in pchild: nothing here may throw outside a guard.
+    const char* who = apr_pstrcat(pchild, M::kModule, ": child_init", nullptr);
+    if (!guard_continue(M::log_index(), APLOG_ERR, s, who, [&] {
+          gen->child = new_child_senders(M::kExitTag);
+          gen->child_exit_who = std::string(M::kModule) + ": child exit";
+        }))
       return;  // no child state: every line is counted as ENOMEM
-    guard_continue(M::log_index(), APLOG_ERR, s, who.c_str(), [&] { M::child_init(*gen, pchild); });
+    guard_continue(M::log_index(), APLOG_ERR, s, who, [&] { M::child_init(*gen, pchild); });
     // Cleanups run last-registered first: the stop runs before whatever
     // M::child_init registered.
     stop_with_child(pchild, gen->child, child_exit, gen);
@@ -378,7 +384,7 @@ class LogTargetKit {
     auto* gen = static_cast<Gen*>(data);
     size_t late = gen->child->finish_all();
     if (gen->child->join_policy() != delivery::ChildSenders::Join::AfterStop) return APR_SUCCESS;
-    guard_continue(M::log_index(), APLOG_ERR, gen->main_server, M::kModule,
+    guard_continue(M::log_index(), APLOG_ERR, gen->main_server, gen->child_exit_who.c_str(),
                    [&] { report_at_exit(*gen, late); });
     return APR_SUCCESS;
   }

@@ -11,6 +11,7 @@
 // travels as the record's tag).
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -115,15 +116,18 @@ bool spool_dir_ready(const Settings& st) {
 
 // ---- libthrift's messages ----
 
-server_rec* g_log_server = nullptr;  // where they go, in a child
-const delivery::ChildSenders* g_child_senders = nullptr;
+// Where they go, in a child. Atomic: a sender thread that outlived the exit
+// deadline may still print while pchild's cleanups run.
+std::atomic<server_rec*> g_log_server{nullptr};
+std::atomic<const delivery::ChildSenders*> g_child_senders{nullptr};
 
 void thrift_output(const char* message) {
   std::string text = std::string("SC0005: libthrift: ") + message;
-  if (logchain::report_lock_free(g_child_senders, APLOG_NOTICE, text)) return;
+  if (logchain::report_lock_free(g_child_senders.load(), APLOG_NOTICE, text)) return;
   // Notice: shown at the default LogLevel without counting as a warning; the
   // sender reports the failure that matters (with the retry) itself.
-  if (g_log_server) ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, g_log_server, "%s", text.c_str());
+  if (server_rec* s = g_log_server.load())
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "%s", text.c_str());
 }
 
 apr_status_t restore_thrift(void*) {

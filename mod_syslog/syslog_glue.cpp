@@ -226,6 +226,10 @@ struct SyslogLogs {
 
   // Request thread: encode, then queue. Throws.
   static void write(Handle& h, std::string_view line) {
+    if (!h.sender->running()) {
+      h.sender->offer(std::string_view(), line);  // counted as dropped, not encoded
+      return;
+    }
     syslogmod::Header hdr;
     hdr.priority = h.target.priority();
     hdr.time = syslogmod::local_time_now();

@@ -236,6 +236,21 @@ def test_dropped_line_shows(httpd_event):
     assert f["QueueBytes"] > 0, f
 
 
+def test_lines_of_a_target_without_an_address_show(httpd_event):
+    """A udp host that does not resolve: no sender in any child, and every
+    line shows as dropped on the status page, not only in the error log."""
+    httpd = httpd_event
+    spec = "syslog:local5@udp://no-such-host.invalid:514"
+    httpd.start(status_conf(httpd, f'CustomLog "{spec}" pidline {ONLY_TEST_REQUESTS}'))
+    httpd.expect_log_id("SY0003", "DE0014")  # not reachable now; lines dropped
+    n = 20
+    ok, failed = burst(httpd, n, concurrency=2, prefix="noaddr")
+    assert len(ok) == n, failed
+    key = f"Syslog local5.info%3A{TAG}@udp%3A//no-such-host.invalid%3A514"
+    f = wait_figures(httpd, key, lambda f: f["Dropped"] == n)
+    assert f["DroppedUnsendable"] == n and f["Queued"] == 0 and f["Sent"] == 0, f
+
+
 def test_truncated_lines_show(rsyslog, httpd_event):
     httpd = httpd_event
     httpd.start(status_conf(
