@@ -6,6 +6,8 @@ with httpd.expect_log() fails the test, and so does any sanitizer report, any
 child that died on a signal and any stop httpd had to escalate (those at any
 level, and no expect_log() excuses them).
 """
+import os
+
 import pytest
 
 from lib.httpd import Httpd
@@ -37,7 +39,12 @@ def _make_httpd(request, mpm):
     if (bad or san) and not (failed and failed.failed):
         h.cleanup()
         pytest.fail("unexpected error-log lines:\n" + "\n".join(bad + san), pytrace=False)
-    h.cleanup()
+    # MODSUITE_KEEP_FAILED=1 keeps the server root (logs, spool) of a failed
+    # test, for a look at what httpd wrote.
+    keep = bool(os.environ.get("MODSUITE_KEEP_FAILED")) and bool(failed and failed.failed)
+    if keep:
+        print(f"\nserver root kept: {h.root}")
+    h.cleanup(keep=keep)
 
 
 @pytest.fixture(params=MPMS)
