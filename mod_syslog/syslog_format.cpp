@@ -161,24 +161,21 @@ bool encode_rfc5424(const Header& h, std::string_view msg, size_t max_len, std::
   long off = t.utc_offset;
   char sign = off < 0 ? '-' : '+';
   if (off < 0) off = -off;
-  // 2026-12-02T13:05:59.123456+01:00
-  append_fixed(out, t.year % 10000, 4);
-  out.push_back('-');
-  append_fixed(out, t.month % 100, 2);
-  out.push_back('-');
-  append_fixed(out, t.day % 100, 2);
-  out.push_back('T');
-  append_fixed(out, t.hour % 100, 2);
-  out.push_back(':');
-  append_fixed(out, t.minute % 100, 2);
-  out.push_back(':');
-  append_fixed(out, t.second % 100, 2);
-  out.push_back('.');
-  append_fixed(out, t.usec % 1000000, 6);
-  out.push_back(sign);
-  append_fixed(out, (off / 3600) % 100, 2);
-  out.push_back(':');
-  append_fixed(out, (off % 3600) / 60, 2);
+  // 2026-12-02T13:05:59.123456+01:00: each field, then what follows it.
+  struct Field {
+    long value;
+    int width;
+    char then;
+  };
+  const Field stamp[] = {
+      {t.year % 10000, 4, '-'},    {t.month % 100, 2, '-'},      {t.day % 100, 2, 'T'},
+      {t.hour % 100, 2, ':'},      {t.minute % 100, 2, ':'},     {t.second % 100, 2, '.'},
+      {t.usec % 1000000, 6, sign}, {(off / 3600) % 100, 2, ':'}, {(off % 3600) / 60, 2, '\0'},
+  };
+  for (const Field& f : stamp) {
+    append_fixed(out, f.value, f.width);
+    if (f.then) out.push_back(f.then);
+  }
   out.push_back(' ');
   out.append(h.hostname.empty() ? std::string_view("-") : h.hostname);
   out.push_back(' ');
