@@ -197,8 +197,11 @@ def test_outage_moves_spooled_and_replayed(collector, httpd_event):
     ids, failed = burst(httpd, 180, concurrency=4, prefix="out", path=f"/small.txt?pad={PAD}&")
     assert not failed, failed
     n = len(warm) + len(ids)
+    # The sender publishes counters and gauges as it goes: wait for all of
+    # them, not for the first.
     f = wait_figures(httpd, key,
-                     lambda f: f["Queued"] == n and f["Spooled"] > 0 and f["State"] == "failing")
+                     lambda f: f["Queued"] == n and f["Spooled"] > 0 and f["State"] == "failing"
+                     and f["SpoolBytes"] > 0 and f["FailingSince"] > 0)
     assert f["Queued"] == n and f["Spooled"] > 0, f
     assert f["State"] == "failing" and f["ChildrenFailing"] >= 1, f
     assert f["FailingSince"] > 0 and f["SpoolBytes"] > 0, f
@@ -229,7 +232,10 @@ def test_dropped_line_shows(httpd_event):
     ok, failed = burst(httpd, n, concurrency=2, prefix="drop", path=f"/small.txt?pad={PAD * 4}&")
     assert len(ok) == n, failed
     key = f"Syslog local5.info%3A{TAG}@unix%3A{missing}"
-    f = wait_figures(httpd, key, lambda f: f["Queued"] + f["Dropped"] == n)
+    # The state is published between sends: a sender waiting for room shows
+    # its last one until the wait ends.
+    f = wait_figures(httpd, key,
+                     lambda f: f["Queued"] + f["Dropped"] == n and f["State"] == "failing")
     assert f["Queued"] + f["DroppedQueueFull"] == n, f
     assert f["Dropped"] == f["DroppedQueueFull"] > 0, f
     assert f["Sent"] == 0 and f["State"] == "failing", f
