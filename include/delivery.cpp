@@ -374,6 +374,8 @@ void Shipper::start() {
   pthread_sigmask(SIG_BLOCK, &all, &old);
   try {
     thread_ = std::thread([this] { run_guarded(); });
+    if (!opts_.thread_name.empty())
+      pthread_setname_np(thread_.native_handle(), opts_.thread_name.substr(0, 15).c_str());
   } catch (...) {
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
     throw;

@@ -266,6 +266,9 @@ struct ShipperOptions {
   // Called on the sender thread as its last act, after the final drop
   // report (the glue reports counts kept elsewhere).
   std::function<void()> on_exit;
+  // The sender thread's name, as top -H and ps -L show it (at most 15
+  // bytes; longer is cut). Empty: the name the child runs under.
+  std::string thread_name;
   // Where the sender publishes its figures for mod_status: a StatusBoard
   // slot this child claimed, or null.
   SenderSlot* status = nullptr;

@@ -31,7 +31,7 @@
 //   kPrefix ("syslog:"), kModule ("mod_syslog"), kExitTag ("syslog"),
 //   kStatusKind ("Syslog")
 //   int log_index()                       APLOG_MODULE_INDEX of the glue
-//   bool parse_target(const char*, std::string& error)
+//   bool parse_target(server_rec* main, const char*, std::string& error)
 //   int check_config(apr_pool_t* ptemp, server_rec*, const TargetDirectives&)
 //   void open_logs(Generation&, apr_pool_t* pconf, server_rec*)
 //   std::unique_ptr<Handle> new_handle(Generation&, server_rec*, const char*)
@@ -85,10 +85,6 @@ namespace logchain {
 // Whether the writer takes mod_log_config's line end ("\n", or "\r\n") off
 // before the module sees the line.
 enum class LineEnd { Strip, Keep };
-
-// The CustomLog directives of one module's targets, as check_config found
-// them.
-using TargetDirectives = std::vector<const ap_directive_t*>;
 
 // One destination of a generation, and in each child the Shipper (queue,
 // thread, connection) that carries its lines. Handles of the same
@@ -154,8 +150,12 @@ struct Generation {
     return senders.back().get();
   }
   SenderT* find_sender(std::string_view name) const {
+    return find_sender_if([name](const SenderT& s) { return s.name == name; });
+  }
+  template <typename Pred>
+  SenderT* find_sender_if(Pred&& pred) const {
     for (const auto& s : senders)
-      if (s->name == name) return s.get();
+      if (pred(*s)) return s.get();
     return nullptr;
   }
 };
@@ -226,13 +226,13 @@ class LogTargetKit {
       for_each_log_target(
           ap_conftree, M::kPrefix, ptemp, [&](const ap_directive_t* d, const char* target) {
             std::string error;
-            if (!M::parse_target(target, error)) {
+            if (!M::parse_target(s, target, error)) {
               ap_log_error(__FILE__, __LINE__, M::log_index(), APLOG_STARTUP | APLOG_ERR, 0, s,
                            "DE0016: %s \"%s\" (line %d of %s): %s", d->directive, target,
                            d->line_num, d->filename, error.c_str());
               ok = false;
             }
-            ours.push_back(d);
+            ours.push_back({d, target});
           });
       // httpd stops on any return but OK from check_config.
       if (!ok) return HTTP_INTERNAL_SERVER_ERROR;
@@ -325,6 +325,7 @@ class LogTargetKit {
       return;
     }
     options.status = slot;
+    options.thread_name = std::string(M::kExitTag) + "-sender";
     // The sender's last act: what its ledger counted on request threads.
     options.on_exit = [ledger, to_log] {
       for (const auto& [level, text] : ledger->take(delivery::Clock::now(), true))

@@ -145,6 +145,14 @@ inline bool has_prefix(const char* name, const char* prefix) {
   return name && strncasecmp(name, prefix, strlen(prefix)) == 0;
 }
 
+// One CustomLog (or GlobalLog, TransferLog) of the module's, as check_config
+// found it in the config tree, and its target string.
+struct TargetDirective {
+  const ap_directive_t* directive;
+  const char* target;  // in ptemp
+};
+using TargetDirectives = std::vector<TargetDirective>;
+
 // Calls fn(directive, target) for every CustomLog, GlobalLog and TransferLog
 // in the parsed config tree whose target starts with `prefix`. mod_log_config keeps
 // its own config private and opens logs only after `apachectl -t` has

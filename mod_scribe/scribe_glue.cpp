@@ -165,7 +165,7 @@ struct ScribeLogs {
   };
   using Gen = logchain::Generation<ScribeLogs>;
 
-  static bool parse_target(const char* name, std::string& error) {
+  static bool parse_target(server_rec*, const char* name, std::string& error) {
     scribe::Target t;
     return scribe::parse_target(name, t, error);
   }

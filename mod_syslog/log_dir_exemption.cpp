@@ -4,10 +4,11 @@
 // An entry is touched only when the array's element size matches and its
 // `directive` is exactly one of the nodes the caller found in the config
 // tree for one of our targets, so a different layout is never written to:
-// the check then simply stays in force.
+// the caller is told, and refuses the targets itself.
 #include "log_dir_exemption.h"
 
 #include <algorithm>
+#include <cstring>
 
 // clang-format off
 #include "httpd.h"
@@ -41,24 +42,37 @@ struct LogConfigEntry {
 
 }  // namespace
 
-void exempt_from_log_dir_check(server_rec* s, const std::vector<const ap_directive_t*>& ours,
-                               const char* prefix) {
+bool needs_log_dir_exemption(const char* target) { return std::strchr(target, '/') != nullptr; }
+
+logchain::TargetDirectives exempt_from_log_dir_check(server_rec* s,
+                                                     const logchain::TargetDirectives& ours,
+                                                     const char* prefix) {
   module* log_config = ap_find_linked_module("mod_log_config.c");
-  if (!log_config || ours.empty()) return;
+  if (!log_config || ours.empty()) return {};
+  size_t exempted = 0;
+  auto is_ours = [&](const ap_directive_t* d) {
+    return std::any_of(ours.begin(), ours.end(),
+                       [d](const logchain::TargetDirective& t) { return t.directive == d; });
+  };
   for (server_rec* v = s; v; v = v->next) {
     auto* mls = static_cast<LogConfigServer*>(ap_get_module_config(v->module_config, log_config));
     if (!mls || !mls->config_logs) continue;
     const apr_array_header_t* logs = mls->config_logs;
-    if (logs->elt_size != static_cast<int>(sizeof(LogConfigEntry))) return;
+    if (logs->elt_size != static_cast<int>(sizeof(LogConfigEntry))) return ours;
     auto* entries = reinterpret_cast<LogConfigEntry*>(logs->elts);
     for (int i = 0; i < logs->nelts; ++i) {
       LogConfigEntry& e = entries[i];
-      if (!e.directive) continue;
-      if (std::find(ours.begin(), ours.end(), e.directive) == ours.end()) continue;
+      if (!e.directive || !is_ours(e.directive)) continue;
       if (!e.fname || !logchain::has_prefix(e.fname, prefix)) continue;
+      ++exempted;
       e.directive = nullptr;
     }
   }
+  // Not one entry found: the fields are not where this looks for them.
+  // (An entry can be missing for a good reason, a CustomLog inside an
+  // <IfDefine> that is false, which mod_log_config does not check either.)
+  if (exempted == 0) return ours;
+  return {};
 }
 
 }  // namespace syslogmod

@@ -5,10 +5,14 @@
  * STANDARD20_MODULE_STUFF names the module "mod_syslog.c" (<IfModule
  * mod_syslog.c> works) and AP_INIT_* check each handler's signature, which
  * the C++ form of the macros cannot do without casts. Everything else is C++
- * in syslog_glue.cpp and the httpd-free core beside it. */
+ * in syslog_directives.cpp, syslog_glue.cpp and the httpd-free core beside them. */
 #include "mod_syslog.h"
 
 static const command_rec syslog_cmds[] = {
+    AP_INIT_TAKE_ARGV("SyslogTarget", syslog_cmd_target, NULL, RSRC_CONF,
+                      "NAME URL [format=bsd|rfc5424] [framing=octet-counted|lf] "
+                      "[maxlength=BYTES] [queuesize=SIZE]: a receiver that CustomLog "
+                      "\"syslog:...@NAME\" sends to; one sender per child for all its logs"),
     AP_INIT_TAKE1("SyslogIdent", syslog_cmd_ident, NULL, RSRC_CONF,
                   "The syslog tag of lines whose target names none (default: the name httpd "
                   "was started as)"),

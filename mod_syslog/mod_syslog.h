@@ -1,5 +1,5 @@
 /* The seam between the module record (C, mod_syslog.c) and the C++ glue
- * (syslog_glue.cpp): the functions the record names, with C linkage. Both
+ * (syslog_directives.cpp, syslog_glue.cpp): the functions the record names, with C linkage. Both
  * sides include it, so the compiler checks every signature. */
 #pragma once
 
@@ -22,6 +22,7 @@ const char *syslog_cmd_format(cmd_parms *cmd, void *dummy, const char *arg);
 const char *syslog_cmd_max_length(cmd_parms *cmd, void *dummy, const char *arg);
 const char *syslog_cmd_queue_size(cmd_parms *cmd, void *dummy, const char *arg);
 const char *syslog_cmd_exit_timeout(cmd_parms *cmd, void *dummy, const char *arg);
+const char *syslog_cmd_target(cmd_parms *cmd, void *dummy, int argc, char *const argv[]);
 void syslog_register_hooks(apr_pool_t *p);
 
 #ifdef __cplusplus

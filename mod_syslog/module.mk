@@ -1,7 +1,7 @@
 # mod_syslog: included by the top-level Makefile.
 #
-#   build/libsyslog_core.a              the core: target parser, line encoders,
-#                                       transports
+#   build/libsyslog_core.a              the core: target and SyslogTarget
+#                                       parsers, line encoders, transports
 #   build/mod_syslog.so                 the module
 #   build/t/unit/test_syslog            Check unit tests of the core
 #   build/t/fuzz/fuzz_syslog_target     libFuzzer target: targets, tags, format
@@ -10,13 +10,13 @@
 SYSLOG_DIR := mod_syslog
 
 # Core: no httpd headers (see the object rules in the Makefile).
-SYSLOG_CORE_SRCS := $(addprefix $(SYSLOG_DIR)/, syslog_target.cpp syslog_format.cpp \
-	syslog_transport.cpp)
+SYSLOG_CORE_SRCS := $(addprefix $(SYSLOG_DIR)/, syslog_target.cpp target_definition.cpp \
+	syslog_format.cpp syslog_transport.cpp)
 SYSLOG_CORE_OBJS := $(call OBJS_OF,$(SYSLOG_CORE_SRCS))
 
 # Glue: the module record and the hooks, compiled with httpd's headers.
-SYSLOG_GLUE_SRCS := $(addprefix $(SYSLOG_DIR)/, mod_syslog.c syslog_glue.cpp \
-	log_dir_exemption.cpp)
+SYSLOG_GLUE_SRCS := $(addprefix $(SYSLOG_DIR)/, mod_syslog.c syslog_directives.cpp \
+	syslog_glue.cpp log_dir_exemption.cpp)
 SYSLOG_GLUE_OBJS := $(call OBJS_OF,$(SYSLOG_GLUE_SRCS))
 
 # Archive.

@@ -204,6 +204,14 @@ void frame_nul_terminated(std::string_view msg, std::string& out) {
   out.push_back('\0');
 }
 
+void frame_lf_terminated(std::string_view msg, std::string& out) {
+  size_t start = out.size();
+  out.append(msg);
+  for (size_t i = start; i < out.size(); ++i)
+    if (out[i] == '\n') out[i] = ' ';
+  out.push_back('\n');
+}
+
 std::string header_hostname(std::string_view name) {
   std::string out;
   for (char c : name) {

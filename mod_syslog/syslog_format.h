@@ -68,6 +68,10 @@ size_t cut_length(std::string_view msg, size_t room);
 void frame_octet_counted(std::string_view msg, std::string& out);
 // What syslog(3) writes to a unix stream socket: MSG followed by a NUL.
 void frame_nul_terminated(std::string_view msg, std::string& out);
+// RFC 6587 section 3.4.2, non-transparent framing: MSG followed by LF. An
+// LF inside MSG would end the record early (and let the rest pose as a
+// record of its own), so it goes as a space.
+void frame_lf_terminated(std::string_view msg, std::string& out);
 
 // A host name usable in either header: printable ASCII without spaces, at
 // most 255 bytes; "-" when nothing is left.

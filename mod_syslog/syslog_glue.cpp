@@ -1,13 +1,17 @@
-// mod_syslog's httpd glue: its directives, and what include/log_target_kit.h
-// asks of a log writer: how a target string is checked, how a CustomLog
-// becomes a handle, and how a child opens the sink of a target. The logic
-// lives in the httpd-free core (syslog_target, syslog_format,
+// mod_syslog's httpd glue: what include/log_target_kit.h asks of a log
+// writer. How a target string is checked, how a CustomLog becomes a handle,
+// which Sender it feeds, and how a child opens that Sender's sink. The
+// directives are in syslog_directives.cpp; the logic lives in the
+// httpd-free core (syslog_target, target_definition, syslog_format,
 // syslog_transport) and include/.
 //
-// Each CustomLog "syslog:..." gets one handle (vhosts that inherit it share
-// it) and one Sender: in each child, one Shipper with its sender thread and
-// socket. The writer encodes the line on the request thread and offers it to
-// the Shipper's bounded queue, never touching the network.
+// A Sender is one distinct target: a SyslogTarget, or an inline URL with
+// the settings of its server. Every CustomLog and vhost that sends to it
+// shares it, so a child runs one Shipper (queue, thread, socket) per
+// target, however many logs name it. A handle keeps what is per log:
+// facility, level and tag. The writer encodes the line on the request
+// thread and offers it to the Shipper's bounded queue, never touching the
+// network.
 #include <unistd.h>
 
 #include <cstring>
@@ -25,51 +29,33 @@
 #include "apr_strings.h"
 // clang-format on
 
-#include "config_values.h"
 #include "delivery.h"
 #include "drop_ledger.h"
 #include "log_dir_exemption.h"
 #include "log_target_kit.h"
 #include "mod_syslog.h"
 #include "module_kit.h"
+#include "syslog_config.h"
 #include "syslog_format.h"
 #include "syslog_target.h"
 #include "syslog_transport.h"
+#include "target_definition.h"
 
 APLOG_USE_MODULE(syslog);
 
 namespace {
 
 using syslogmod::Format;
+using syslogmod::Framing;
+using syslogmod::server_config;
+using syslogmod::ServerConfig;
 using syslogmod::SyslogTarget;
+using syslogmod::TargetSettings;
 using syslogmod::Transport;
 using Millis = std::chrono::milliseconds;
 
-constexpr apr_int64_t kDefaultMaxLength = 8192;
-constexpr uint64_t kMinMaxLength = 480;  // what RFC 5424 receivers must take
-constexpr uint64_t kMaxMaxLength = 1 << 20;
-constexpr apr_int64_t kDefaultQueueSize = 4 << 20;
-constexpr uint64_t kMinQueueSize = 64 << 10;
-constexpr uint64_t kMaxQueueSize = 1ull << 30;
 constexpr Millis kReportInterval{10000};
-constexpr apr_int64_t kDefaultExitTimeout = 2000;  // ms; httpd escalates a stop after 3 s
-// httpd sends SIGTERM to children still there 3 s into a stop (AH00045):
-// the senders must be done before, with room for the rest of the exit.
-constexpr uint64_t kMaxExitTimeout = 2500;
-
-// ---- configuration ----
-
-struct ServerConfig {
-  const char* ident;            // nullptr: not set here
-  int format;                   // -1: not set here, else a Format
-  apr_int64_t max_length;       // 0: not set here
-  apr_int64_t queue_size;       // 0: not set here
-  apr_int64_t exit_timeout_ms;  // -1: not set (main server only)
-};
-
-ServerConfig* server_config(server_rec* s) {
-  return static_cast<ServerConfig*>(ap_get_module_config(s->module_config, &syslog_module));
-}
+constexpr Millis kDefaultExitTimeout{2000};  // httpd escalates a stop after 3 s
 
 // The name httpd was started as, as syslog(3) would take it from argv[0].
 std::string default_ident() {
@@ -98,23 +84,27 @@ struct SyslogLogs {
   static constexpr const char* kStatusKind = "Syslog";
   static int log_index() { return APLOG_MODULE_INDEX; }
 
-  // Where a Sender sends: the transport part of the target.
+  // One distinct target: where its Sender sends, and how its lines are
+  // encoded and framed.
   struct Destination {
-    SyslogTarget target;
-    size_t queue_bytes = kDefaultQueueSize;
+    SyslogTarget endpoint;  // its transport fields
+    Format format = Format::Bsd;
+    Framing framing = Framing::OctetCounted;
+    size_t max_length = syslogmod::kDefaultMaxLength;
+    size_t queue_bytes = syslogmod::kDefaultQueueSize;
+    std::string hostname;  // empty for the bsd local form
+    // What two logs must agree on to share the Sender.
+    std::string key;
     // udp: resolved in the parent (getaddrinfo may block; requests must not).
     std::vector<syslogmod::SocketAddress> addresses;
     std::string resolve_error;
   };
   using SenderT = logchain::Sender<Destination>;
 
-  // One CustomLog: how its lines are encoded, and the Sender they go to.
+  // One CustomLog: what is its own, and the Sender its lines go to.
   struct Handle {
-    SyslogTarget target;
-    Format format = Format::Bsd;
+    int priority = 0;
     std::string tag;
-    std::string hostname;  // empty for the bsd local form
-    size_t max_length = kDefaultMaxLength;
     SenderT* sender = nullptr;
   };
 
@@ -125,14 +115,30 @@ struct SyslogLogs {
   };
   using Gen = logchain::Generation<SyslogLogs>;
 
-  static bool parse_target(const char* name, std::string& error) {
+  // `main` is the main server, whose SyslogTargets a name must be one of.
+  static bool parse_target(server_rec* main, const char* name, std::string& error) {
     SyslogTarget t;
-    return syslogmod::parse_target(name, t, error);
+    if (!syslogmod::parse_target(name, t, error)) return false;
+    if (!t.target_name.empty() && !syslogmod::find_target(main, t.target_name)) {
+      error = "no SyslogTarget is named '" + t.target_name + "'";
+      return false;
+    }
+    return true;
   }
 
   static int check_config(apr_pool_t*, server_rec* s, const logchain::TargetDirectives& ours) {
-    syslogmod::exempt_from_log_dir_check(s, ours, kPrefix);
-    return OK;
+    logchain::TargetDirectives inline_urls;
+    for (const logchain::TargetDirective& t : ours)
+      if (syslogmod::needs_log_dir_exemption(t.target)) inline_urls.push_back(t);
+    logchain::TargetDirectives refused =
+        syslogmod::exempt_from_log_dir_check(s, inline_urls, kPrefix);
+    for (const logchain::TargetDirective& t : refused)
+      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s,
+                   "SY0005: %s \"%s\" (line %d of %s): this httpd's mod_log_config would take "
+                   "the URL for a file; declare it with SyslogTarget NAME URL and write "
+                   "\"syslog:...@NAME\" instead",
+                   t.directive->directive, t.target, t.directive->line_num, t.directive->filename);
+    return refused.empty() ? OK : HTTP_INTERNAL_SERVER_ERROR;
   }
 
   static void open_logs(Gen& gen, apr_pool_t*, server_rec* s) {
@@ -140,50 +146,104 @@ struct SyslogLogs {
     if (cfg->exit_timeout_ms >= 0) gen.settings.exit_timeout = Millis(cfg->exit_timeout_ms);
   }
 
-  // "local6.info:www@tcp://relay:514": what a target is called on the
-  // status page (with the tag it sends, SyslogIdent's when it names none).
-  static std::string status_name(const Handle& h) {
-    return std::string(syslogmod::facility_name(h.target.facility)) + "." +
-           syslogmod::severity_name(h.target.severity) + ":" + h.tag + "@" + h.target.endpoint();
+  // A target's settings: its own keys, then the Syslog* directives of
+  // `cfg`, then the defaults.
+  static void settle(Destination& d, const TargetSettings& keys, const ServerConfig* cfg) {
+    bool network = d.endpoint.transport != Transport::Unix;
+    d.format = keys.format        ? *keys.format
+               : cfg->format >= 0 ? static_cast<Format>(cfg->format)
+               : network          ? Format::Rfc5424
+                                  : Format::Bsd;
+    d.framing = keys.framing ? *keys.framing : Framing::OctetCounted;
+    d.max_length = keys.max_length   ? keys.max_length
+                   : cfg->max_length ? static_cast<size_t>(cfg->max_length)
+                                     : syslogmod::kDefaultMaxLength;
+    d.queue_bytes = keys.queue_bytes  ? keys.queue_bytes
+                    : cfg->queue_size ? static_cast<size_t>(cfg->queue_size)
+                                      : syslogmod::kDefaultQueueSize;
+    // syslog(3) leaves the host name out of what it writes to /dev/log; on
+    // the network both formats carry it.
+    if (network || d.format == Format::Rfc5424) d.hostname = machine_hostname();
+  }
+
+  static std::string describe_settings(const Destination& d) {
+    return std::string("format=") + syslogmod::format_name(d.format) +
+           " framing=" + syslogmod::framing_name(d.framing) +
+           " maxlength=" + std::to_string(d.max_length) +
+           " queuesize=" + std::to_string(d.queue_bytes);
+  }
+
+  // The Sender of a log's target, made when no log named it before.
+  // nullptr: refused (logged). Throws.
+  static SenderT* sender_for(Gen& gen, server_rec* s, const char* log, const SyslogTarget& spec) {
+    Destination d;
+    std::string name;         // in messages
+    std::string status_name;  // on the status page
+    if (!spec.target_name.empty()) {
+      const syslogmod::TargetDefinition* def =
+          syslogmod::find_target(gen.main_server, spec.target_name);
+      if (!def) {  // check_config refused it already
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s,
+                     "SY0006: CustomLog \"%s\": no SyslogTarget is named '%s'", log,
+                     spec.target_name.c_str());
+        return nullptr;
+      }
+      d.endpoint = def->endpoint;
+      // A named target is shared by every vhost: the main server's
+      // directives fill what its keys leave out.
+      settle(d, def->settings, server_config(gen.main_server));
+      d.key = "@" + def->name;
+      name = def->name + " (" + def->endpoint.endpoint() + ")";
+      status_name = def->name;
+    } else {
+      d.endpoint = spec;
+      d.endpoint.facility = syslogmod::kDefaultFacility;
+      d.endpoint.severity = syslogmod::kDefaultSeverity;
+      d.endpoint.tag.clear();
+      settle(d, TargetSettings{}, server_config(s));
+      d.key = d.endpoint.endpoint() + " " + describe_settings(d);
+      name = d.endpoint.endpoint();
+    }
+    if (SenderT* shared =
+            gen.find_sender_if([&](const SenderT& x) { return x.destination.key == d.key; }))
+      return shared;
+    std::string small = syslogmod::queue_too_small(d.queue_bytes, d.max_length);
+    if (!small.empty()) {
+      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s,
+                   "SY0002: CustomLog \"%s\": %s (SyslogQueueSize, SyslogMaxLength, or the "
+                   "target's queuesize= and maxlength=)",
+                   log, small.c_str());
+      return nullptr;
+    }
+    // The same URL with other settings (from another vhost's directives)
+    // is another target: its name says how it differs.
+    if (gen.find_sender(name)) name += " (" + describe_settings(d) + ")";
+    if (status_name.empty()) status_name = name;
+    SenderT* sender =
+        gen.add_sender(name, status_name, s,
+                       std::make_unique<delivery::DropLedger>(name, d.max_length, kReportInterval));
+    if (d.endpoint.transport == Transport::Udp)
+      syslogmod::resolve(d.endpoint.host, d.endpoint.port, SOCK_DGRAM, d.addresses,
+                         d.resolve_error);
+    sender->destination = std::move(d);
+    return sender;
   }
 
   // Throws.
   static std::unique_ptr<Handle> new_handle(Gen& gen, server_rec* s, const char* name) {
-    auto h = std::make_unique<Handle>();
+    SyslogTarget spec;
     std::string error;
-    if (!syslogmod::parse_target(name, h->target, error)) {
+    if (!syslogmod::parse_target(name, spec, error)) {
       ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s, "SY0001: CustomLog \"%s\": %s",
                    name, error.c_str());
       return nullptr;
     }
+    auto h = std::make_unique<Handle>();
+    h->sender = sender_for(gen, s, name, spec);
+    if (!h->sender) return nullptr;
     const ServerConfig* cfg = server_config(s);
-    const SyslogTarget& target = h->target;
-    bool network = target.transport != Transport::Unix;
-    h->format = cfg->format >= 0 ? static_cast<Format>(cfg->format)
-                                 : (network ? Format::Rfc5424 : Format::Bsd);
-    h->tag = !target.tag.empty() ? target.tag : cfg->ident ? cfg->ident : default_ident();
-    // syslog(3) leaves the host name out of what it writes to /dev/log; on
-    // the network both formats carry it.
-    if (network || h->format == Format::Rfc5424) h->hostname = machine_hostname();
-    h->max_length = static_cast<size_t>(cfg->max_length ? cfg->max_length : kDefaultMaxLength);
-    size_t queue_bytes = static_cast<size_t>(cfg->queue_size ? cfg->queue_size : kDefaultQueueSize);
-    // The queue must hold a whole line.
-    if (queue_bytes < h->max_length + 4096) {
-      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s,
-                   "SY0002: CustomLog \"%s\": SyslogQueueSize (%zu) must be larger than "
-                   "SyslogMaxLength (%zu)",
-                   name, queue_bytes, h->max_length);
-      return nullptr;
-    }
-    // One Sender per CustomLog, named as written.
-    h->sender = gen.add_sender(
-        name, status_name(*h), s,
-        std::make_unique<delivery::DropLedger>(name, h->max_length, kReportInterval));
-    Destination& d = h->sender->destination;
-    d.target = target;
-    d.queue_bytes = queue_bytes;
-    if (target.transport == Transport::Udp)
-      syslogmod::resolve(target.host, target.port, SOCK_DGRAM, d.addresses, d.resolve_error);
+    h->priority = spec.priority();
+    h->tag = !spec.tag.empty() ? spec.tag : cfg->ident ? cfg->ident : default_ident();
     return h;
   }
 
@@ -194,12 +254,12 @@ struct SyslogLogs {
       const Destination& d = sender->destination;
       logchain::guard_continue(
           APLOG_MODULE_INDEX, APLOG_WARNING, sender->report_to, sender->name.c_str(), [&] {
-            std::string why = syslogmod::unreachable_reason(d.target, d.addresses, d.resolve_error);
+            std::string why =
+                syslogmod::unreachable_reason(d.endpoint, d.addresses, d.resolve_error);
             if (!why.empty())
               ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sender->report_to,
-                           "SY0003: %s: %s is not reachable now (%s); lines will be "
-                           "sent once it is",
-                           sender->name.c_str(), d.target.endpoint().c_str(), why.c_str());
+                           "SY0003: %s is not reachable now (%s); lines will be sent once it is",
+                           sender->name.c_str(), why.c_str());
           });
     }
     return OK;
@@ -213,7 +273,7 @@ struct SyslogLogs {
     delivery::DropLedger* ledger = sender.ledger.get();
     Destination& d = sender.destination;
     syslogmod::OpenedSink opened = syslogmod::open_sink(
-        d.target, d.addresses, sender.name, d.queue_bytes, gen.settings.exit_timeout,
+        d.endpoint, d.framing, d.addresses, sender.name, d.queue_bytes, gen.settings.exit_timeout,
         [ledger](int err) { ledger->count_dropped(err); });
     if (!opened.note.empty())
       ap_log_error(APLOG_MARK, APLOG_INFO, 0, sender.report_to, "SY0004: %s: %s",
@@ -226,113 +286,25 @@ struct SyslogLogs {
 
   // Request thread: encode, then queue. Throws.
   static void write(Handle& h, std::string_view line) {
-    if (!h.sender->running()) {
-      h.sender->offer(std::string_view(), line);  // counted as dropped, not encoded
+    SenderT& sender = *h.sender;
+    if (!sender.running()) {
+      sender.offer(std::string_view(), line);  // counted as dropped, not encoded
       return;
     }
+    const Destination& d = sender.destination;
     syslogmod::Header hdr;
-    hdr.priority = h.target.priority();
+    hdr.priority = h.priority;
     hdr.time = syslogmod::local_time_now();
-    hdr.hostname = h.hostname;
+    hdr.hostname = d.hostname;
     hdr.tag = h.tag;
     const Gen* gen = Kit::generation();
     hdr.pid = gen && gen->settings.pid ? gen->settings.pid : static_cast<long>(getpid());
     std::string msg;
-    if (syslogmod::encode(h.format, hdr, line, h.max_length, msg))
-      h.sender->ledger->count_truncated();
-    h.sender->offer(std::string_view(), msg);
+    if (syslogmod::encode(d.format, hdr, line, d.max_length, msg)) sender.ledger->count_truncated();
+    sender.offer(std::string_view(), msg);
   }
 };
 
-// ---- directives ----
-
-// Runs a handler's body on this server's config: no exception reaches httpd.
-template <typename Fn>
-const char* guarded(cmd_parms* cmd, Fn&& fn) {
-  return logchain::guard_directive(cmd, [&] { return fn(server_config(cmd->server)); });
-}
-
 }  // namespace
 
-// ---- entry points named by mod_syslog.c, declared in mod_syslog.h ----
-
-extern "C" {
-
-void* syslog_create_server_config(apr_pool_t* p, server_rec*) {
-  auto* c = static_cast<ServerConfig*>(apr_pcalloc(p, sizeof(ServerConfig)));
-  c->format = -1;
-  c->exit_timeout_ms = -1;
-  return c;
-}
-
-void* syslog_merge_server_config(apr_pool_t* p, void* basev, void* addv) {
-  auto* base = static_cast<ServerConfig*>(basev);
-  auto* add = static_cast<ServerConfig*>(addv);
-  auto* m = static_cast<ServerConfig*>(apr_pcalloc(p, sizeof(ServerConfig)));
-  m->ident = add->ident ? add->ident : base->ident;
-  m->format = add->format >= 0 ? add->format : base->format;
-  m->max_length = add->max_length ? add->max_length : base->max_length;
-  m->queue_size = add->queue_size ? add->queue_size : base->queue_size;
-  m->exit_timeout_ms = base->exit_timeout_ms;  // main server only
-  return m;
-}
-
-const char* syslog_cmd_ident(cmd_parms* cmd, void*, const char* arg) {
-  return guarded(cmd, [&](ServerConfig* c) -> const char* {
-    std::string error;
-    if (!syslogmod::check_tag(arg, error))
-      return apr_psprintf(cmd->pool, "SyslogIdent: %s", error.c_str());
-    c->ident = apr_pstrdup(cmd->pool, arg);
-    return nullptr;
-  });
-}
-
-const char* syslog_cmd_format(cmd_parms* cmd, void*, const char* arg) {
-  return guarded(cmd, [&](ServerConfig* c) -> const char* {
-    Format f;
-    if (!syslogmod::parse_format(arg, f))
-      return apr_psprintf(cmd->pool, "SyslogFormat: unknown format '%s' (expected bsd or rfc5424)",
-                          arg);
-    c->format = static_cast<int>(f);
-    return nullptr;
-  });
-}
-
-const char* syslog_cmd_max_length(cmd_parms* cmd, void*, const char* arg) {
-  return guarded(cmd, [&](ServerConfig* c) -> const char* {
-    uint64_t v;
-    std::string error;
-    if (!config_values::parse_number(arg, kMinMaxLength, kMaxMaxLength, v, error))
-      return apr_psprintf(cmd->pool, "SyslogMaxLength: %s", error.c_str());
-    c->max_length = static_cast<apr_int64_t>(v);
-    return nullptr;
-  });
-}
-
-const char* syslog_cmd_queue_size(cmd_parms* cmd, void*, const char* arg) {
-  return guarded(cmd, [&](ServerConfig* c) -> const char* {
-    uint64_t v;
-    std::string error;
-    if (!config_values::parse_size(arg, kMinQueueSize, kMaxQueueSize, v, error))
-      return apr_psprintf(cmd->pool, "SyslogQueueSize: %s", error.c_str());
-    c->queue_size = static_cast<apr_int64_t>(v);
-    return nullptr;
-  });
-}
-
-const char* syslog_cmd_exit_timeout(cmd_parms* cmd, void*, const char* arg) {
-  if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return err;
-  return guarded(cmd, [&](ServerConfig* c) -> const char* {
-    uint64_t v;
-    std::string error;
-    if (!config_values::parse_number(arg, 0, kMaxExitTimeout, v, error))
-      return apr_psprintf(cmd->pool, "SyslogExitTimeout: %s (httpd escalates a stop after 3 s)",
-                          error.c_str());
-    c->exit_timeout_ms = static_cast<apr_int64_t>(v);
-    return nullptr;
-  });
-}
-
-void syslog_register_hooks(apr_pool_t*) { Kit::register_hooks(); }
-
-}  // extern "C"
+extern "C" void syslog_register_hooks(apr_pool_t*) { Kit::register_hooks(); }

@@ -169,6 +169,8 @@ bool parse_host_port(std::string_view scheme, std::string_view rest, SyslogTarge
   return true;
 }
 
+}  // namespace
+
 bool parse_endpoint(std::string_view word, SyslogTarget& out, std::string& error) {
   if (istarts_with(word, "unix:")) {
     std::string_view path = word.substr(5);
@@ -200,8 +202,6 @@ bool parse_endpoint(std::string_view word, SyslogTarget& out, std::string& error
   return false;
 }
 
-}  // namespace
-
 int facility_code(std::string_view name) { return lookup(kFacilities, name); }
 int severity_code(std::string_view name) { return lookup(kSeverities, name); }
 const char* facility_name(int code) { return name_of(kFacilities, code); }
@@ -219,6 +219,25 @@ std::string SyslogTarget::endpoint() const {
     }
   }
   return "?";
+}
+
+bool check_target_name(std::string_view name, std::string& error) {
+  if (name.empty()) {
+    error = "empty target name";
+    return false;
+  }
+  if (name.size() > kMaxTargetName) {
+    error = "target name " + quoted(name) + " is longer than " + std::to_string(kMaxTargetName) +
+            " bytes";
+    return false;
+  }
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') {
+      error = "target name " + quoted(name) + " may hold only letters, digits, '_', '-' and '.'";
+      return false;
+    }
+  }
+  return true;
 }
 
 bool check_tag(std::string_view tag, std::string& error) {
@@ -304,6 +323,17 @@ bool parse_target(std::string_view spec, SyslogTarget& out, std::string& error) 
     if (endpoint.empty()) {
       error = "missing target after '@'";
       return false;
+    }
+    // A name holds no ':'; every URL form does.
+    if (endpoint.find(':') == std::string_view::npos) {
+      std::string why;
+      if (!check_target_name(endpoint, why)) {
+        error = "malformed target " + quoted(endpoint) + " (expected the name of a SyslogTarget, " +
+                kTargetForms + "; " + why + ")";
+        return false;
+      }
+      out.target_name = std::string(endpoint);
+      return true;
     }
     if (!parse_endpoint(endpoint, out, error)) return false;
   }

@@ -4,8 +4,9 @@
 //
 // FACILITY and LEVEL are syslog(3)'s names, case-insensitive; "syslog:" alone
 // is local6.info. TAG is the syslog tag (empty here means "use SyslogIdent").
-// TARGET is unix:/path, udp://host[:port] or tcp://host[:port] (host may be
-// [v6addr], port defaults to 514); without it, unix:/dev/log.
+// TARGET is the NAME of a SyslogTarget (no ':' in it), or an endpoint URL
+// written inline: unix:/path, udp://host[:port] or tcp://host[:port] (host
+// may be [v6addr], port defaults to 514); without it, unix:/dev/log.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,7 @@ constexpr uint16_t kDefaultPort = 514;
 constexpr const char* kDefaultSocket = "/dev/log";
 // RFC 5424's APP-NAME limit; RFC 3164's TAG limit (32) is widely ignored.
 constexpr size_t kMaxTagLength = 48;
+constexpr size_t kMaxTargetName = 64;
 
 struct SyslogTarget {
   int facility = kDefaultFacility;
@@ -32,16 +34,25 @@ struct SyslogTarget {
   std::string path = kDefaultSocket;  // unix
   std::string host;                   // udp/tcp, without brackets
   uint16_t port = kDefaultPort;       // udp/tcp
+  // "@NAME": a SyslogTarget's, whose endpoint the fields above do not hold.
+  std::string target_name;
 
   int priority() const { return facility * 8 + severity; }
   // "unix:/dev/log", "udp://127.0.0.1:514", "tcp://[::1]:514".
   std::string endpoint() const;
 };
 
+// An endpoint URL alone (what follows '@' inline, or a SyslogTarget's URL)
+// into the transport fields of `out`.
+bool parse_endpoint(std::string_view url, SyslogTarget& out, std::string& error);
+
 // Parses a whole CustomLog target, "syslog:" prefix included (matched
 // case-insensitively). On failure returns false and sets `error` to a message
 // that quotes the offending word.
 bool parse_target(std::string_view spec, SyslogTarget& out, std::string& error);
+
+// A SyslogTarget's name: 1..kMaxTargetName letters, digits, '_', '-' or '.'.
+bool check_target_name(std::string_view name, std::string& error);
 
 // A syslog tag: 1..kMaxTagLength printable ASCII characters, none of them a
 // space or one of ":[]@" (which would end or garble the tag on the wire).

@@ -162,12 +162,13 @@ size_t DatagramSink::sent_of_failed(const std::vector<delivery::Record>& batch) 
 
 // ---- StreamSink ----
 
-StreamSink::StreamSink(Framing framing, std::string who, Options opts)
-    : framing_(framing), who_(std::move(who)), opts_(opts) {}
+StreamSink::StreamSink(Delimiter delimiter, std::string who, Options opts)
+    : delimiter_(delimiter), who_(std::move(who)), opts_(opts) {}
 
-std::unique_ptr<StreamSink> StreamSink::tcp(std::string host, uint16_t port, std::string who,
-                                            Options opts) {
-  std::unique_ptr<StreamSink> s(new StreamSink(Framing::OctetCounted, std::move(who), opts));
+std::unique_ptr<StreamSink> StreamSink::tcp(std::string host, uint16_t port, Framing framing,
+                                            std::string who, Options opts) {
+  Delimiter d = framing == Framing::Lf ? Delimiter::Lf : Delimiter::OctetCount;
+  std::unique_ptr<StreamSink> s(new StreamSink(d, std::move(who), opts));
   s->host_ = std::move(host);
   s->port_ = port;
   return s;
@@ -175,7 +176,7 @@ std::unique_ptr<StreamSink> StreamSink::tcp(std::string host, uint16_t port, std
 
 std::unique_ptr<StreamSink> StreamSink::unix_stream(SocketAddress address, std::string who,
                                                     Options opts) {
-  std::unique_ptr<StreamSink> s(new StreamSink(Framing::NulTerminated, std::move(who), opts));
+  std::unique_ptr<StreamSink> s(new StreamSink(Delimiter::Nul, std::move(who), opts));
   s->unix_address_ = std::move(address);
   s->is_unix_ = true;
   return s;
@@ -240,10 +241,17 @@ delivery::SendResult StreamSink::send(const std::vector<delivery::Record>& batch
   if (fd_ < 0 && !connect(error)) return delivery::SendResult::Failed;
   buf_.clear();
   for (const delivery::Record& r : batch) {
-    if (framing_ == Framing::OctetCounted)
-      frame_octet_counted(r.body, buf_);
-    else
-      frame_nul_terminated(r.body, buf_);
+    switch (delimiter_) {
+      case Delimiter::OctetCount:
+        frame_octet_counted(r.body, buf_);
+        break;
+      case Delimiter::Lf:
+        frame_lf_terminated(r.body, buf_);
+        break;
+      case Delimiter::Nul:
+        frame_nul_terminated(r.body, buf_);
+        break;
+    }
   }
   if (!write_all(buf_, error)) {
     close();
@@ -357,9 +365,9 @@ delivery::ShipperOptions shipper_preset(SinkKind kind, size_t queue_bytes, Milli
   return o;
 }
 
-OpenedSink open_sink(const SyslogTarget& target, std::vector<SocketAddress>& udp_addresses,
-                     const std::string& who, size_t queue_bytes, Millis exit_deadline,
-                     std::function<void(int)> on_drop) {
+OpenedSink open_sink(const SyslogTarget& target, Framing tcp_framing,
+                     std::vector<SocketAddress>& udp_addresses, const std::string& who,
+                     size_t queue_bytes, Millis exit_deadline, std::function<void(int)> on_drop) {
   OpenedSink out;
   auto stream = [&](std::unique_ptr<StreamSink> sink) {
     out.sink = std::move(sink);
@@ -372,7 +380,7 @@ OpenedSink open_sink(const SyslogTarget& target, std::vector<SocketAddress>& udp
   };
   switch (target.transport) {
     case Transport::Tcp:
-      stream(StreamSink::tcp(target.host, target.port, who, StreamSink::Options()));
+      stream(StreamSink::tcp(target.host, target.port, tcp_framing, who, StreamSink::Options()));
       break;
     case Transport::Unix: {
       SocketAddress addr;

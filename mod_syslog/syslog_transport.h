@@ -32,6 +32,7 @@
 #include "delivery.h"
 #include "net.h"
 #include "syslog_target.h"
+#include "target_definition.h"
 
 namespace syslogmod {
 
@@ -109,7 +110,6 @@ class DatagramSink : public delivery::Sink {
 
 class StreamSink : public delivery::Sink {
  public:
-  enum class Framing { OctetCounted, NulTerminated };
   struct Options {
     Millis connect_timeout{2000};
     // A send that makes no progress for this long fails (the connection is
@@ -117,9 +117,9 @@ class StreamSink : public delivery::Sink {
     Millis stall_timeout{10000};
   };
 
-  // tcp://host:port, resolved again at every connection.
-  static std::unique_ptr<StreamSink> tcp(std::string host, uint16_t port, std::string who,
-                                         Options opts);
+  // tcp://host:port, resolved again at every connection, framed as asked.
+  static std::unique_ptr<StreamSink> tcp(std::string host, uint16_t port, Framing framing,
+                                         std::string who, Options opts);
   // A unix stream socket.
   static std::unique_ptr<StreamSink> unix_stream(SocketAddress address, std::string who,
                                                  Options opts);
@@ -135,12 +135,16 @@ class StreamSink : public delivery::Sink {
   bool connected() const { return fd_ >= 0; }
 
  private:
-  StreamSink(Framing framing, std::string who, Options opts);
+  // How each message is delimited: tcp's framings, and syslog(3)'s NUL on
+  // a unix stream socket.
+  enum class Delimiter { OctetCount, Lf, Nul };
+
+  StreamSink(Delimiter delimiter, std::string who, Options opts);
   bool connect(std::string& error);
   bool connect_to(const SocketAddress& addr, std::string& error);
   bool write_all(std::string_view data, std::string& error);
 
-  Framing framing_;
+  Delimiter delimiter_;
   std::string who_;
   Options opts_;
   std::string host_;
@@ -176,12 +180,12 @@ delivery::ShipperOptions shipper_preset(SinkKind kind, size_t queue_bytes, Milli
 
 // Opens the sink of `target` in a child, as syslog(3) would: a unix path is
 // tried as a datagram socket first and used as a stream socket when it is
-// one (EPROTOTYPE). A udp target uses `udp_addresses` (resolved in the
-// parent) and resolves again when they are empty. No sink when there is no
+// one (EPROTOTYPE). A tcp target frames as `tcp_framing` says. A udp target uses `udp_addresses`
+// (resolved in the parent) and resolves again when they are empty. No sink when there is no
 // address: an unresolvable host, an unusable unix path. `on_drop` counts a
 // datagram that can never be sent. Throws std::bad_alloc only.
-OpenedSink open_sink(const SyslogTarget& target, std::vector<SocketAddress>& udp_addresses,
-                     const std::string& who, size_t queue_bytes, Millis exit_deadline,
-                     std::function<void(int)> on_drop);
+OpenedSink open_sink(const SyslogTarget& target, Framing tcp_framing,
+                     std::vector<SocketAddress>& udp_addresses, const std::string& who,
+                     size_t queue_bytes, Millis exit_deadline, std::function<void(int)> on_drop);
 
 }  // namespace syslogmod

@@ -4,7 +4,6 @@ What an operator (or Prometheus' apache exporter, or Munin) reads from
 `/server-status?auto`: one `Key: value` line per figure, summed over every
 child of the current generation, and the same figures in the HTML page.
 """
-import os
 import re
 import time
 
@@ -13,7 +12,6 @@ import requests
 
 from lib.cidr_helpers import write_list
 from lib.load import burst
-from lib.paths import HTTPD_BIN
 from lib.syslog_helpers import LOG_FORMAT, wait_ids
 from conftest import _make_httpd
 from test_scribe import FAST, TROUBLE
@@ -27,7 +25,6 @@ STATUS_CONF = """
 
 
 PAD = "p" * 1000
-TAG = os.path.basename(HTTPD_BIN)
 
 
 def auto_status(httpd):
@@ -51,7 +48,7 @@ def parse_auto(text):
 
 
 def figures(httpd, prefix):
-    """The figures under `prefix` ("Syslog local6.info@..."), as ints where
+    """The figures under `prefix` ("Syslog tcp%3A//host%3A514"), as ints where
     they are numbers."""
     out = {}
     for key, value in parse_auto(auto_status(httpd)).items():
@@ -96,9 +93,9 @@ def tcp_log(rsyslog):
 
 
 def syslog_key(rsyslog):
-    # The target as the status page names it (facility.level:tag@endpoint,
-    # the tag being the name httpd runs as), ':' percent-encoded.
-    return f"Syslog local5.info%3A{TAG}@tcp%3A//127.0.0.1%3A{rsyslog.tcp_port}"
+    # The target as the status page names it (its URL; every log that sends
+    # there counts in it), ':' percent-encoded.
+    return f"Syslog tcp%3A//127.0.0.1%3A{rsyslog.tcp_port}"
 
 
 def scribe_key(collector):
@@ -231,7 +228,7 @@ def test_dropped_line_shows(httpd_event):
     n = 200
     ok, failed = burst(httpd, n, concurrency=2, prefix="drop", path=f"/small.txt?pad={PAD * 4}&")
     assert len(ok) == n, failed
-    key = f"Syslog local5.info%3A{TAG}@unix%3A{missing}"
+    key = f"Syslog unix%3A{missing}"
     # The state is published between sends: a sender waiting for room shows
     # its last one until the wait ends.
     f = wait_figures(httpd, key,
@@ -252,7 +249,7 @@ def test_lines_of_a_target_without_an_address_show(httpd_event):
     n = 20
     ok, failed = burst(httpd, n, concurrency=2, prefix="noaddr")
     assert len(ok) == n, failed
-    key = f"Syslog local5.info%3A{TAG}@udp%3A//no-such-host.invalid%3A514"
+    key = "Syslog udp%3A//no-such-host.invalid%3A514"
     f = wait_figures(httpd, key, lambda f: f["Dropped"] == n)
     assert f["DroppedUnsendable"] == n and f["Queued"] == 0 and f["Sent"] == 0, f
 
@@ -271,6 +268,27 @@ def test_truncated_lines_show(rsyslog, httpd_event):
     wait_ids(rsyslog, "local5", ids)
     f = wait_figures(httpd, syslog_key(rsyslog), lambda f: f["Sent"] == n and f["Truncated"] == n)
     assert f["Sent"] == n and f["Truncated"] == n and f["Dropped"] == 0, f
+
+
+def test_a_named_target_counts_every_log_that_uses_it(rsyslog, httpd_ep):
+    """Two logs (two facilities) to one SyslogTarget: one sender, one key,
+    named by the target, counting the lines of both."""
+    httpd = httpd_ep
+    httpd.start(status_conf(
+        httpd,
+        f"SyslogTarget relay tcp://127.0.0.1:{rsyslog.tcp_port}",
+        f'CustomLog "syslog:local5@relay" pidline {ONLY_TEST_REQUESTS}',
+        f'CustomLog "syslog:local4.notice:other@relay" pidline {ONLY_TEST_REQUESTS}',
+    ))
+    n = 25
+    ids, failed = burst(httpd, n, concurrency=2, prefix="named")
+    assert not failed, failed
+    wait_ids(rsyslog, "local5", ids)
+    wait_ids(rsyslog, "local4", ids)
+    f = wait_figures(httpd, "Syslog relay", lambda f: f["Sent"] == 2 * n)
+    assert f["Queued"] == f["Sent"] == 2 * n and f["Dropped"] == 0, f
+    keys = [k for k in parse_auto(auto_status(httpd)) if k.startswith("Syslog ")]
+    assert {k.rsplit(" ", 1)[0] for k in keys} == {"Syslog relay"}, keys
 
 
 def test_graceful_restart_starts_a_new_generation(rsyslog, httpd_event):

@@ -767,6 +767,37 @@ START_TEST(shipper_delivers_in_batches_in_order) {
 }
 END_TEST
 
+// ps -L and top -H show a sender by the name it was given.
+START_TEST(shipper_names_its_thread) {
+  auto count_named = [](const std::string& name) {
+    int n = 0;
+    DIR* d = opendir("/proc/self/task");
+    ck_assert_ptr_nonnull(d);
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      std::string path = std::string("/proc/self/task/") + e->d_name + "/comm";
+      char got[32] = {0};
+      if (FILE* f = std::fopen(path.c_str(), "r")) {
+        if (std::fgets(got, sizeof got, f)) got[std::strcspn(got, "\n")] = '\0';
+        std::fclose(f);
+      }
+      if (name == got) ++n;
+    }
+    closedir(d);
+    return n;
+  };
+  ShipperOptions o = fast_options();
+  o.thread_name = "test-sender-with-a-long-name";  // cut to 15 bytes
+  Reports rep;
+  Shipper s(std::make_unique<FakeSink>(), o, rep.reporter());
+  ck_assert_int_eq(count_named("test-sender-wit"), 0);
+  s.start();
+  ck_assert_int_eq(count_named("test-sender-wit"), 1);
+  s.stop();
+  ck_assert_int_eq(count_named("test-sender-wit"), 0);
+}
+END_TEST
+
 // TRY_LATER: nothing was taken; the same batch goes again, after a backoff.
 START_TEST(shipper_try_later_resends_same_batch) {
   auto sink = std::make_unique<FakeSink>();
@@ -1641,11 +1672,12 @@ static Suite* delivery_suite() {
         stop_signal_cuts_a_wait_short, stop_signal_finished, exit_log_formats_like_httpd,
         exit_log_filters_by_level}},
       {"shipper",
-       {shipper_delivers_in_batches_in_order, shipper_try_later_resends_same_batch,
-        shipper_failed_resends_after_reconnect, shipper_non_ack_resends_recent,
-        shipper_spools_through_outage, shipper_stop_spools_next_replays,
-        shipper_queue_full_reports_drops, shipper_spool_limit_reports_drops,
-        shipper_spooled_before_new_after_outage, shipper_stop_while_down_spools_without_sending,
+       {shipper_delivers_in_batches_in_order, shipper_names_its_thread,
+        shipper_try_later_resends_same_batch, shipper_failed_resends_after_reconnect,
+        shipper_non_ack_resends_recent, shipper_spools_through_outage,
+        shipper_stop_spools_next_replays, shipper_queue_full_reports_drops,
+        shipper_spool_limit_reports_drops, shipper_spooled_before_new_after_outage,
+        shipper_stop_while_down_spools_without_sending,
         shipper_slow_peer_spills_instead_of_dropping,
         shipper_stop_bounded_with_hung_peer_counts_lost, shipper_stop_spools_first_with_hung_peer,
         shipper_stop_delivers_from_spool, child_senders_stop_together,

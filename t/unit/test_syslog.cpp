@@ -32,6 +32,7 @@
 #include "syslog_format.h"
 #include "syslog_target.h"
 #include "syslog_transport.h"
+#include "target_definition.h"
 
 using namespace syslogmod;
 using delivery::DropLedger;
@@ -172,7 +173,9 @@ const Rejected kRejected[] = {
     {"syslog:local0@", "missing target after '@'"},
     {"syslog:local0:tag@", "missing target after '@'"},
     {"syslog:local0@http://x", "malformed target 'http://x' (expected unix:/path"},
-    {"syslog:local0@/dev/log", "malformed target '/dev/log'"},
+    {"syslog:local0@/dev/log", "malformed target '/dev/log' (expected the name of a SyslogTarget"},
+    {"syslog:local0@relay/2", "may hold only letters, digits"},
+    {"syslog:local0@relay name", "malformed target 'relay name'"},
     {"syslog:local0@udp:/host", "malformed target 'udp:/host'"},
     {"syslog:local0@unix:", "missing socket path after 'unix:'"},
     {"syslog:local0@unix:dev/log", "socket path 'dev/log' is not absolute"},
@@ -239,6 +242,86 @@ START_TEST(every_facility_and_level_name) {
     ck_assert_int_eq(t.severity, code);
   }
   ck_assert_str_eq(severity_name(4), "warning");
+}
+END_TEST
+
+// "@NAME" names a SyslogTarget: no endpoint is parsed, the selector and
+// tag still are.
+START_TEST(target_names) {
+  SyslogTarget t;
+  string error;
+  ck_assert_msg(parse_target("syslog:local2.warn:web@relay-1.eu_west", t, error), "%s",
+                error.c_str());
+  ck_assert_str_eq(t.target_name.c_str(), "relay-1.eu_west");
+  ck_assert_int_eq(t.priority(), 18 * 8 + 4);
+  ck_assert_str_eq(t.tag.c_str(), "web");
+  ck_assert(parse_target("syslog:@unix:/dev/log", t, error));
+  ck_assert(t.target_name.empty());
+  ck_assert(check_target_name(string(kMaxTargetName, 'n'), error));
+  ck_assert(!check_target_name(string(kMaxTargetName + 1, 'n'), error));
+  ck_assert_msg(error.find("longer than 64") != string::npos, "%s", error.c_str());
+  ck_assert(!check_target_name("", error));
+}
+END_TEST
+
+struct Definition {
+  std::vector<std::string_view> args;
+  const char* error;  // nullptr: accepted
+};
+
+const Definition kDefinitions[] = {
+    {{"relay", "tcp://127.0.0.1:1514"}, nullptr},
+    {{"relay", "tcp://127.0.0.1", "format=BSD", "framing=lf", "maxlength=2048", "queuesize=8M"},
+     nullptr},
+    {{"local", "unix:/dev/log", "FORMAT=rfc5424"}, nullptr},
+    {{"relay"}, "expected a name and a URL"},
+    {{"re/lay", "tcp://h"}, "may hold only letters"},
+    {{"relay", "ftp://h"}, "malformed target 'ftp://h'"},
+    {{"relay", "tcp://h", "format"}, "expected key=value, not 'format'"},
+    {{"relay", "tcp://h", "=bsd"}, "expected key=value, not '=bsd'"},
+    {{"relay", "tcp://h", "format=xml"}, "format=xml: expected bsd or rfc5424"},
+    {{"relay", "tcp://h", "framing=nul"}, "framing=nul: expected octet-counted or lf"},
+    {{"relay", "udp://h", "framing=lf"}, "framing= applies to tcp:// targets only"},
+    {{"relay", "tcp://h", "maxlength=10"}, "maxlength: '10' is out of range (480-1048576)"},
+    {{"relay", "tcp://h", "queuesize=4X"}, "queuesize: '4X' is not a size"},
+    {{"relay", "tcp://h", "cafile=/x"}, "unknown key 'cafile' (expected format, framing"},
+    {{"relay", "tcp://h", "maxlength=65536", "queuesize=64K"}, "must be larger than the longest"},
+};
+
+START_TEST(target_definitions) {
+  const Definition& d = kDefinitions[_i];
+  TargetDefinition def;
+  string error;
+  bool ok = parse_target_definition(d.args, def, error);
+  if (!d.error) {
+    ck_assert_msg(ok, "definition %d rejected: %s", _i, error.c_str());
+    return;
+  }
+  ck_assert_msg(!ok, "definition %d accepted", _i);
+  ck_assert_msg(error.find(d.error) != string::npos, "definition %d: \"%s\" lacks \"%s\"", _i,
+                error.c_str(), d.error);
+}
+END_TEST
+
+START_TEST(target_definition_keys) {
+  TargetDefinition def;
+  string error;
+  ck_assert(parse_target_definition({"relay", "tcp://[::1]:1514"}, def, error));
+  ck_assert_str_eq(def.name.c_str(), "relay");
+  string url = def.endpoint.endpoint();
+  ck_assert_str_eq(url.c_str(), "tcp://[::1]:1514");
+  ck_assert(!def.settings.format && !def.settings.framing);
+  ck_assert_uint_eq(def.settings.max_length, 0);
+  ck_assert_uint_eq(def.settings.queue_bytes, 0);
+  ck_assert(parse_target_definition(
+      {"relay", "tcp://h", "format=bsd", "framing=lf", "maxlength=2048", "queuesize=8M"}, def,
+      error));
+  ck_assert(*def.settings.format == Format::Bsd);
+  ck_assert(*def.settings.framing == Framing::Lf);
+  ck_assert_uint_eq(def.settings.max_length, 2048);
+  ck_assert_uint_eq(def.settings.queue_bytes, 8u << 20);
+  ck_assert_str_eq(framing_name(Framing::Lf), "lf");
+  ck_assert_str_eq(framing_name(Framing::OctetCounted), "octet-counted");
 }
 END_TEST
 
@@ -354,6 +437,11 @@ START_TEST(framing_vectors) {
   frame_nul_terminated("abc", out);
   frame_nul_terminated("", out);
   ck_assert_bytes(out, string("abc\0\0", 5));
+  // LF framing: an LF inside a message cannot start a record of its own.
+  out.clear();
+  frame_lf_terminated("one\ntwo", out);
+  frame_lf_terminated("", out);
+  ck_assert_bytes(out, string("one two\n\n"));
   // A whole record as it goes over TCP.
   Header h;
   h.priority = 182;
@@ -877,7 +965,8 @@ END_TEST
 START_TEST(tcp_sink_frames_by_octet_counting) {
   uint16_t port = 0;
   int lx = loopback_socket(SOCK_STREAM, port);
-  auto sink = StreamSink::tcp("127.0.0.1", port, "syslog:@tcp://127.0.0.1", {});
+  auto sink =
+      StreamSink::tcp("127.0.0.1", port, Framing::OctetCounted, "syslog:@tcp://127.0.0.1", {});
   std::vector<delivery::Record> batch = {{"", "a"}, {"", "hello world"}, {"", ""}};
   string error;
   ck_assert_msg(sink->send(batch, error) == delivery::SendResult::Ok, "%s", error.c_str());
@@ -901,11 +990,27 @@ START_TEST(tcp_sink_frames_by_octet_counting) {
 }
 END_TEST
 
+START_TEST(tcp_sink_frames_by_lf) {
+  uint16_t port = 0;
+  int lx = loopback_socket(SOCK_STREAM, port);
+  auto sink = StreamSink::tcp("127.0.0.1", port, Framing::Lf, "t", {});
+  std::vector<delivery::Record> batch = {{"", "a"}, {"", "hello\nworld"}};
+  string error;
+  ck_assert_msg(sink->send(batch, error) == delivery::SendResult::Ok, "%s", error.c_str());
+  int conn = accept4(lx, nullptr, nullptr, SOCK_CLOEXEC);
+  ck_assert_int_ge(conn, 0);
+  string want = "a\nhello world\n";
+  ck_assert_bytes(recv_bytes(conn, want.size()), want);
+  close(conn);
+  close(lx);
+}
+END_TEST
+
 START_TEST(tcp_sink_refused_is_failed) {
   uint16_t port = 0;
   int lx = loopback_socket(SOCK_STREAM, port);
   close(lx);  // nobody listens there now
-  auto sink = StreamSink::tcp("127.0.0.1", port, "t", {});
+  auto sink = StreamSink::tcp("127.0.0.1", port, Framing::OctetCounted, "t", {});
   std::vector<delivery::Record> batch = {{"", "a"}};
   string error;
   ck_assert(sink->send(batch, error) == delivery::SendResult::Failed);
@@ -952,7 +1057,7 @@ START_TEST(open_sink_picks_sink_and_preset_per_transport) {
   string stream = temp_socket_path("stream.sock");
   int lx = unix_stream_listener(stream);
   ck_assert(parse_target("syslog:local6@unix:" + stream, t, error));
-  OpenedSink s = open_sink(t, none, "who", 1 << 20, Millis(1500), no_drop);
+  OpenedSink s = open_sink(t, Framing::OctetCounted, none, "who", 1 << 20, Millis(1500), no_drop);
   ck_assert(s.sink != nullptr);
   ck_assert(!s.sink->acknowledges());  // a stream: resent when the peer dies
   ck_assert(s.note.find("is a stream socket") != string::npos);
@@ -964,7 +1069,7 @@ START_TEST(open_sink_picks_sink_and_preset_per_transport) {
   string dgram = temp_socket_path("dgram.sock");
   int rx = unix_dgram_receiver(dgram);
   ck_assert(parse_target("syslog:local6@unix:" + dgram, t, error));
-  OpenedSink d = open_sink(t, none, "who", 1 << 20, Millis(1500), no_drop);
+  OpenedSink d = open_sink(t, Framing::OctetCounted, none, "who", 1 << 20, Millis(1500), no_drop);
   ck_assert(d.sink != nullptr && d.note.empty());
   ck_assert(d.sink->acknowledges());
   ck_assert(d.options.batch_lines < s.options.batch_lines);
@@ -974,10 +1079,13 @@ START_TEST(open_sink_picks_sink_and_preset_per_transport) {
   // A udp host that does not resolve: no sink (its lines count as dropped).
   ck_assert(parse_target("syslog:local6@udp://no-such-host.invalid:514", t, error));
   std::vector<SocketAddress> unresolved;
-  ck_assert(open_sink(t, unresolved, "who", 1 << 20, Millis(1500), no_drop).sink == nullptr);
+  ck_assert(
+      open_sink(t, Framing::OctetCounted, unresolved, "who", 1 << 20, Millis(1500), no_drop).sink ==
+      nullptr);
   // tcp: a stream sink whatever listens now (it connects when it sends).
   ck_assert(parse_target("syslog:local6@tcp://127.0.0.1:9", t, error));
-  ck_assert(open_sink(t, none, "who", 1 << 20, Millis(1500), no_drop).sink != nullptr);
+  ck_assert(open_sink(t, Framing::OctetCounted, none, "who", 1 << 20, Millis(1500), no_drop).sink !=
+            nullptr);
 }
 END_TEST
 
@@ -1081,7 +1189,7 @@ START_TEST(shipper_resends_across_receiver_restart) {
   o.resend_window = std::chrono::milliseconds(5000);
   std::vector<string> reports;
   std::mutex rmu;
-  delivery::Shipper shipper(StreamSink::tcp("127.0.0.1", port, "t", {}), o,
+  delivery::Shipper shipper(StreamSink::tcp("127.0.0.1", port, Framing::OctetCounted, "t", {}), o,
                             [&](delivery::Level, const string& m) {
                               std::lock_guard<std::mutex> lock(rmu);
                               reports.push_back(m);
@@ -1153,6 +1261,9 @@ Suite* syslog_suite() {
   tcase_add_loop_test(parse, target_rejected, 0, sizeof kRejected / sizeof kRejected[0]);
   tcase_add_test(parse, every_facility_and_level_name);
   tcase_add_test(parse, target_endpoint_text);
+  tcase_add_test(parse, target_names);
+  tcase_add_loop_test(parse, target_definitions, 0, sizeof kDefinitions / sizeof kDefinitions[0]);
+  tcase_add_test(parse, target_definition_keys);
   tcase_add_test(parse, tags);
 
   TCase* fmt = add("format");
@@ -1182,6 +1293,7 @@ Suite* syslog_suite() {
   tcase_add_test(tr, datagram_lines_survive_receiver_restart);
   tcase_add_test(tr, datagram_udp_delivers_and_survives_refusal);
   tcase_add_test(tr, tcp_sink_frames_by_octet_counting);
+  tcase_add_test(tr, tcp_sink_frames_by_lf);
   tcase_add_test(tr, tcp_sink_refused_is_failed);
   tcase_add_test(tr, unix_stream_sink_nul_terminates);
   tcase_add_test(tr, unreachable_reason_probes_each_transport);

@@ -70,17 +70,13 @@ def accept_until_stopped(sock, stop, on_conn):
         on_conn(conn)
 
 
-class UnixStreamReceiver:
-    """Listens on a unix stream socket and collects NUL-terminated messages,
-    the way syslog(3) writes to a stream /dev/log."""
+class StreamReceiver:
+    """Collects the messages that arrive on a listening stream socket, split
+    at `delimiter`; the subclasses make the socket."""
 
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="modsuite-ustream-")
-        os.chmod(self.dir, 0o755)
-        self.path = os.path.join(self.dir, "stream.sock")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(self.path)
-        os.chmod(self.path, 0o666)
+    def __init__(self, sock, delimiter):
+        self.sock = sock
+        self.delimiter = delimiter
         self.sock.listen(64)
         self.sock.settimeout(0.1)
         self.messages = []
@@ -109,7 +105,7 @@ class UnixStreamReceiver:
                 if not data:
                     return
                 buf += data
-                *done, buf = buf.split(b"\0")
+                *done, buf = buf.split(self.delimiter)
                 with self.lock:
                     self.messages.extend(m.decode(errors="replace") for m in done)
 
@@ -128,11 +124,39 @@ class UnixStreamReceiver:
         self.sock.close()
         for t in self._threads:
             t.join(2)
+
+
+class UnixStreamReceiver(StreamReceiver):
+    """A unix stream socket with NUL-terminated messages, the way syslog(3)
+    writes to a stream /dev/log."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="modsuite-ustream-")
+        os.chmod(self.dir, 0o755)
+        self.path = os.path.join(self.dir, "stream.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(self.path)
+        os.chmod(self.path, 0o666)
+        super().__init__(sock, b"\0")
+
+    def close(self):
+        super().close()
         try:
             os.unlink(self.path)
             os.rmdir(self.dir)
         except OSError:
             pass
+
+
+class TcpLineReceiver(StreamReceiver):
+    """A tcp receiver on loopback that splits what arrives at LF, and keeps
+    it as sent: a relay that wants non-transparent framing."""
+
+    def __init__(self):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        super().__init__(sock, b"\n")
 
 
 class HungTcpReceiver:
