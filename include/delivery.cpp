@@ -610,10 +610,16 @@ void Shipper::run() {
   // so that a crashed child's lines do not wait for the next outage.
   bool spool_work = spool_ != nullptr;
   Clock::time_point next_scan = Clock::now() + Millis(10000);
-  const bool acks = sink_->acknowledges();
 
   while (!stop_.requested()) {
     auto now = Clock::now();
+    // Read each time: a sink may change kind (a unix path that became a
+    // stream socket), and what a datagram sink sent is never resent.
+    bool acks = sink_->acknowledges();
+    if (acks && !recent_.empty()) {
+      recent_.clear();
+      recent_bytes_ = 0;
+    }
     report_drops(false);
     publish_status(down                       ? SenderState::Failing
                    : from_spool || spool_work ? SenderState::SendingSpool
@@ -670,6 +676,7 @@ void Shipper::run() {
 
     SendResult res = send_guarded(pending);
     now = Clock::now();
+    acks = sink_->acknowledges();
     if (res == SendResult::Ok) {
       {
         std::lock_guard<std::mutex> lock(stats_mu_);

@@ -99,14 +99,102 @@ DatagramSender::Result DatagramSender::send(std::string_view msg, int& err,
   }
 }
 
+size_t DatagramSender::send_burst(const std::vector<delivery::Record>& batch, size_t from) {
+  if (fd_ < 0 || from >= batch.size()) return 0;
+  size_t n = std::min(batch.size() - from, kBurst);
+  if (n < 2) return 0;  // one line: send() is as cheap, and says why it failed
+  msgs_.assign(n, mmsghdr{});
+  iov_.resize(n);
+  for (size_t k = 0; k < n; ++k) {
+    const std::string& body = batch[from + k].body;
+    iov_[k].iov_base = const_cast<char*>(body.data());
+    iov_[k].iov_len = body.size();
+    msgs_[k].msg_hdr.msg_iov = &iov_[k];
+    msgs_[k].msg_hdr.msg_iovlen = 1;
+  }
+  int sent;
+  do {
+    sent = ::sendmmsg(fd_, msgs_.data(), static_cast<unsigned>(n), MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  return sent > 0 ? static_cast<size_t>(sent) : 0;
+}
+
+// ---- DatagramAddresses ----
+
+DatagramAddresses DatagramAddresses::unix_path(SocketAddress address) {
+  DatagramAddresses a;
+  a.is_unix_ = true;
+  a.unix_ = std::move(address);
+  return a;
+}
+
+DatagramAddresses DatagramAddresses::udp(std::string host, uint16_t port,
+                                         std::vector<SocketAddress> known) {
+  DatagramAddresses a;
+  a.host_ = std::move(host);
+  a.port_ = port;
+  a.known_ = std::move(known);
+  return a;
+}
+
+bool DatagramAddresses::lookup(std::vector<SocketAddress>& out, std::string& error,
+                               const delivery::StopSignal* stop, SteadyClock::time_point until) {
+  out.clear();
+  if (is_unix_) {
+    out.push_back(unix_);
+    return true;
+  }
+  if (!known_.empty()) {
+    out.swap(known_);
+    return true;
+  }
+  return resolve(host_, port_, SOCK_DGRAM, out, error, stop, until);
+}
+
+std::string DatagramAddresses::text() const {
+  if (is_unix_) return unix_.text;
+  return (host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_) + ":" +
+         std::to_string(port_);
+}
+
 // ---- DatagramSink ----
 
-DatagramSink::DatagramSink(std::unique_ptr<DatagramSender> sender, std::string who,
-                           Millis stall_timeout, std::function<void(int)> on_drop)
-    : sender_(std::move(sender)),
+namespace {
+
+// Errors after which the socket is dropped, so that the next attempt looks
+// the addresses up again: the route, the address or the receiver is gone,
+// not merely busy.
+bool socket_is_stale(int err) {
+  return err == ENETUNREACH || err == EHOSTUNREACH || err == EADDRNOTAVAIL || err == EDESTADDRREQ ||
+         err == ENOTCONN || err == ECONNREFUSED || err == ENOENT || err == EPROTOTYPE ||
+         err == EBADF;
+}
+
+}  // namespace
+
+DatagramSink::DatagramSink(DatagramAddresses where, std::string who, Millis stall_timeout,
+                           std::function<void(int)> on_drop)
+    : where_(std::move(where)),
       who_(std::move(who)),
       stall_timeout_(stall_timeout),
       on_drop_(std::move(on_drop)) {}
+
+bool DatagramSink::connect(std::string& error) {
+  std::vector<SocketAddress> addrs;
+  if (!where_.lookup(addrs, error, stop_, SteadyClock::now() + stall_timeout_)) return false;
+  found_stream_ = false;
+  for (const SocketAddress& a : addrs) {
+    auto sender = std::make_unique<DatagramSender>(a);
+    int err = sender->open();
+    if (err == 0) {
+      sender_ = std::move(sender);
+      return true;
+    }
+    if (err == EPROTOTYPE) found_stream_ = true;
+    error = "connect to " + a.text + ": " + errno_string(err);
+  }
+  return false;
+}
 
 delivery::SendResult DatagramSink::send(const std::vector<delivery::Record>& batch,
                                         std::string& error) {
@@ -116,9 +204,26 @@ delivery::SendResult DatagramSink::send(const std::vector<delivery::Record>& bat
   if (resume_at_ > 0 && batch.size() == resume_size_ && resume_at_ < batch.size() &&
       batch[resume_at_].body == resume_line_)
     i = resume_at_;
+  size_t resume_from = i;
   resume_at_ = 0;
   given_up_ = 0;
-  for (; i < batch.size(); ++i) {
+  auto remember = [&](size_t at) {
+    if (at > 0) {
+      resume_at_ = at;
+      resume_size_ = batch.size();
+      resume_line_ = batch[at].body;
+    }
+  };
+  if (!sender_ && !connect(error)) {
+    remember(resume_from);
+    return delivery::SendResult::Failed;
+  }
+  while (i < batch.size()) {
+    size_t went = sender_->send_burst(batch, i);
+    if (went > 0) {
+      i += went;
+      continue;
+    }
     int err = 0;
     auto until = SteadyClock::now() + stall_timeout_;
     switch (sender_->send(batch[i].body, err, until, stop_)) {
@@ -129,24 +234,26 @@ delivery::SendResult DatagramSink::send(const std::vector<delivery::Record>& bat
           on_drop_(err);
           ++given_up_;
         }
+        ++i;
         break;
       case DatagramSender::Result::Failed:
         if (on_drop_) on_drop_(err);  // given up: it can never go
         ++given_up_;
+        ++i;
         break;
       case DatagramSender::Result::StreamSocket:
       case DatagramSender::Result::NotNow:
-        if (i > 0) {
-          resume_at_ = i;
-          resume_size_ = batch.size();
-          resume_line_ = batch[i].body;
-        }
+        remember(i);
         // Failed (not TryLater) so that the Shipper says what went wrong
-        // and backs off; close() does nothing here.
+        // and backs off.
         error =
             err == EAGAIN || err == EWOULDBLOCK
                 ? "the receiver took nothing for " + std::to_string(stall_timeout_.count()) + " ms"
                 : "send to " + sender_->address().text + ": " + errno_string(err);
+        if (socket_is_stale(err)) {
+          found_stream_ = err == EPROTOTYPE;
+          sender_.reset();
+        }
         return delivery::SendResult::Failed;
     }
   }
@@ -278,6 +385,65 @@ bool StreamSink::connection_lost() {
   }
 }
 
+// ---- UnixSink ----
+
+UnixSink::UnixSink(SocketAddress address, Mode start, std::string who, Millis stall_timeout,
+                   std::function<void(int)> on_drop)
+    : address_(address), mode_(start), who_(who) {
+  datagram_ = std::make_unique<DatagramSink>(DatagramAddresses::unix_path(address), who,
+                                             stall_timeout, std::move(on_drop));
+  StreamSink::Options opts;
+  opts.stall_timeout = stall_timeout;
+  stream_ = StreamSink::unix_stream(std::move(address), std::move(who), opts);
+}
+
+delivery::SendResult UnixSink::send_stream(const std::vector<delivery::Record>& batch,
+                                           std::string& error) {
+  stream_->attach(stop_);
+  delivery::SendResult r = stream_->send(batch, error);
+  if (r == delivery::SendResult::Failed && !stream_->connected()) {
+    // Not a stream socket (any more)? A datagram socket connects to it.
+    DatagramSender probe(address_);
+    if (probe.open() == 0) {
+      mode_ = Mode::Datagram;
+      datagram_->attach(stop_);
+      return datagram_->send(batch, error);
+    }
+  }
+  return r;
+}
+
+delivery::SendResult UnixSink::send(const std::vector<delivery::Record>& batch,
+                                    std::string& error) {
+  if (mode_ == Mode::Stream) return send_stream(batch, error);
+  datagram_->attach(stop_);
+  delivery::SendResult r = datagram_->send(batch, error);
+  if (r != delivery::SendResult::Failed || !datagram_->found_stream_socket()) return r;
+  // The path is a stream socket now: what did not go as datagrams goes on
+  // a stream, at once.
+  mode_ = Mode::Stream;
+  size_t went = datagram_->sent_of_failed(batch);
+  if (went == 0) return send_stream(batch, error);
+  std::vector<delivery::Record> rest(batch.begin() + static_cast<std::ptrdiff_t>(went),
+                                     batch.end());
+  return send_stream(rest, error);
+}
+
+bool UnixSink::connection_lost() { return mode_ == Mode::Stream && stream_->connection_lost(); }
+
+void UnixSink::close() {
+  datagram_->close();
+  stream_->close();
+}
+
+size_t UnixSink::sent_of_failed(const std::vector<delivery::Record>& batch) const {
+  return mode_ == Mode::Datagram ? datagram_->sent_of_failed(batch) : 0;
+}
+
+size_t UnixSink::given_up_in_last_send() const {
+  return mode_ == Mode::Datagram ? datagram_->given_up_in_last_send() : 0;
+}
+
 namespace {
 
 // The errno of a connect to `addr` (0: accepted), waiting at most `wait`.
@@ -369,43 +535,31 @@ OpenedSink open_sink(const SyslogTarget& target, Framing tcp_framing,
                      std::vector<SocketAddress>& udp_addresses, const std::string& who,
                      size_t queue_bytes, Millis exit_deadline, std::function<void(int)> on_drop) {
   OpenedSink out;
-  auto stream = [&](std::unique_ptr<StreamSink> sink) {
-    out.sink = std::move(sink);
-    out.options = shipper_preset(SinkKind::Stream, queue_bytes, exit_deadline);
-  };
-  auto datagram = [&](std::unique_ptr<DatagramSender> sender) {
-    out.sink = std::make_unique<DatagramSink>(std::move(sender), who, kDatagramStallTimeout,
-                                              std::move(on_drop));
-    out.options = shipper_preset(SinkKind::Datagram, queue_bytes, exit_deadline);
-  };
   switch (target.transport) {
     case Transport::Tcp:
-      stream(StreamSink::tcp(target.host, target.port, tcp_framing, who, StreamSink::Options()));
+      out.sink = StreamSink::tcp(target.host, target.port, tcp_framing, who, StreamSink::Options());
+      out.options = shipper_preset(SinkKind::Stream, queue_bytes, exit_deadline);
       break;
     case Transport::Unix: {
       SocketAddress addr;
       std::string error;
       if (!unix_address(target.path, addr, error)) break;
-      auto sender = std::make_unique<DatagramSender>(addr);
-      if (sender->open() == EPROTOTYPE) {
-        stream(StreamSink::unix_stream(addr, who, StreamSink::Options()));
-        out.note = target.path + " is a stream socket; sending through it";
-      } else {
-        datagram(std::move(sender));
-      }
+      // The kind the path is now; the sink follows it if it changes.
+      bool is_stream = DatagramSender(addr).open() == EPROTOTYPE;
+      out.sink = std::make_unique<UnixSink>(
+          addr, is_stream ? UnixSink::Mode::Stream : UnixSink::Mode::Datagram, who,
+          kDatagramStallTimeout, std::move(on_drop));
+      out.options = shipper_preset(is_stream ? SinkKind::Stream : SinkKind::Datagram, queue_bytes,
+                                   exit_deadline);
+      if (is_stream) out.note = target.path + " is a stream socket; sending through it";
       break;
     }
-    case Transport::Udp: {
-      if (udp_addresses.empty()) {
-        std::string error;
-        resolve(target.host, target.port, SOCK_DGRAM, udp_addresses, error);
-      }
-      if (udp_addresses.empty()) break;
-      auto sender = std::make_unique<DatagramSender>(udp_addresses.front());
-      sender->open();
-      datagram(std::move(sender));
+    case Transport::Udp:
+      out.sink = std::make_unique<DatagramSink>(
+          DatagramAddresses::udp(target.host, target.port, udp_addresses), who,
+          kDatagramStallTimeout, std::move(on_drop));
+      out.options = shipper_preset(SinkKind::Datagram, queue_bytes, exit_deadline);
       break;
-    }
   }
   return out;
 }

@@ -2,24 +2,25 @@
 //
 // Both kinds of target are driven by the shared delivery::Shipper: a request
 // thread only copies its line into the handle's bounded queue, and the
-// Shipper's sender thread (one per handle per child) does all the network
+// Shipper's sender thread (one per target per child) does all the network
 // work, with bounded waits, reconnects and backoff. No request waits on the
 // receiver.
 //
 // Datagrams (unix:/path, udp://): a DatagramSink sends one datagram per line.
-// Lines leave in bursts, as the sender finds them queued, which costs the
-// receiver far fewer wakeups than one send per request would. A unix socket
-// that a restarting rsyslogd recreated is reconnected on the next send.
+// Lines leave in bursts (sendmmsg), as the sender finds them queued, which
+// costs the receiver far fewer wakeups than one send per request would. A
+// unix socket that a restarting rsyslogd recreated is reconnected on the
+// next send; a udp host is resolved again whenever its socket fails.
 //
-// Streams (tcp://, and unix sockets that turn out to be stream sockets, as
-// syslog(3) falls back): a StreamSink. TCP frames messages by RFC 6587
-// octet counting; a unix stream socket gets them NUL-terminated, as
-// syslog(3) sends them. Only the kernel takes the bytes (no acknowledgement),
-// so the Shipper keeps what it sent recently and resends it when
-// connection_lost() sees the peer gone (at-least-once).
+// Streams (tcp://, and unix sockets that are stream sockets, as syslog(3)
+// falls back; UnixSink follows a path that changes kind): a StreamSink. TCP frames messages by RFC
+// 6587 octet counting; a unix stream socket gets them NUL-terminated, as syslog(3) sends them. Only
+// the kernel takes the bytes (no acknowledgement), so the Shipper keeps what it sent recently and
+// resends it when connection_lost() sees the peer gone (at-least-once).
 #pragma once
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <chrono>
 #include <cstdint>
@@ -67,37 +68,77 @@ class DatagramSender {
   // restarted and recreated its socket) is reconnected once per call.
   Result send(std::string_view msg, int& err, std::chrono::steady_clock::time_point wait_until,
               const delivery::StopSignal* stop = nullptr);
+  // As many of batch[from..] as the socket takes now, one datagram each, in
+  // one sendmmsg(2) per kBurst lines; never waits. Returns how many went: 0
+  // when the first could not, which send() then handles (and says why).
+  size_t send_burst(const std::vector<delivery::Record>& batch, size_t from);
   const SocketAddress& address() const { return address_; }
+
+  static constexpr size_t kBurst = 64;
 
  private:
   static bool receiver_gone(int err);
 
   SocketAddress address_;
   int fd_ = -1;
+  std::vector<struct mmsghdr> msgs_;
+  std::vector<struct iovec> iov_;
 };
 
-// Sends a datagram target's lines, one datagram each, back to back. When the
-// receiver cannot take a line now (or after `stall_timeout`), send() answers
-// Failed and the Shipper backs off and offers the same batch again; the
-// lines of it that did go are remembered and skipped then, so that no line
-// is sent twice.
+// Where a datagram sink sends, looked up again each time it has to
+// (re)connect: the address of a unix path, or every address of a udp host,
+// resolved anew (the parent's answer serves the first connection).
+class DatagramAddresses {
+ public:
+  static DatagramAddresses unix_path(SocketAddress address);
+  static DatagramAddresses udp(std::string host, uint16_t port, std::vector<SocketAddress> known);
+
+  // The candidates, in order. False, with `error`, when there are none now.
+  bool lookup(std::vector<SocketAddress>& out, std::string& error, const delivery::StopSignal* stop,
+              std::chrono::steady_clock::time_point until);
+  std::string text() const;
+
+ private:
+  DatagramAddresses() = default;
+  bool is_unix_ = false;
+  SocketAddress unix_;
+  std::string host_;
+  uint16_t port_ = 0;
+  std::vector<SocketAddress> known_;  // used once
+};
+
+// Sends a datagram target's lines, one datagram each, in sendmmsg bursts.
+// When the receiver cannot take a line now (or after `stall_timeout`),
+// send() answers Failed and the Shipper backs off and offers the same batch
+// again; the lines of it that did go are remembered and skipped then, so
+// that no line is sent twice. A socket that fails (network unreachable,
+// receiver gone for good) is dropped and the next attempt looks the
+// addresses up again and tries each in turn.
 class DatagramSink : public delivery::Sink {
  public:
   // `on_drop` counts a line that can never be sent, or (UDP) an earlier one
   // the receiver refused; `stall_timeout` bounds each wait for room.
-  DatagramSink(std::unique_ptr<DatagramSender> sender, std::string who, Millis stall_timeout,
+  DatagramSink(DatagramAddresses where, std::string who, Millis stall_timeout,
                std::function<void(int)> on_drop);
 
   delivery::SendResult send(const std::vector<delivery::Record>& batch,
                             std::string& error) override;
   bool acknowledges() const override { return true; }
-  void close() override {}  // reconnecting is send()'s business
+  void close() override { sender_.reset(); }
   std::string describe() const override { return who_; }
   size_t sent_of_failed(const std::vector<delivery::Record>& batch) const override;
   size_t given_up_in_last_send() const override { return given_up_; }
 
+  // The last failure found a stream socket at the unix path.
+  bool found_stream_socket() const { return found_stream_; }
+  bool connected() const { return sender_ != nullptr; }
+
  private:
+  bool connect(std::string& error);
+
+  DatagramAddresses where_;
   std::unique_ptr<DatagramSender> sender_;
+  bool found_stream_ = false;
   size_t given_up_ = 0;  // on_drop calls during the last send()
   std::string who_;
   Millis stall_timeout_;
@@ -155,6 +196,37 @@ class StreamSink : public delivery::Sink {
   std::string buf_;
 };
 
+// A unix socket path, which a restarted daemon may bring back as the other
+// kind (syslog-ng switched between unix-dgram and unix-stream): datagrams
+// while it is a datagram socket, a stream (NUL-terminated, resent like tcp)
+// while it is a stream socket, switching at the next send.
+class UnixSink : public delivery::Sink {
+ public:
+  enum class Mode { Datagram, Stream };
+  UnixSink(SocketAddress address, Mode start, std::string who, Millis stall_timeout,
+           std::function<void(int)> on_drop);
+
+  delivery::SendResult send(const std::vector<delivery::Record>& batch,
+                            std::string& error) override;
+  bool acknowledges() const override { return mode_ == Mode::Datagram; }
+  bool connection_lost() override;
+  void close() override;
+  std::string describe() const override { return who_; }
+  size_t sent_of_failed(const std::vector<delivery::Record>& batch) const override;
+  size_t given_up_in_last_send() const override;
+
+  Mode mode() const { return mode_; }
+
+ private:
+  delivery::SendResult send_stream(const std::vector<delivery::Record>& batch, std::string& error);
+
+  SocketAddress address_;
+  Mode mode_;
+  std::string who_;
+  std::unique_ptr<DatagramSink> datagram_;
+  std::unique_ptr<StreamSink> stream_;
+};
+
 // Why nothing would take lines at `target` now, or "" when something
 // listens: for the startup warning, never for delivery. Probe sockets are
 // closed at once. A udp target passes what resolving it gave (`addresses`,
@@ -180,9 +252,10 @@ delivery::ShipperOptions shipper_preset(SinkKind kind, size_t queue_bytes, Milli
 
 // Opens the sink of `target` in a child, as syslog(3) would: a unix path is
 // tried as a datagram socket first and used as a stream socket when it is
-// one (EPROTOTYPE). A tcp target frames as `tcp_framing` says. A udp target uses `udp_addresses`
-// (resolved in the parent) and resolves again when they are empty. No sink when there is no
-// address: an unresolvable host, an unusable unix path. `on_drop` counts a
+// one (EPROTOTYPE), switching when it changes kind later. A tcp target
+// frames as `tcp_framing` says. A udp target uses `udp_addresses` (resolved
+// in the parent) for its first connection and resolves again at every
+// reconnection. No sink only for an unusable unix path. `on_drop` counts a
 // datagram that can never be sent. Throws std::bad_alloc only.
 OpenedSink open_sink(const SyslogTarget& target, Framing tcp_framing,
                      std::vector<SocketAddress>& udp_addresses, const std::string& who,

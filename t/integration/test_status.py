@@ -240,18 +240,25 @@ def test_dropped_line_shows(httpd_event):
 
 
 def test_lines_of_a_target_without_an_address_show(httpd_event):
-    """A udp host that does not resolve: no sender in any child, and every
-    line shows as dropped on the status page, not only in the error log."""
+    """A udp host that does not resolve: each child's sender keeps trying to
+    resolve it, the lines wait in its queue, and the status page says so
+    (failing, nothing sent); what is still queued at the stop is counted."""
     httpd = httpd_event
     spec = "syslog:local5@udp://no-such-host.invalid:514"
     httpd.start(status_conf(httpd, f'CustomLog "{spec}" pidline {ONLY_TEST_REQUESTS}'))
-    httpd.expect_log_id("SY0003", "DE0014")  # not reachable now; lines dropped
+    # Not reachable now; delivery failed; lines lost at the child's exit.
+    httpd.expect_log_id("SY0003", "DE0001", "DE0006")
     n = 20
     ok, failed = burst(httpd, n, concurrency=2, prefix="noaddr")
     assert len(ok) == n, failed
     key = "Syslog udp%3A//no-such-host.invalid%3A514"
-    f = wait_figures(httpd, key, lambda f: f["Dropped"] == n)
-    assert f["DroppedUnsendable"] == n and f["Queued"] == 0 and f["Sent"] == 0, f
+    f = wait_figures(httpd, key, lambda f: f["Queued"] == n and f["State"] == "failing")
+    assert f["Queued"] == n and f["Sent"] == 0 and f["Dropped"] == 0, f
+    assert f["State"] == "failing" and f["ChildrenFailing"] >= 1, f
+    httpd.stop()
+    lost = sum(int(m) for m in re.findall(r"DE0006: udp://no-such-host\.invalid:514: (\d+) lines",
+                                          httpd.read_error_log()))
+    assert lost == n, httpd.read_error_log()
 
 
 def test_truncated_lines_show(rsyslog, httpd_event):

@@ -5,7 +5,9 @@ Every request carries ?id=...; the log format starts with %P (the serving
 child's pid). A test compares the set of ids that got a 200 with the set that
 arrived, and the pid rsyslogd parsed out of the header with %P.
 """
+import os
 import re
+import socket
 import time
 from pathlib import Path
 
@@ -296,6 +298,57 @@ def test_unix_stream_socket_fallback(httpd):
         assert sorted(ids_in(msgs)) == sorted(ok)
     finally:
         rx.close()
+
+
+def test_unix_socket_that_changes_kind_keeps_every_line(httpd):
+    """The daemon at a unix path restarts as a stream socket, then as a
+    datagram socket again (syslog-ng's unix-dgram / unix-stream): every
+    child follows at its next send, and every line arrives."""
+    path = httpd.root / "run" / "switch.sock"
+    dgram = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    dgram.bind(str(path))
+    os.chmod(path, 0o666)
+    got = []
+
+    def drain(sock, until):
+        sock.settimeout(0.1)
+        while time.monotonic() < until:
+            try:
+                got.append(sock.recv(65536).decode())
+            except socket.timeout:
+                pass
+
+    stream = None
+    try:
+        httpd.start(syslog_conf(httpd, f'CustomLog "syslog:local1.info@unix:{path}" pidline'))
+        first, failed = burst(httpd, 30, prefix="kind-d1")
+        assert not failed
+        drain(dgram, time.monotonic() + 1.0)
+        dgram.close()
+        stream = UnixStreamReceiver(path)
+        os.chmod(path, 0o666)
+        second, failed = burst(httpd, 30, prefix="kind-s")
+        assert not failed
+        msgs = [m for m in stream.wait(len(second), timeout=15) if "id=" in m]
+        stream.close()
+        stream = None
+        dgram = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        if path.exists():
+            os.unlink(path)
+        dgram.bind(str(path))
+        os.chmod(path, 0o666)
+        third, failed = burst(httpd, 30, prefix="kind-d2")
+        assert not failed
+        drain(dgram, time.monotonic() + 3.0)
+        httpd.stop()
+        drain(dgram, time.monotonic() + 0.5)
+        arrived = ids_in(got + msgs)
+        assert set(first + second + third) <= set(arrived), (
+            sorted(set(first + second + third) - set(arrived))[:10])
+    finally:
+        dgram.close()
+        if stream:
+            stream.close()
 
 
 def test_explicit_formats(rsyslog, httpd):

@@ -846,11 +846,9 @@ END_TEST
 
 START_TEST(datagram_sink_sends_one_line_per_batch) {
   string path = temp_socket_path("log.sock");
-  auto tx = std::make_unique<DatagramSender>(address_of(path));
-  ck_assert_int_eq(tx->open(), ENOENT);
   std::vector<int> drops;
-  DatagramSink sink(std::move(tx), "syslog:@unix:x", std::chrono::milliseconds(200),
-                    [&](int err) { drops.push_back(err); });
+  DatagramSink sink(DatagramAddresses::unix_path(address_of(path)), "syslog:@unix:x",
+                    std::chrono::milliseconds(200), [&](int err) { drops.push_back(err); });
   ck_assert(sink.acknowledges());
   string error;
   std::vector<delivery::Record> one = {{"", "a"}};
@@ -872,9 +870,8 @@ END_TEST
 START_TEST(datagram_sink_resumes_a_partly_sent_batch) {
   string path = temp_socket_path("log.sock");
   int rx = unix_dgram_receiver(path);
-  auto tx = std::make_unique<DatagramSender>(address_of(path));
-  ck_assert_int_eq(tx->open(), 0);
-  DatagramSink sink(std::move(tx), "t", std::chrono::milliseconds(10), [](int) {});
+  DatagramSink sink(DatagramAddresses::unix_path(address_of(path)), "t",
+                    std::chrono::milliseconds(10), [](int) {});
   // More lines than the receiver's queue holds, and nobody reading.
   std::vector<delivery::Record> batch;
   for (int i = 0; i < 3000; ++i) batch.push_back({"", "line-" + std::to_string(i)});
@@ -910,20 +907,118 @@ START_TEST(datagram_sink_resumes_a_partly_sent_batch) {
 }
 END_TEST
 
+// A burst of lines leaves in sendmmsg calls, every line its own datagram,
+// in order.
+START_TEST(datagram_sink_sends_bursts_in_order) {
+  string path = temp_socket_path("log.sock");
+  int rx = unix_dgram_receiver(path);
+  DatagramSink sink(DatagramAddresses::unix_path(address_of(path)), "t",
+                    std::chrono::milliseconds(2000), [](int) {});
+  std::vector<delivery::Record> batch;
+  for (int i = 0; i < 200; ++i) batch.push_back({"", "burst-" + std::to_string(i)});
+  std::vector<string> got;
+  std::thread reader([&] {  // a unix datagram socket queues only a few
+    while (got.size() < batch.size()) got.push_back(recv_datagram(rx));
+  });
+  string error;
+  ck_assert_msg(sink.send(batch, error) == delivery::SendResult::Ok, "%s", error.c_str());
+  reader.join();
+  for (int i = 0; i < 200; ++i) ck_assert_bytes(got[i], "burst-" + std::to_string(i));
+  close(rx);
+}
+END_TEST
+
+// Every address of a udp target is tried in turn; one whose connect fails
+// (a broadcast address without SO_BROADCAST) is skipped.
+START_TEST(udp_sink_tries_every_address) {
+  uint16_t port = 0;
+  int rx = loopback_socket(SOCK_DGRAM, port);
+  std::vector<SocketAddress> bad, good, both;
+  string error;
+  ck_assert(delivery::resolve("255.255.255.255", port, SOCK_DGRAM, bad, error));
+  ck_assert(delivery::resolve("127.0.0.1", port, SOCK_DGRAM, good, error));
+  both = {bad.front(), good.front()};
+  DatagramSink sink(DatagramAddresses::udp("127.0.0.1", port, both), "t",
+                    std::chrono::milliseconds(200), [](int) {});
+  std::vector<delivery::Record> one = {{"", "<14>1 second address"}};
+  ck_assert_msg(sink.send(one, error) == delivery::SendResult::Ok, "%s", error.c_str());
+  ck_assert_bytes(recv_datagram(rx), string("<14>1 second address"));
+  close(rx);
+}
+END_TEST
+
+// A udp socket that could not connect when the child started (no route
+// yet) is not given up: the next attempt resolves the host again.
+START_TEST(udp_sink_connect_failure_is_retried_with_a_new_lookup) {
+  uint16_t port = 0;
+  int rx = loopback_socket(SOCK_DGRAM, port);
+  std::vector<SocketAddress> unusable;
+  string error;
+  ck_assert(delivery::resolve("255.255.255.255", port, SOCK_DGRAM, unusable, error));
+  DatagramSink sink(DatagramAddresses::udp("127.0.0.1", port, unusable), "t",
+                    std::chrono::milliseconds(200), [](int) {});
+  std::vector<delivery::Record> one = {{"", "later"}};
+  ck_assert(sink.send(one, error) == delivery::SendResult::Failed);
+  ck_assert_msg(error.find("255.255.255.255") != string::npos, "%s", error.c_str());
+  ck_assert(!sink.connected());
+  ck_assert_msg(sink.send(one, error) == delivery::SendResult::Ok, "%s", error.c_str());
+  ck_assert_bytes(recv_datagram(rx), string("later"));
+  close(rx);
+}
+END_TEST
+
+// syslog-ng restarted with unix-stream instead of unix-dgram, and back: the
+// sink follows the path's kind at the next send, losing nothing.
+START_TEST(unix_sink_follows_a_path_that_changes_kind) {
+  string path = temp_socket_path("log.sock");
+  int rx = unix_dgram_receiver(path);
+  UnixSink sink(address_of(path), UnixSink::Mode::Datagram, "t", std::chrono::milliseconds(200),
+                [](int) {});
+  std::vector<delivery::Record> a = {{"", "as-datagram"}};
+  string error;
+  ck_assert_msg(sink.send(a, error) == delivery::SendResult::Ok, "%s", error.c_str());
+  ck_assert_bytes(recv_datagram(rx), string("as-datagram"));
+  ck_assert(sink.acknowledges());
+  close(rx);
+
+  int lx = unix_stream_listener(path);  // replaces the path
+  std::vector<delivery::Record> b = {{"", "on-stream-1"}, {"", "on-stream-2"}};
+  ck_assert_msg(sink.send(b, error) == delivery::SendResult::Ok, "%s", error.c_str());
+  ck_assert(sink.mode() == UnixSink::Mode::Stream);
+  ck_assert(!sink.acknowledges());  // the Shipper keeps what it sent, to resend
+  int conn = accept4(lx, nullptr, nullptr, SOCK_CLOEXEC);
+  ck_assert_int_ge(conn, 0);
+  string want("on-stream-1\0on-stream-2\0", 24);
+  ck_assert_bytes(recv_bytes(conn, want.size()), want);
+  close(conn);
+  close(lx);
+
+  rx = unix_dgram_receiver(path);  // and back
+  std::vector<delivery::Record> c = {{"", "datagram-again"}};
+  bool ok = false;
+  for (int tries = 0; tries < 20 && !ok; ++tries) {
+    ok = sink.send(c, error) == delivery::SendResult::Ok && sink.mode() == UnixSink::Mode::Datagram;
+    if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ck_assert_msg(ok, "%s", error.c_str());
+  ck_assert_bytes(recv_datagram(rx), string("datagram-again"));
+  close(rx);
+}
+END_TEST
+
 START_TEST(datagram_lines_survive_receiver_restart) {
   // The receiving socket goes away and comes back (rsyslogd restarting):
   // lines sent through a Shipper with a DatagramSink all arrive, once each.
   string path = temp_socket_path("log.sock");
   int rx = unix_dgram_receiver(path);
-  auto tx = std::make_unique<DatagramSender>(address_of(path));
-  ck_assert_int_eq(tx->open(), 0);
   delivery::ShipperOptions o;
   o.batch_lines = 16;
   o.flush_interval = std::chrono::milliseconds(10);
   o.retry_min = std::chrono::milliseconds(20);
   o.retry_max = std::chrono::milliseconds(50);
   delivery::Shipper shipper(
-      std::make_unique<DatagramSink>(std::move(tx), "t", std::chrono::milliseconds(500),
+      std::make_unique<DatagramSink>(DatagramAddresses::unix_path(address_of(path)), "t",
+                                     std::chrono::milliseconds(500),
                                      [](int) { ck_abort_msg("nothing should be dropped"); }),
       o, [](delivery::Level, const string&) {});
   shipper.start();
@@ -1076,12 +1171,16 @@ START_TEST(open_sink_picks_sink_and_preset_per_transport) {
   ck_assert(d.options.retry_max < s.options.retry_max);
   ck_assert(d.options.queue_bytes == size_t(1) << 20);
   close(rx);
-  // A udp host that does not resolve: no sink (its lines count as dropped).
+  // A udp host that does not resolve now: a sink all the same, which
+  // resolves again each time it tries (lines wait in the queue meanwhile).
   ck_assert(parse_target("syslog:local6@udp://no-such-host.invalid:514", t, error));
   std::vector<SocketAddress> unresolved;
-  ck_assert(
-      open_sink(t, Framing::OctetCounted, unresolved, "who", 1 << 20, Millis(1500), no_drop).sink ==
-      nullptr);
+  OpenedSink u =
+      open_sink(t, Framing::OctetCounted, unresolved, "who", 1 << 20, Millis(1500), no_drop);
+  ck_assert(u.sink != nullptr && u.sink->acknowledges());
+  std::vector<delivery::Record> one = {{"", "a"}};
+  ck_assert(u.sink->send(one, error) == delivery::SendResult::Failed);
+  ck_assert_msg(error.find("no-such-host.invalid") != string::npos, "%s", error.c_str());
   // tcp: a stream sink whatever listens now (it connects when it sends).
   ck_assert(parse_target("syslog:local6@tcp://127.0.0.1:9", t, error));
   ck_assert(open_sink(t, Framing::OctetCounted, none, "who", 1 << 20, Millis(1500), no_drop).sink !=
@@ -1291,6 +1390,10 @@ Suite* syslog_suite() {
   tcase_add_test(tr, datagram_sink_sends_one_line_per_batch);
   tcase_add_test(tr, datagram_sink_resumes_a_partly_sent_batch);
   tcase_add_test(tr, datagram_lines_survive_receiver_restart);
+  tcase_add_test(tr, datagram_sink_sends_bursts_in_order);
+  tcase_add_test(tr, udp_sink_tries_every_address);
+  tcase_add_test(tr, udp_sink_connect_failure_is_retried_with_a_new_lookup);
+  tcase_add_test(tr, unix_sink_follows_a_path_that_changes_kind);
   tcase_add_test(tr, datagram_udp_delivers_and_survives_refusal);
   tcase_add_test(tr, tcp_sink_frames_by_octet_counting);
   tcase_add_test(tr, tcp_sink_frames_by_lf);

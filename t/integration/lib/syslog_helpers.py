@@ -130,10 +130,15 @@ class UnixStreamReceiver(StreamReceiver):
     """A unix stream socket with NUL-terminated messages, the way syslog(3)
     writes to a stream /dev/log."""
 
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="modsuite-ustream-")
-        os.chmod(self.dir, 0o755)
-        self.path = os.path.join(self.dir, "stream.sock")
+    def __init__(self, path=None):
+        """At `path` when given (whatever was there is replaced), else in a
+        directory of its own."""
+        self.dir = None if path else tempfile.mkdtemp(prefix="modsuite-ustream-")
+        if self.dir:
+            os.chmod(self.dir, 0o755)
+        self.path = str(path) if path else os.path.join(self.dir, "stream.sock")
+        if path and os.path.exists(self.path):
+            os.unlink(self.path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.bind(self.path)
         os.chmod(self.path, 0o666)
@@ -143,7 +148,8 @@ class UnixStreamReceiver(StreamReceiver):
         super().close()
         try:
             os.unlink(self.path)
-            os.rmdir(self.dir)
+            if self.dir:
+                os.rmdir(self.dir)
         except OSError:
             pass
 
