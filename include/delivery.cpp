@@ -550,8 +550,11 @@ void Shipper::remember_sent(std::vector<Record>& batch, Clock::time_point now) {
     recent_bytes_ += r.cost();
     recent_.emplace_back(std::move(r), now);
   }
-  while (!recent_.empty() && (recent_bytes_ > opts_.resend_window_bytes ||
-                              now - recent_.front().second > opts_.resend_window)) {
+  // Bounded in bytes only: which of these are resent is decided when the
+  // connection is found dead (take_back_recent), by age and by what the
+  // peer's kernel had not acknowledged then.
+  (void)now;
+  while (!recent_.empty() && recent_bytes_ > opts_.resend_window_bytes) {
     recent_bytes_ -= recent_.front().first.cost();
     recent_.pop_front();
   }
@@ -559,14 +562,29 @@ void Shipper::remember_sent(std::vector<Record>& batch, Clock::time_point now) {
 
 // Puts what was recently sent on a connection that turned out dead in front
 // of `pending`: at-least-once, since the peer may have read some of it.
-void Shipper::take_back_recent(std::vector<Record>& pending) {
+// What is resent: every line sent within the resend window, and older ones
+// whose bytes the peer's kernel had not acknowledged (a slow peer can sit on
+// minutes of low-rate traffic). An older line the kernel acknowledged is
+// not sent again: after an idle hour the last burst is not resent.
+void Shipper::take_back_recent(std::vector<Record>& pending, Clock::time_point now) {
   if (recent_.empty()) return;
+  // Walking back from the newest line, until the unacknowledged bytes are
+  // covered; body sizes leave the framing out, so this errs towards more.
+  size_t unacked = sink_->unacknowledged_at_loss();
+  size_t keep_from = recent_.size();
+  size_t covered = 0;
+  while (keep_from > 0) {
+    const auto& [r, t] = recent_[keep_from - 1];
+    if (covered >= unacked && now - t > opts_.resend_window) break;
+    covered += r.body.size();
+    --keep_from;
+  }
   std::vector<Record> again;
-  again.reserve(recent_.size() + pending.size());
-  for (auto& [r, t] : recent_) again.push_back(std::move(r));
+  again.reserve(recent_.size() - keep_from + pending.size());
+  for (size_t i = keep_from; i < recent_.size(); ++i) again.push_back(std::move(recent_[i].first));
   {
     std::lock_guard<std::mutex> lock(stats_mu_);
-    stats_.resent += recent_.size();
+    stats_.resent += again.size();
   }
   recent_.clear();
   recent_bytes_ = 0;
@@ -655,7 +673,7 @@ void Shipper::run() {
       if (pending.empty()) {
         if (!acks && !recent_.empty() && sink_->connection_lost()) {
           sink_->close();
-          take_back_recent(pending);
+          take_back_recent(pending, now);
         } else if (policy_.due(queue_.size(), queue_.oldest(), now)) {
           // Counted but not yet published by its producer: look again soon.
           if (queue_.pop(pending, policy_.max_lines()) == 0) {
@@ -718,7 +736,7 @@ void Shipper::run() {
       pending.clear();
       from_spool = false;
     }
-    if (res == SendResult::Failed && !acks) take_back_recent(pending);
+    if (res == SendResult::Failed && !acks) take_back_recent(pending, now);
   }
   finish(from_spool, down);
 }

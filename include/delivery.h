@@ -128,6 +128,11 @@ class Sink {
   // (and counted as dropped by the sink): the Shipper does not count them
   // as sent.
   virtual size_t given_up_in_last_send() const { return 0; }
+  // A non-acknowledging stream: how many bytes the peer's kernel had not
+  // acknowledged when the sink last found its connection dead (TCP's
+  // SIOCOUTQ, read before the socket was closed). The Shipper resends at
+  // least the lines those bytes hold, however old.
+  virtual size_t unacknowledged_at_loss() const { return 0; }
   // The Shipper's stop signal: every wait in send() goes through it, so that
   // a stop cuts the wait short at the exit deadline. Set before start().
   void attach(const StopSignal* stop) { stop_ = stop; }
@@ -354,7 +359,7 @@ class Shipper {
   void publish_status(SenderState state, SlotUse use = SlotUse::Keep) noexcept;
   // Records of `batch`, which the sink answered Ok for, that it did send.
   size_t delivered_of(const std::vector<Record>& batch) const;
-  void take_back_recent(std::vector<Record>& pending);
+  void take_back_recent(std::vector<Record>& pending, Clock::time_point now);
 
   std::unique_ptr<Sink> sink_;
   ShipperOptions opts_;

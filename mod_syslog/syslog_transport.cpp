@@ -3,10 +3,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -296,10 +298,35 @@ void StreamSink::close() {
   fd_ = -1;
 }
 
+void StreamSink::close_lost() {
+  int queued = 0;
+  // Bytes the peer has not acknowledged (TCP) or read (unix). A reset
+  // connection has none left to report: its lines are resent by age.
+  if (fd_ >= 0 && ::ioctl(fd_, SIOCOUTQ, &queued) == 0 && queued > 0)
+    unacked_at_loss_ = static_cast<size_t>(queued);
+  else
+    unacked_at_loss_ = 0;
+  close();
+}
+
 bool StreamSink::connect_to(const SocketAddress& addr, std::string& error) {
   int fd = delivery::connect_stream(addr, stop_, SteadyClock::now() + opts_.connect_timeout, error);
   if (fd < 0) return false;
+  if (!is_unix_) {
+    // Best effort: a kernel without one of these still delivers.
+    int on = 1;
+    int idle = static_cast<int>(opts_.keepalive_idle.count() / 1000);
+    int interval = static_cast<int>(opts_.keepalive_interval.count() / 1000);
+    int count = opts_.keepalive_count;
+    unsigned user_timeout = static_cast<unsigned>(opts_.user_timeout.count());
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout);
+  }
   fd_ = fd;
+  unacked_at_loss_ = 0;
   count_connection();
   return true;
 }
@@ -361,7 +388,7 @@ delivery::SendResult StreamSink::send(const std::vector<delivery::Record>& batch
     }
   }
   if (!write_all(buf_, error)) {
-    close();
+    close_lost();
     return delivery::SendResult::Failed;
   }
   // A large batch leaves a large buffer behind; do not keep it forever.
@@ -374,10 +401,15 @@ bool StreamSink::connection_lost() {
   char scratch[4096];
   for (;;) {
     ssize_t n = ::recv(fd_, scratch, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0) return true;  // orderly shutdown by the peer
+    if (n == 0) {  // orderly shutdown by the peer
+      close_lost();
+      return true;
+    }
     if (n < 0) {
       if (errno == EINTR) continue;
-      return !(errno == EAGAIN || errno == EWOULDBLOCK);
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+      close_lost();  // reset, timed out (keepalive, TCP_USER_TIMEOUT)
+      return true;
     }
     // Syslog receivers do not talk back; whatever this is, read it away so
     // that an end of stream behind it is seen.

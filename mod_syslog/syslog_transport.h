@@ -156,6 +156,16 @@ class StreamSink : public delivery::Sink {
     // A send that makes no progress for this long fails (the connection is
     // then dropped and the batch resent on a new one).
     Millis stall_timeout{10000};
+    // tcp: a peer that vanished (host down, cable, a firewall that forgot
+    // the connection) is found while the sender is idle too. Keepalive
+    // probes after this much silence, every interval, this many times;
+    // and data the peer leaves unacknowledged this long ends the
+    // connection (TCP_USER_TIMEOUT). Either way the next idle check sees
+    // it and the unacknowledged lines are resent.
+    Millis keepalive_idle{30000};
+    Millis keepalive_interval{10000};
+    int keepalive_count = 3;
+    Millis user_timeout{30000};
   };
 
   // tcp://host:port, resolved again at every connection, framed as asked.
@@ -172,8 +182,11 @@ class StreamSink : public delivery::Sink {
   bool connection_lost() override;
   void close() override;
   std::string describe() const override { return who_; }
+  size_t unacknowledged_at_loss() const override { return unacked_at_loss_; }
 
   bool connected() const { return fd_ >= 0; }
+  // The connected socket, or -1: for tests that look at its options.
+  int socket_fd() const { return fd_; }
 
  private:
   // How each message is delimited: tcp's framings, and syslog(3)'s NUL on
@@ -184,6 +197,9 @@ class StreamSink : public delivery::Sink {
   bool connect(std::string& error);
   bool connect_to(const SocketAddress& addr, std::string& error);
   bool write_all(std::string_view data, std::string& error);
+  // The connection is dead: what its peer had not acknowledged is noted
+  // (for unacknowledged_at_loss), then the socket is closed.
+  void close_lost();
 
   Delimiter delimiter_;
   std::string who_;
@@ -193,6 +209,7 @@ class StreamSink : public delivery::Sink {
   SocketAddress unix_address_;
   bool is_unix_ = false;
   int fd_ = -1;
+  size_t unacked_at_loss_ = 0;
   std::string buf_;
 };
 

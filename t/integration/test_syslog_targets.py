@@ -7,6 +7,7 @@ target's keys (format, framing, maxlength) show on the wire; bad names and
 keys stop `apachectl -t` with the directive and the word at fault.
 """
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,33 @@ def test_target_keys_show_on_the_wire(httpd_event):
         assert len(long) == 1 and len(long[0].encode()) == 1024, len(long[0])
         log = httpd.read_error_log()
         assert re.search(r"DE0015: lfrelay \(tcp://127\.0\.0\.1:\d+\): 1 lines truncated", log), log
+    finally:
+        rx.close()
+
+
+def test_idle_connection_loss_resends_no_stale_line(httpd_event):
+    """A relay that closes an idle connection (a restart, an idle timeout):
+    lines it took long before are not sent again on the next connection;
+    what is sent after arrives once."""
+    httpd = httpd_event
+    rx = TcpLineReceiver()
+    try:
+        conf = syslog_conf(httpd, f"SyslogTarget lf tcp://127.0.0.1:{rx.port} framing=lf",
+                           'CustomLog "syslog:local1@lf" pidline')
+        httpd.expect_log_id("DE0001")  # delivery failed (on a connection found dead)
+        httpd.start(conf)
+        first, failed = burst(httpd, 20, prefix="idle-a")
+        assert not failed
+        assert set(first) <= set(ids_in(rx.wait(len(first) + 1)))
+        time.sleep(6)  # past the 5 s resend window
+        rx.drop_connections()
+        time.sleep(1)  # the idle check notices
+        second, failed = burst(httpd, 20, prefix="idle-b")
+        assert not failed
+        httpd.stop()
+        got = ids_in(m for m in rx.wait(len(first) + len(second) + 1) if "id=" in m)
+        assert sorted(i for i in got if i.startswith("idle-a")) == sorted(first)
+        assert set(second) <= set(got)
     finally:
         rx.close()
 

@@ -676,6 +676,9 @@ class FakeSink : public Sink {
   }
   void set_down(bool down) { down_ = down; }
   void lose_connection_once() { lost_ = true; }
+  // What unacknowledged_at_loss() answers.
+  void set_unacknowledged(size_t bytes) { unacked_ = bytes; }
+  size_t unacknowledged_at_loss() const override { return unacked_; }
 
   SendResult send(const std::vector<Record>& batch, std::string& error) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -723,6 +726,7 @@ class FakeSink : public Sink {
   std::atomic<bool> down_{false};
   std::atomic<bool> lost_{false};
   std::atomic<int> closes_{0};
+  std::atomic<size_t> unacked_{0};
 };
 
 static ShipperOptions fast_options() {
@@ -857,6 +861,61 @@ START_TEST(shipper_non_ack_resends_recent) {
   auto got = fake->delivered();
   ck_assert(std::set<std::string>(got.begin(), got.end()) == bodies(40, "n"));
   ck_assert_uint_eq(s.stats().resent, 40u);
+}
+END_TEST
+
+// After an idle spell, a lost connection does not bring back lines the
+// resend window is long past (the peer took them long ago); only the fresh
+// ones go again.
+START_TEST(shipper_non_ack_resends_no_stale_lines) {
+  auto sink = std::make_unique<FakeSink>(false);
+  FakeSink* fake = sink.get();
+  Reports rep;
+  ShipperOptions o = fast_options();
+  o.resend_window = Millis(100);
+  Shipper s(std::move(sink), o, rep.reporter());
+  s.start();
+  push_all(s, 40, "o");
+  ck_assert(eventually([&] { return fake->delivered().size() >= 40; }));
+  std::this_thread::sleep_for(Millis(300));
+  push_all(s, 10, "n");
+  ck_assert(eventually([&] { return fake->delivered().size() >= 50; }));
+  fake->lose_connection_once();
+  ck_assert(eventually([&] { return s.stats().resent > 0; }));
+  ck_assert(eventually([&] { return fake->delivered().size() >= 60; }));
+  s.stop();
+  ck_assert_uint_eq(s.stats().resent, 10u);
+  auto got = fake->delivered();
+  std::vector<std::string> again(got.begin() + 50, got.end());
+  std::vector<std::string> want;
+  for (int i = 0; i < 10; ++i) want.push_back("n" + std::to_string(i) + "\n");
+  ck_assert(again == want);
+}
+END_TEST
+
+// Lines older than the window whose bytes the peer's kernel had not
+// acknowledged when the connection died are resent as well.
+START_TEST(shipper_non_ack_resends_what_the_peer_did_not_acknowledge) {
+  auto sink = std::make_unique<FakeSink>(false);
+  FakeSink* fake = sink.get();
+  Reports rep;
+  ShipperOptions o = fast_options();
+  o.resend_window = Millis(100);
+  Shipper s(std::move(sink), o, rep.reporter());
+  s.start();
+  push_all(s, 40, "o");  // o0..o9: 3 bytes each, o10..o39: 4
+  ck_assert(eventually([&] { return fake->delivered().size() >= 40; }));
+  std::this_thread::sleep_for(Millis(300));
+  push_all(s, 10, "n");  // 3 bytes each
+  ck_assert(eventually([&] { return fake->delivered().size() >= 50; }));
+  fake->set_unacknowledged(10 * 3 + 15 * 4);  // the new lines and o25..o39
+  fake->lose_connection_once();
+  ck_assert(eventually([&] { return fake->delivered().size() >= 75; }));
+  s.stop();
+  ck_assert_uint_eq(s.stats().resent, 25u);
+  auto got = fake->delivered();
+  ck_assert_str_eq(got[50].c_str(), "o25\n");
+  ck_assert_str_eq(got[74].c_str(), "n9\n");
 }
 END_TEST
 
@@ -1672,16 +1731,26 @@ static Suite* delivery_suite() {
         stop_signal_cuts_a_wait_short, stop_signal_finished, exit_log_formats_like_httpd,
         exit_log_filters_by_level}},
       {"shipper",
-       {shipper_delivers_in_batches_in_order, shipper_names_its_thread,
-        shipper_try_later_resends_same_batch, shipper_failed_resends_after_reconnect,
-        shipper_non_ack_resends_recent, shipper_spools_through_outage,
-        shipper_stop_spools_next_replays, shipper_queue_full_reports_drops,
-        shipper_spool_limit_reports_drops, shipper_spooled_before_new_after_outage,
+       {shipper_delivers_in_batches_in_order,
+        shipper_names_its_thread,
+        shipper_try_later_resends_same_batch,
+        shipper_failed_resends_after_reconnect,
+        shipper_non_ack_resends_recent,
+        shipper_non_ack_resends_no_stale_lines,
+        shipper_non_ack_resends_what_the_peer_did_not_acknowledge,
+        shipper_spools_through_outage,
+        shipper_stop_spools_next_replays,
+        shipper_queue_full_reports_drops,
+        shipper_spool_limit_reports_drops,
+        shipper_spooled_before_new_after_outage,
         shipper_stop_while_down_spools_without_sending,
         shipper_slow_peer_spills_instead_of_dropping,
-        shipper_stop_bounded_with_hung_peer_counts_lost, shipper_stop_spools_first_with_hung_peer,
-        shipper_stop_delivers_from_spool, child_senders_stop_together,
-        child_senders_never_join_under_prefork, shipper_early_deadline_still_spools_late_lines,
+        shipper_stop_bounded_with_hung_peer_counts_lost,
+        shipper_stop_spools_first_with_hung_peer,
+        shipper_stop_delivers_from_spool,
+        child_senders_stop_together,
+        child_senders_never_join_under_prefork,
+        shipper_early_deadline_still_spools_late_lines,
         shipper_not_started_counts_every_line}},
       {"config_values", {config_sizes, config_numbers, config_size_string}},
       {"status",

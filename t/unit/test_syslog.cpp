@@ -10,6 +10,7 @@
 #include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -1101,6 +1102,54 @@ START_TEST(tcp_sink_frames_by_lf) {
 }
 END_TEST
 
+// Dead-peer detection is set on every tcp connection: keepalive probes
+// after 30 s of silence, and unacknowledged data ends it after 30 s.
+START_TEST(tcp_sink_detects_dead_peers) {
+  uint16_t port = 0;
+  int lx = loopback_socket(SOCK_STREAM, port);
+  auto sink = StreamSink::tcp("127.0.0.1", port, Framing::OctetCounted, "t", {});
+  std::vector<delivery::Record> batch = {{"", "a"}};
+  string error;
+  ck_assert_msg(sink->send(batch, error) == delivery::SendResult::Ok, "%s", error.c_str());
+  int fd = sink->socket_fd();
+  ck_assert_int_ge(fd, 0);
+  auto opt = [fd](int level, int name) {
+    int v = -1;
+    socklen_t len = sizeof v;
+    ck_assert_int_eq(getsockopt(fd, level, name, &v, &len), 0);
+    return v;
+  };
+  ck_assert_int_eq(opt(SOL_SOCKET, SO_KEEPALIVE), 1);
+  ck_assert_int_eq(opt(IPPROTO_TCP, TCP_KEEPIDLE), 30);
+  ck_assert_int_eq(opt(IPPROTO_TCP, TCP_KEEPINTVL), 10);
+  ck_assert_int_eq(opt(IPPROTO_TCP, TCP_KEEPCNT), 3);
+  ck_assert_int_eq(opt(IPPROTO_TCP, TCP_USER_TIMEOUT), 30000);
+  close(lx);
+}
+END_TEST
+
+// A peer that stopped reading: what its kernel had not acknowledged when
+// the sink gave the connection up is what the Shipper must resend.
+START_TEST(tcp_sink_reports_what_the_peer_did_not_acknowledge) {
+  uint16_t port = 0;
+  int lx = loopback_socket(SOCK_STREAM, port);
+  int small = 4096;
+  setsockopt(lx, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  StreamSink::Options opts;
+  opts.stall_timeout = std::chrono::milliseconds(300);
+  auto sink = StreamSink::tcp("127.0.0.1", port, Framing::OctetCounted, "t", opts);
+  std::vector<delivery::Record> batch;
+  for (int i = 0; i < 20000; ++i) batch.push_back({"", string(200, 'x')});
+  string error;
+  // Nobody reads: the send stalls and is given up.
+  ck_assert(sink->send(batch, error) == delivery::SendResult::Failed);
+  ck_assert(!sink->connected());
+  ck_assert_uint_gt(sink->unacknowledged_at_loss(), 0);
+  ck_assert_uint_lt(sink->unacknowledged_at_loss(), 20000u * 205);
+  close(lx);
+}
+END_TEST
+
 START_TEST(tcp_sink_refused_is_failed) {
   uint16_t port = 0;
   int lx = loopback_socket(SOCK_STREAM, port);
@@ -1397,6 +1446,8 @@ Suite* syslog_suite() {
   tcase_add_test(tr, datagram_udp_delivers_and_survives_refusal);
   tcase_add_test(tr, tcp_sink_frames_by_octet_counting);
   tcase_add_test(tr, tcp_sink_frames_by_lf);
+  tcase_add_test(tr, tcp_sink_detects_dead_peers);
+  tcase_add_test(tr, tcp_sink_reports_what_the_peer_did_not_acknowledge);
   tcase_add_test(tr, tcp_sink_refused_is_failed);
   tcase_add_test(tr, unix_stream_sink_nul_terminates);
   tcase_add_test(tr, unreachable_reason_probes_each_transport);

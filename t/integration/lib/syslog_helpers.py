@@ -80,6 +80,7 @@ class StreamReceiver:
         self.sock.listen(64)
         self.sock.settimeout(0.1)
         self.messages = []
+        self.conns = []
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._accept, daemon=True)]
@@ -89,6 +90,8 @@ class StreamReceiver:
         accept_until_stopped(self.sock, self._stop, self._accepted)
 
     def _accepted(self, conn):
+        with self.lock:
+            self.conns.append(conn)
         t = threading.Thread(target=self._read, args=(conn,), daemon=True)
         t.start()
         self._threads.append(t)
@@ -118,6 +121,17 @@ class StreamReceiver:
             time.sleep(0.05)
         with self.lock:
             return list(self.messages)
+
+    def drop_connections(self):
+        """Closes every connection accepted so far, as a relay that
+        restarts does; the listening socket stays."""
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def close(self):
         self._stop.set()
