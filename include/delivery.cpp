@@ -550,11 +550,12 @@ void Shipper::remember_sent(std::vector<Record>& batch, Clock::time_point now) {
     recent_bytes_ += r.cost();
     recent_.emplace_back(std::move(r), now);
   }
-  // Bounded in bytes only: which of these are resent is decided when the
-  // connection is found dead (take_back_recent), by age and by what the
-  // peer's kernel had not acknowledged then.
-  (void)now;
-  while (!recent_.empty() && recent_bytes_ > opts_.resend_window_bytes) {
+  // Which of these are resent is decided when the connection is found dead
+  // (take_back_recent), by age and by what the peer's kernel had not
+  // acknowledged then; none older than a live connection can hold.
+  const Millis max_age = std::max(opts_.resend_window, opts_.resend_unacked_max_age);
+  while (!recent_.empty() && (recent_bytes_ > opts_.resend_window_bytes ||
+                              now - recent_.front().second > max_age)) {
     recent_bytes_ -= recent_.front().first.cost();
     recent_.pop_front();
   }
@@ -571,10 +572,12 @@ void Shipper::take_back_recent(std::vector<Record>& pending, Clock::time_point n
   // Walking back from the newest line, until the unacknowledged bytes are
   // covered; body sizes leave the framing out, so this errs towards more.
   size_t unacked = sink_->unacknowledged_at_loss();
+  const Millis max_age = std::max(opts_.resend_window, opts_.resend_unacked_max_age);
   size_t keep_from = recent_.size();
   size_t covered = 0;
   while (keep_from > 0) {
     const auto& [r, t] = recent_[keep_from - 1];
+    if (now - t > max_age) break;
     if (covered >= unacked && now - t > opts_.resend_window) break;
     covered += r.body.size();
     --keep_from;
@@ -632,12 +635,10 @@ void Shipper::run() {
   while (!stop_.requested()) {
     auto now = Clock::now();
     // Read each time: a sink may change kind (a unix path that became a
-    // stream socket), and what a datagram sink sent is never resent.
+    // stream socket and back). What went on the stream it left may not have
+    // been read: it goes again, the new way.
     bool acks = sink_->acknowledges();
-    if (acks && !recent_.empty()) {
-      recent_.clear();
-      recent_bytes_ = 0;
-    }
+    if (acks && !recent_.empty()) take_back_recent(pending, now);
     report_drops(false);
     publish_status(down                       ? SenderState::Failing
                    : from_spool || spool_work ? SenderState::SendingSpool

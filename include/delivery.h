@@ -266,6 +266,11 @@ struct ShipperOptions {
   // resending if the connection is found dead.
   Millis resend_window{2000};
   size_t resend_window_bytes = 1u << 20;
+  // Sent lines older than this are forgotten even when the peer's kernel
+  // might not have acknowledged them yet (a sink that ends connections
+  // whose data stays unacknowledged this long, TCP_USER_TIMEOUT, never
+  // needs more). At least resend_window.
+  Millis resend_unacked_max_age{45000};
   // How often drop counts are reported.
   Millis report_interval{10000};
   // Called on the sender thread as its last act, after the final drop

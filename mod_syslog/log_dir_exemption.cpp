@@ -67,10 +67,7 @@ logchain::TargetDirectives exempt_from_log_dir_check(server_rec* s,
       ++exempted;
       e.directive = nullptr;
     }
-  }
-  // Not one entry found: the fields are not where this looks for them.
-  // (An entry can be missing for a good reason, a CustomLog inside an
-  // <IfDefine> that is false, which mod_log_config does not check either.)
+  }  // Not one entry found: the fields are not where this looks for them.
   if (exempted == 0) return ours;
   return {};
 }

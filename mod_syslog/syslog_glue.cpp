@@ -55,6 +55,8 @@ using syslogmod::Transport;
 using Millis = std::chrono::milliseconds;
 
 constexpr Millis kReportInterval{10000};
+// What a request thread keeps of its encode buffer between lines.
+constexpr size_t kKeptEncodeBuffer = 16 << 10;
 constexpr Millis kDefaultExitTimeout{2000};  // httpd escalates a stop after 3 s
 
 // The name httpd was started as, as syslog(3) would take it from argv[0].
@@ -205,8 +207,11 @@ struct SyslogLogs {
       name = d.endpoint.endpoint();
     }
     if (SenderT* shared =
-            gen.find_sender_if([&](const SenderT& x) { return x.destination.key == d.key; }))
+            gen.find_sender_if([&](const SenderT& x) { return x.destination.key == d.key; })) {
+      // Shared by several servers: its reports go to the main error log.
+      if (shared->report_to != s) shared->report_to = gen.main_server;
       return shared;
+    }
     std::string small = syslogmod::queue_too_small(d.queue_bytes, d.max_length);
     if (!small.empty()) {
       ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, s,
@@ -218,9 +223,12 @@ struct SyslogLogs {
     // The same URL with other settings (from another vhost's directives)
     // is another target: its name says how it differs.
     if (gen.find_sender(name)) name += " (" + describe_settings(d) + ")";
-    if (status_name.empty()) status_name = name;
+    if (status_name.empty())
+      status_name =
+          name;  // A SyslogTarget belongs to no vhost: its reports go to the main error log.
+    server_rec* report_to = spec.target_name.empty() ? s : gen.main_server;
     SenderT* sender =
-        gen.add_sender(name, status_name, s,
+        gen.add_sender(name, status_name, report_to,
                        std::make_unique<delivery::DropLedger>(name, d.max_length, kReportInterval));
     if (d.endpoint.transport == Transport::Udp)
       syslogmod::resolve(d.endpoint.host, d.endpoint.port, SOCK_DGRAM, d.addresses,
@@ -299,9 +307,13 @@ struct SyslogLogs {
     hdr.tag = h.tag;
     const Gen* gen = Kit::generation();
     hdr.pid = gen && gen->settings.pid ? gen->settings.pid : static_cast<long>(getpid());
-    std::string msg;
+    // One buffer per request thread, reused: no allocation per line. One
+    // that a long line grew is given back.
+    thread_local std::string msg;
+    msg.clear();
     if (syslogmod::encode(d.format, hdr, line, d.max_length, msg)) sender.ledger->count_truncated();
     sender.offer(std::string_view(), msg);
+    if (msg.capacity() > kKeptEncodeBuffer) std::string().swap(msg);
   }
 };
 

@@ -146,11 +146,16 @@ bool DatagramAddresses::lookup(std::vector<SocketAddress>& out, std::string& err
     out.push_back(unix_);
     return true;
   }
-  if (!known_.empty()) {
-    out.swap(known_);
-    return true;
+  if (resolved_once_ || known_.empty()) {
+    std::vector<SocketAddress> fresh;
+    if (resolve(host_, port_, SOCK_DGRAM, fresh, error, stop, until)) known_.swap(fresh);
+    if (known_.empty()) return false;
   }
-  return resolve(host_, port_, SOCK_DGRAM, out, error, stop, until);
+  resolved_once_ = true;
+  out = known_;
+  std::stable_partition(out.begin(), out.end(),
+                        [&](const SocketAddress& a) { return a.text != failed_; });
+  return true;
 }
 
 std::string DatagramAddresses::text() const {
@@ -254,6 +259,7 @@ delivery::SendResult DatagramSink::send(const std::vector<delivery::Record>& bat
                 : "send to " + sender_->address().text + ": " + errno_string(err);
         if (socket_is_stale(err)) {
           found_stream_ = err == EPROTOTYPE;
+          where_.failed(sender_->address());
           sender_.reset();
         }
         return delivery::SendResult::Failed;
@@ -298,14 +304,14 @@ void StreamSink::close() {
   fd_ = -1;
 }
 
-void StreamSink::close_lost() {
+void StreamSink::close_lost(size_t just_written) {
   int queued = 0;
-  // Bytes the peer has not acknowledged (TCP) or read (unix). A reset
-  // connection has none left to report: its lines are resent by age.
-  if (fd_ >= 0 && ::ioctl(fd_, SIOCOUTQ, &queued) == 0 && queued > 0)
-    unacked_at_loss_ = static_cast<size_t>(queued);
-  else
-    unacked_at_loss_ = 0;
+  // Bytes the peer has not acknowledged (TCP: written and not acknowledged,
+  // which survives a reset) or read (unix).
+  unacked_at_loss_ = 0;
+  if (fd_ >= 0 && ::ioctl(fd_, SIOCOUTQ, &queued) == 0 && queued > 0 &&
+      static_cast<size_t>(queued) > just_written)
+    unacked_at_loss_ = static_cast<size_t>(queued) - just_written;
   close();
 }
 
@@ -342,8 +348,8 @@ bool StreamSink::connect(std::string& error) {
   return false;
 }
 
-bool StreamSink::write_all(std::string_view data, std::string& error) {
-  size_t off = 0;
+bool StreamSink::write_all(std::string_view data, std::string& error, size_t& off) {
+  off = 0;
   auto stall_until = SteadyClock::now() + opts_.stall_timeout;
   while (off < data.size()) {
     ssize_t n = ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -387,8 +393,9 @@ delivery::SendResult StreamSink::send(const std::vector<delivery::Record>& batch
         break;
     }
   }
-  if (!write_all(buf_, error)) {
-    close_lost();
+  size_t written = 0;
+  if (!write_all(buf_, error, written)) {
+    close_lost(written);
     return delivery::SendResult::Failed;
   }
   // A large batch leaves a large buffer behind; do not keep it forever.
@@ -402,13 +409,13 @@ bool StreamSink::connection_lost() {
   for (;;) {
     ssize_t n = ::recv(fd_, scratch, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0) {  // orderly shutdown by the peer
-      close_lost();
+      close_lost(0);
       return true;
     }
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
-      close_lost();  // reset, timed out (keepalive, TCP_USER_TIMEOUT)
+      close_lost(0);  // reset, timed out (keepalive, TCP_USER_TIMEOUT)
       return true;
     }
     // Syslog receivers do not talk back; whatever this is, read it away so
@@ -429,36 +436,47 @@ UnixSink::UnixSink(SocketAddress address, Mode start, std::string who, Millis st
   stream_ = StreamSink::unix_stream(std::move(address), std::move(who), opts);
 }
 
-delivery::SendResult UnixSink::send_stream(const std::vector<delivery::Record>& batch,
-                                           std::string& error) {
-  stream_->attach(stop_);
-  delivery::SendResult r = stream_->send(batch, error);
-  if (r == delivery::SendResult::Failed && !stream_->connected()) {
-    // Not a stream socket (any more)? A datagram socket connects to it.
-    DatagramSender probe(address_);
-    if (probe.open() == 0) {
-      mode_ = Mode::Datagram;
-      datagram_->attach(stop_);
-      return datagram_->send(batch, error);
-    }
-  }
-  return r;
-}
-
 delivery::SendResult UnixSink::send(const std::vector<delivery::Record>& batch,
                                     std::string& error) {
-  if (mode_ == Mode::Stream) return send_stream(batch, error);
-  datagram_->attach(stop_);
-  delivery::SendResult r = datagram_->send(batch, error);
-  if (r != delivery::SendResult::Failed || !datagram_->found_stream_socket()) return r;
-  // The path is a stream socket now: what did not go as datagrams goes on
-  // a stream, at once.
-  mode_ = Mode::Stream;
-  size_t went = datagram_->sent_of_failed(batch);
-  if (went == 0) return send_stream(batch, error);
-  std::vector<delivery::Record> rest(batch.begin() + static_cast<std::ptrdiff_t>(went),
-                                     batch.end());
-  return send_stream(rest, error);
+  // The Shipper offers a batch again, unchanged, after a Failed: resume
+  // where it stopped, whichever way it goes now.
+  size_t from = sent_of_failed(batch);
+  resume_at_ = 0;
+  given_up_ = 0;
+  std::vector<delivery::Record> rest;
+  auto part = [&]() -> const std::vector<delivery::Record>& {
+    if (from == 0) return batch;
+    rest.assign(batch.begin() + static_cast<std::ptrdiff_t>(from), batch.end());
+    return rest;
+  };
+  // At most one change of kind per send: the path is one or the other.
+  for (int turn = 0; turn < 2; ++turn) {
+    if (mode_ == Mode::Datagram) {
+      const std::vector<delivery::Record>& lines = part();
+      datagram_->attach(stop_);
+      delivery::SendResult r = datagram_->send(lines, error);
+      given_up_ += datagram_->given_up_in_last_send();
+      if (r == delivery::SendResult::Ok) return r;
+      from += datagram_->sent_of_failed(lines);
+      if (!datagram_->found_stream_socket()) break;
+      mode_ = Mode::Stream;  // a stream socket now: the rest goes that way
+    } else {
+      const std::vector<delivery::Record>& lines = part();
+      stream_->attach(stop_);
+      delivery::SendResult r = stream_->send(lines, error);
+      if (r == delivery::SendResult::Ok) return r;
+      if (stream_->connected()) break;
+      // Not a stream socket (any more)? A datagram socket connects to it.
+      if (DatagramSender(address_).open() != 0) break;
+      mode_ = Mode::Datagram;
+    }
+  }
+  if (from > 0 && from < batch.size()) {
+    resume_at_ = from;
+    resume_size_ = batch.size();
+    resume_line_ = batch[from].body;
+  }
+  return delivery::SendResult::Failed;
 }
 
 bool UnixSink::connection_lost() { return mode_ == Mode::Stream && stream_->connection_lost(); }
@@ -469,11 +487,10 @@ void UnixSink::close() {
 }
 
 size_t UnixSink::sent_of_failed(const std::vector<delivery::Record>& batch) const {
-  return mode_ == Mode::Datagram ? datagram_->sent_of_failed(batch) : 0;
-}
-
-size_t UnixSink::given_up_in_last_send() const {
-  return mode_ == Mode::Datagram ? datagram_->given_up_in_last_send() : 0;
+  if (resume_at_ > 0 && batch.size() == resume_size_ && resume_at_ < batch.size() &&
+      batch[resume_at_].body == resume_line_)
+    return resume_at_;
+  return 0;
 }
 
 namespace {
@@ -541,6 +558,10 @@ constexpr Millis kDatagramRetryMin{100}, kDatagramRetryMax{2000};
 // dies is resent on the next connection (at-least-once). Five seconds
 // covers a receiver that hangs for a few seconds before it is restarted.
 constexpr Millis kStreamResendWindow{5000};
+// Older lines are resent only while the peer's kernel had not acknowledged
+// them; a connection holds none older than its TCP_USER_TIMEOUT (30 s)
+// plus a stalled send (10 s).
+constexpr Millis kStreamUnackedMaxAge{45000};
 }  // namespace
 
 delivery::ShipperOptions shipper_preset(SinkKind kind, size_t queue_bytes, Millis exit_deadline) {
@@ -555,6 +576,7 @@ delivery::ShipperOptions shipper_preset(SinkKind kind, size_t queue_bytes, Milli
     o.retry_max = kStreamRetryMax;
     o.resend_window = kStreamResendWindow;
     o.resend_window_bytes = queue_bytes;
+    o.resend_unacked_max_age = kStreamUnackedMaxAge;
   } else {
     o.batch_lines = kDatagramBatchLines;
     o.retry_min = kDatagramRetryMin;
@@ -583,6 +605,13 @@ OpenedSink open_sink(const SyslogTarget& target, Framing tcp_framing,
           kDatagramStallTimeout, std::move(on_drop));
       out.options = shipper_preset(is_stream ? SinkKind::Stream : SinkKind::Datagram, queue_bytes,
                                    exit_deadline);
+      // Whichever kind it starts as, it may become a stream: keep what a
+      // stream resends.
+      delivery::ShipperOptions as_stream =
+          shipper_preset(SinkKind::Stream, queue_bytes, exit_deadline);
+      out.options.resend_window = as_stream.resend_window;
+      out.options.resend_window_bytes = as_stream.resend_window_bytes;
+      out.options.resend_unacked_max_age = as_stream.resend_unacked_max_age;
       if (is_stream) out.note = target.path + " is a stream socket; sending through it";
       break;
     }

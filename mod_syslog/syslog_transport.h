@@ -91,11 +91,13 @@ class DatagramSender {
 class DatagramAddresses {
  public:
   static DatagramAddresses unix_path(SocketAddress address);
-  static DatagramAddresses udp(std::string host, uint16_t port, std::vector<SocketAddress> known);
-
-  // The candidates, in order. False, with `error`, when there are none now.
-  bool lookup(std::vector<SocketAddress>& out, std::string& error, const delivery::StopSignal* stop,
-              std::chrono::steady_clock::time_point until);
+  static DatagramAddresses udp(std::string host, uint16_t port, std::vector<SocketAddress> known);  // The candidates, in order; the address that failed last comes last. A
+  // lookup that fails falls back on the last answer (DNS down, relay up).
+  // False, with `error`, when there are none at all.
+  bool lookup(std::vector<SocketAddress>& out, std::string& error,
+              const delivery::StopSignal* stop, std::chrono::steady_clock::time_point until);
+  // The address a socket was connected to and failed: tried last next time.
+  void failed(const SocketAddress& address) { failed_ = address.text; }
   std::string text() const;
 
  private:
@@ -104,7 +106,9 @@ class DatagramAddresses {
   SocketAddress unix_;
   std::string host_;
   uint16_t port_ = 0;
-  std::vector<SocketAddress> known_;  // used once
+  std::vector<SocketAddress> known_;  // the last good answer
+  bool resolved_once_ = false;        // known_ came from the parent until then
+  std::string failed_;
 };
 
 // Sends a datagram target's lines, one datagram each, in sendmmsg bursts.
@@ -122,9 +126,10 @@ class DatagramSink : public delivery::Sink {
                std::function<void(int)> on_drop);
 
   delivery::SendResult send(const std::vector<delivery::Record>& batch,
-                            std::string& error) override;
-  bool acknowledges() const override { return true; }
-  void close() override { sender_.reset(); }
+                            std::string& error) override;  bool acknowledges() const override { return true; }
+  // The Shipper calls this after every failed send: the socket stays unless
+  // send() found it stale (reconnecting is send()'s business).
+  void close() override {}
   std::string describe() const override { return who_; }
   size_t sent_of_failed(const std::vector<delivery::Record>& batch) const override;
   size_t given_up_in_last_send() const override { return given_up_; }
@@ -195,11 +200,10 @@ class StreamSink : public delivery::Sink {
 
   StreamSink(Delimiter delimiter, std::string who, Options opts);
   bool connect(std::string& error);
-  bool connect_to(const SocketAddress& addr, std::string& error);
-  bool write_all(std::string_view data, std::string& error);
-  // The connection is dead: what its peer had not acknowledged is noted
-  // (for unacknowledged_at_loss), then the socket is closed.
-  void close_lost();
+  bool connect_to(const SocketAddress& addr, std::string& error);  bool write_all(std::string_view data, std::string& error, size_t& written);  // The connection is dead: what its peer had not acknowledged, less the
+  // `just_written` bytes of the batch being sent (resent whole anyway), is
+  // noted for unacknowledged_at_loss; then the socket is closed.
+  void close_lost(size_t just_written);
 
   Delimiter delimiter_;
   std::string who_;
@@ -228,20 +232,24 @@ class UnixSink : public delivery::Sink {
   bool acknowledges() const override { return mode_ == Mode::Datagram; }
   bool connection_lost() override;
   void close() override;
-  std::string describe() const override { return who_; }
-  size_t sent_of_failed(const std::vector<delivery::Record>& batch) const override;
-  size_t given_up_in_last_send() const override;
+  std::string describe() const override { return who_; }  size_t sent_of_failed(const std::vector<delivery::Record>& batch) const override;
+  size_t given_up_in_last_send() const override { return given_up_; }
+  size_t unacknowledged_at_loss() const override { return stream_->unacknowledged_at_loss(); }
 
   Mode mode() const { return mode_; }
 
  private:
-  delivery::SendResult send_stream(const std::vector<delivery::Record>& batch, std::string& error);
-
-  SocketAddress address_;
+SocketAddress address_;
   Mode mode_;
-  std::string who_;
-  std::unique_ptr<DatagramSink> datagram_;
+  std::string who_;  std::unique_ptr<DatagramSink> datagram_;
   std::unique_ptr<StreamSink> stream_;
+  // Of the last send: lines given up (as datagrams), and where a batch that
+  // failed after some lines went stopped, so that it resumes there whichever
+  // way it goes next.
+  size_t given_up_ = 0;
+  size_t resume_at_ = 0;
+  size_t resume_size_ = 0;
+  std::string resume_line_;
 };
 
 // Why nothing would take lines at `target` now, or "" when something

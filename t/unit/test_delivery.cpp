@@ -864,38 +864,11 @@ START_TEST(shipper_non_ack_resends_recent) {
 }
 END_TEST
 
-// After an idle spell, a lost connection does not bring back lines the
-// resend window is long past (the peer took them long ago); only the fresh
-// ones go again.
-START_TEST(shipper_non_ack_resends_no_stale_lines) {
-  auto sink = std::make_unique<FakeSink>(false);
-  FakeSink* fake = sink.get();
-  Reports rep;
-  ShipperOptions o = fast_options();
-  o.resend_window = Millis(100);
-  Shipper s(std::move(sink), o, rep.reporter());
-  s.start();
-  push_all(s, 40, "o");
-  ck_assert(eventually([&] { return fake->delivered().size() >= 40; }));
-  std::this_thread::sleep_for(Millis(300));
-  push_all(s, 10, "n");
-  ck_assert(eventually([&] { return fake->delivered().size() >= 50; }));
-  fake->lose_connection_once();
-  ck_assert(eventually([&] { return s.stats().resent > 0; }));
-  ck_assert(eventually([&] { return fake->delivered().size() >= 60; }));
-  s.stop();
-  ck_assert_uint_eq(s.stats().resent, 10u);
-  auto got = fake->delivered();
-  std::vector<std::string> again(got.begin() + 50, got.end());
-  std::vector<std::string> want;
-  for (int i = 0; i < 10; ++i) want.push_back("n" + std::to_string(i) + "\n");
-  ck_assert(again == want);
-}
-END_TEST
-
-// Lines older than the window whose bytes the peer's kernel had not
-// acknowledged when the connection died are resent as well.
-START_TEST(shipper_non_ack_resends_what_the_peer_did_not_acknowledge) {
+// 40 lines ("o0".."o39"), an idle spell past the resend window, 10 more
+// ("n0".."n9"), then the connection is found dead with `unacked` bytes the
+// peer had not acknowledged. Returns what the sink got, and the resent count
+// once `again` lines went a second time.
+static std::pair<std::vector<std::string>, uint64_t> lose_after_idle(size_t unacked, size_t again) {
   auto sink = std::make_unique<FakeSink>(false);
   FakeSink* fake = sink.get();
   Reports rep;
@@ -908,12 +881,32 @@ START_TEST(shipper_non_ack_resends_what_the_peer_did_not_acknowledge) {
   std::this_thread::sleep_for(Millis(300));
   push_all(s, 10, "n");  // 3 bytes each
   ck_assert(eventually([&] { return fake->delivered().size() >= 50; }));
-  fake->set_unacknowledged(10 * 3 + 15 * 4);  // the new lines and o25..o39
+  fake->set_unacknowledged(unacked);
   fake->lose_connection_once();
-  ck_assert(eventually([&] { return fake->delivered().size() >= 75; }));
+  ck_assert(eventually([&] { return fake->delivered().size() >= 50 + again; }));
   s.stop();
-  ck_assert_uint_eq(s.stats().resent, 25u);
-  auto got = fake->delivered();
+  return {fake->delivered(), s.stats().resent};
+}
+
+// After an idle spell, a lost connection does not bring back lines the
+// resend window is long past (the peer took them long ago); only the fresh
+// ones go again.
+START_TEST(shipper_non_ack_resends_no_stale_lines) {
+  auto [got, resent] = lose_after_idle(0, 10);
+  ck_assert_uint_eq(resent, 10u);
+  std::vector<std::string> again(got.begin() + 50, got.end());
+  std::vector<std::string> want;
+  for (int i = 0; i < 10; ++i) want.push_back("n" + std::to_string(i) + "\n");
+  ck_assert(again == want);
+}
+END_TEST
+
+// Lines older than the window whose bytes the peer's kernel had not
+// acknowledged when the connection died are resent as well.
+START_TEST(shipper_non_ack_resends_what_the_peer_did_not_acknowledge) {
+  auto [got, resent] = lose_after_idle(10 * 3 + 15 * 4, 25);  // the new lines and o25..o39
+  ck_assert_uint_eq(resent, 25u);
+  ck_assert_uint_eq(got.size(), 75u);
   ck_assert_str_eq(got[50].c_str(), "o25\n");
   ck_assert_str_eq(got[74].c_str(), "n9\n");
 }
