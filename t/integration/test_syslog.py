@@ -9,7 +9,6 @@ import os
 import re
 import socket
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -396,6 +395,20 @@ CONFIG_ERRORS = [
     ("SyslogQueueSize 2G", ["SyslogQueueSize: '2G' is out of range (64K-1G)"]),
     ("SyslogQueueSize 4X",
      ["SyslogQueueSize: '4X' is not a size (bytes, optionally with K, M or G)"]),
+    # SyslogTarget, and CustomLog naming one
+    ('CustomLog "syslog:local0@nope" common',
+     ["CustomLog \"syslog:local0@nope\" (line", "no SyslogTarget is named 'nope'"]),
+    ("SyslogTarget relay", ["SyslogTarget: expected a name and a URL"]),
+    ("SyslogTarget re/lay tcp://127.0.0.1", ["SyslogTarget: target name 're/lay' may hold only"]),
+    ("SyslogTarget relay ftp://h", ["SyslogTarget: malformed target 'ftp://h'"]),
+    ("SyslogTarget relay tcp://h framing=lf framing", ["expected key=value, not 'framing'"]),
+    ("SyslogTarget relay udp://h framing=lf", ["framing= applies to tcp:// targets only"]),
+    ("SyslogTarget relay tcp://h format=json", ["format=json: expected bsd or rfc5424"]),
+    ("SyslogTarget relay tcp://h maxlength=100", ["maxlength: '100' is out of range"]),
+    ("SyslogTarget relay tcp://h queuesize=64K maxlength=65536", ["must be larger than"]),
+    ("SyslogTarget relay tcp://h cafile=/etc/ca.pem", ["unknown key 'cafile'"]),
+    ("SyslogTarget relay tcp://h\nSyslogTarget relay udp://h",
+     ["SyslogTarget: 'relay' is declared twice"]),
 ]
 
 

@@ -3,8 +3,9 @@ sender per distinct target per child however many logs and vhosts use it.
 
 What an operator checks: every log's lines arrive with that log's facility,
 level and tag; `ps -L` shows one sender thread per target in each child; a
-target's keys (format, framing, maxlength) show on the wire; bad names and
-keys stop `apachectl -t` with the directive and the word at fault.
+target's keys (format, framing, maxlength) show on the wire. Bad names and
+keys (which stop `apachectl -t` with the directive and the word at fault)
+are cases of test_syslog.py's CONFIG_ERRORS.
 """
 import re
 import time
@@ -165,31 +166,6 @@ def test_names_need_no_help_from_mod_log_config(rsyslog, httpd_event):
     rc, out = httpd.config_test(conf)
     assert rc != 0 and "AH02297" in out and "no-such-dir" in out, out
     assert "syslog:" not in out, out
-
-
-CONFIG_ERRORS = [
-    ('CustomLog "syslog:local0@nope" common',
-     ["CustomLog \"syslog:local0@nope\" (line", "no SyslogTarget is named 'nope'"]),
-    ("SyslogTarget relay", ["SyslogTarget: expected a name and a URL"]),
-    ("SyslogTarget re/lay tcp://127.0.0.1", ["SyslogTarget: target name 're/lay' may hold only"]),
-    ("SyslogTarget relay ftp://h", ["SyslogTarget: malformed target 'ftp://h'"]),
-    ("SyslogTarget relay tcp://h framing=lf framing", ["expected key=value, not 'framing'"]),
-    ("SyslogTarget relay udp://h framing=lf", ["framing= applies to tcp:// targets only"]),
-    ("SyslogTarget relay tcp://h format=json", ["format=json: expected bsd or rfc5424"]),
-    ("SyslogTarget relay tcp://h maxlength=100", ["maxlength: '100' is out of range"]),
-    ("SyslogTarget relay tcp://h queuesize=64K maxlength=65536", ["must be larger than"]),
-    ("SyslogTarget relay tcp://h cafile=/etc/ca.pem", ["unknown key 'cafile'"]),
-    ("SyslogTarget relay tcp://h\nSyslogTarget relay udp://h",
-     ["SyslogTarget: 'relay' is declared twice"]),
-]
-
-
-@pytest.mark.parametrize("line,expected", CONFIG_ERRORS, ids=[c[0] for c in CONFIG_ERRORS])
-def test_config_errors(httpd_event, line, expected):
-    rc, out = httpd_event.config_test(syslog_conf(httpd_event, line))
-    assert rc != 0, out
-    for text in expected:
-        assert text in out, out
 
 
 def test_syslog_target_is_main_server_only(httpd_event):
