@@ -67,7 +67,8 @@ logchain::TargetDirectives exempt_from_log_dir_check(server_rec* s,
       ++exempted;
       e.directive = nullptr;
     }
-  }  // Not one entry found: the fields are not where this looks for them.
+  }
+  // Not one entry found: the fields are not where this looks for them.
   if (exempted == 0) return ours;
   return {};
 }

@@ -55,8 +55,6 @@ using syslogmod::Transport;
 using Millis = std::chrono::milliseconds;
 
 constexpr Millis kReportInterval{10000};
-// What a request thread keeps of its encode buffer between lines.
-constexpr size_t kKeptEncodeBuffer = 16 << 10;
 constexpr Millis kDefaultExitTimeout{2000};  // httpd escalates a stop after 3 s
 
 // The name httpd was started as, as syslog(3) would take it from argv[0].
@@ -223,9 +221,8 @@ struct SyslogLogs {
     // The same URL with other settings (from another vhost's directives)
     // is another target: its name says how it differs.
     if (gen.find_sender(name)) name += " (" + describe_settings(d) + ")";
-    if (status_name.empty())
-      status_name =
-          name;  // A SyslogTarget belongs to no vhost: its reports go to the main error log.
+    if (status_name.empty()) status_name = name;
+    // A SyslogTarget belongs to no vhost: its reports go to the main error log.
     server_rec* report_to = spec.target_name.empty() ? s : gen.main_server;
     SenderT* sender =
         gen.add_sender(name, status_name, report_to,
@@ -307,13 +304,11 @@ struct SyslogLogs {
     hdr.tag = h.tag;
     const Gen* gen = Kit::generation();
     hdr.pid = gen && gen->settings.pid ? gen->settings.pid : static_cast<long>(getpid());
-    // One buffer per request thread, reused: no allocation per line. One
-    // that a long line grew is given back.
-    thread_local std::string msg;
-    msg.clear();
+    // A local buffer, not a thread_local one: a thread_local with a
+    // destructor would pin this DSO (see syslog_format.cpp).
+    std::string msg;
     if (syslogmod::encode(d.format, hdr, line, d.max_length, msg)) sender.ledger->count_truncated();
     sender.offer(std::string_view(), msg);
-    if (msg.capacity() > kKeptEncodeBuffer) std::string().swap(msg);
   }
 };
 

@@ -158,12 +158,6 @@ bool DatagramAddresses::lookup(std::vector<SocketAddress>& out, std::string& err
   return true;
 }
 
-std::string DatagramAddresses::text() const {
-  if (is_unix_) return unix_.text;
-  return (host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_) + ":" +
-         std::to_string(port_);
-}
-
 // ---- DatagramSink ----
 
 namespace {
@@ -205,26 +199,9 @@ bool DatagramSink::connect(std::string& error) {
 
 delivery::SendResult DatagramSink::send(const std::vector<delivery::Record>& batch,
                                         std::string& error) {
-  size_t i = 0;
-  // The Shipper offers a batch again, unchanged, after a Failed: skip what
-  // already went.
-  if (resume_at_ > 0 && batch.size() == resume_size_ && resume_at_ < batch.size() &&
-      batch[resume_at_].body == resume_line_)
-    i = resume_at_;
-  size_t resume_from = i;
-  resume_at_ = 0;
+  size_t i = resume_.skip(batch);
   given_up_ = 0;
-  auto remember = [&](size_t at) {
-    if (at > 0) {
-      resume_at_ = at;
-      resume_size_ = batch.size();
-      resume_line_ = batch[at].body;
-    }
-  };
-  if (!sender_ && !connect(error)) {
-    remember(resume_from);
-    return delivery::SendResult::Failed;
-  }
+  if (!sender_ && !connect(error)) return delivery::SendResult::Failed;  // resume_ stays
   while (i < batch.size()) {
     size_t went = sender_->send_burst(batch, i);
     if (went > 0) {
@@ -250,7 +227,7 @@ delivery::SendResult DatagramSink::send(const std::vector<delivery::Record>& bat
         break;
       case DatagramSender::Result::StreamSocket:
       case DatagramSender::Result::NotNow:
-        remember(i);
+        resume_.set(batch, i);
         // Failed (not TryLater) so that the Shipper says what went wrong
         // and backs off.
         error =
@@ -269,10 +246,7 @@ delivery::SendResult DatagramSink::send(const std::vector<delivery::Record>& bat
 }
 
 size_t DatagramSink::sent_of_failed(const std::vector<delivery::Record>& batch) const {
-  if (resume_at_ > 0 && batch.size() == resume_size_ && resume_at_ < batch.size() &&
-      batch[resume_at_].body == resume_line_)
-    return resume_at_;
-  return 0;
+  return resume_.skip(batch);
 }
 
 // ---- StreamSink ----
@@ -440,8 +414,7 @@ delivery::SendResult UnixSink::send(const std::vector<delivery::Record>& batch,
                                     std::string& error) {
   // The Shipper offers a batch again, unchanged, after a Failed: resume
   // where it stopped, whichever way it goes now.
-  size_t from = sent_of_failed(batch);
-  resume_at_ = 0;
+  size_t from = resume_.skip(batch);
   given_up_ = 0;
   std::vector<delivery::Record> rest;
   auto part = [&]() -> const std::vector<delivery::Record>& {
@@ -471,11 +444,7 @@ delivery::SendResult UnixSink::send(const std::vector<delivery::Record>& batch,
       mode_ = Mode::Datagram;
     }
   }
-  if (from > 0 && from < batch.size()) {
-    resume_at_ = from;
-    resume_size_ = batch.size();
-    resume_line_ = batch[from].body;
-  }
+  resume_.set(batch, from);
   return delivery::SendResult::Failed;
 }
 
@@ -487,10 +456,7 @@ void UnixSink::close() {
 }
 
 size_t UnixSink::sent_of_failed(const std::vector<delivery::Record>& batch) const {
-  if (resume_at_ > 0 && batch.size() == resume_size_ && resume_at_ < batch.size() &&
-      batch[resume_at_].body == resume_line_)
-    return resume_at_;
-  return 0;
+  return resume_.skip(batch);
 }
 
 namespace {

@@ -85,20 +85,45 @@ class DatagramSender {
   std::vector<struct iovec> iov_;
 };
 
+// Where a batch that failed after some of its lines went stopped: the
+// Shipper offers the same batch again, unchanged, and the sink goes on from
+// there, so that no line is sent twice.
+class ResumePoint {
+ public:
+  // How many lines at the front of `batch` went already (0 for another batch).
+  size_t skip(const std::vector<delivery::Record>& batch) const {
+    return at_ > 0 && batch.size() == size_ && at_ < batch.size() && batch[at_].body == line_ ? at_
+                                                                                              : 0;
+  }
+  // `went` lines of `batch` went; 0 forgets.
+  void set(const std::vector<delivery::Record>& batch, size_t went) {
+    at_ = went < batch.size() ? went : 0;
+    if (at_ == 0) return;
+    size_ = batch.size();
+    line_ = batch[at_].body;
+  }
+
+ private:
+  size_t at_ = 0;
+  size_t size_ = 0;
+  std::string line_;
+};
+
 // Where a datagram sink sends, looked up again each time it has to
 // (re)connect: the address of a unix path, or every address of a udp host,
 // resolved anew (the parent's answer serves the first connection).
 class DatagramAddresses {
  public:
   static DatagramAddresses unix_path(SocketAddress address);
-  static DatagramAddresses udp(std::string host, uint16_t port, std::vector<SocketAddress> known);  // The candidates, in order; the address that failed last comes last. A
+  static DatagramAddresses udp(std::string host, uint16_t port, std::vector<SocketAddress> known);
+
+  // The candidates, in order; the address that failed last comes last. A
   // lookup that fails falls back on the last answer (DNS down, relay up).
   // False, with `error`, when there are none at all.
-  bool lookup(std::vector<SocketAddress>& out, std::string& error,
-              const delivery::StopSignal* stop, std::chrono::steady_clock::time_point until);
+  bool lookup(std::vector<SocketAddress>& out, std::string& error, const delivery::StopSignal* stop,
+              std::chrono::steady_clock::time_point until);
   // The address a socket was connected to and failed: tried last next time.
   void failed(const SocketAddress& address) { failed_ = address.text; }
-  std::string text() const;
 
  private:
   DatagramAddresses() = default;
@@ -126,7 +151,8 @@ class DatagramSink : public delivery::Sink {
                std::function<void(int)> on_drop);
 
   delivery::SendResult send(const std::vector<delivery::Record>& batch,
-                            std::string& error) override;  bool acknowledges() const override { return true; }
+                            std::string& error) override;
+  bool acknowledges() const override { return true; }
   // The Shipper calls this after every failed send: the socket stays unless
   // send() found it stale (reconnecting is send()'s business).
   void close() override {}
@@ -148,10 +174,7 @@ class DatagramSink : public delivery::Sink {
   std::string who_;
   Millis stall_timeout_;
   std::function<void(int)> on_drop_;
-  // Where the last, partly sent batch stopped: its size and first unsent line.
-  size_t resume_at_ = 0;
-  size_t resume_size_ = 0;
-  std::string resume_line_;
+  ResumePoint resume_;
 };
 
 class StreamSink : public delivery::Sink {
@@ -200,7 +223,9 @@ class StreamSink : public delivery::Sink {
 
   StreamSink(Delimiter delimiter, std::string who, Options opts);
   bool connect(std::string& error);
-  bool connect_to(const SocketAddress& addr, std::string& error);  bool write_all(std::string_view data, std::string& error, size_t& written);  // The connection is dead: what its peer had not acknowledged, less the
+  bool connect_to(const SocketAddress& addr, std::string& error);
+  bool write_all(std::string_view data, std::string& error, size_t& written);
+  // The connection is dead: what its peer had not acknowledged, less the
   // `just_written` bytes of the batch being sent (resent whole anyway), is
   // noted for unacknowledged_at_loss; then the socket is closed.
   void close_lost(size_t just_written);
@@ -232,24 +257,23 @@ class UnixSink : public delivery::Sink {
   bool acknowledges() const override { return mode_ == Mode::Datagram; }
   bool connection_lost() override;
   void close() override;
-  std::string describe() const override { return who_; }  size_t sent_of_failed(const std::vector<delivery::Record>& batch) const override;
+  std::string describe() const override { return who_; }
+  size_t sent_of_failed(const std::vector<delivery::Record>& batch) const override;
   size_t given_up_in_last_send() const override { return given_up_; }
   size_t unacknowledged_at_loss() const override { return stream_->unacknowledged_at_loss(); }
 
   Mode mode() const { return mode_; }
 
  private:
-SocketAddress address_;
+  SocketAddress address_;
   Mode mode_;
-  std::string who_;  std::unique_ptr<DatagramSink> datagram_;
-  std::unique_ptr<StreamSink> stream_;
-  // Of the last send: lines given up (as datagrams), and where a batch that
-  // failed after some lines went stopped, so that it resumes there whichever
-  // way it goes next.
+  std::string who_;
+  std::unique_ptr<DatagramSink> datagram_;
+  std::unique_ptr<StreamSink>
+      stream_;  // Of the last send: lines given up (as datagrams), and where it stopped,
+  // to resume there whichever way the batch goes next.
   size_t given_up_ = 0;
-  size_t resume_at_ = 0;
-  size_t resume_size_ = 0;
-  std::string resume_line_;
+  ResumePoint resume_;
 };
 
 // Why nothing would take lines at `target` now, or "" when something
