@@ -198,7 +198,11 @@ size_t aligned(size_t n) { return (n + kAlign - 1) & ~(kAlign - 1); }
 }  // namespace
 
 size_t RecordQueue::cost(std::string_view tag, std::string_view body) {
-  return aligned(sizeof(RecordHeader) + tag.size() + body.size());
+  return cost(tag.size(), body.size());
+}
+
+size_t RecordQueue::cost(size_t tag_bytes, size_t body_bytes) {
+  return aligned(sizeof(RecordHeader) + tag_bytes + body_bytes);
 }
 
 RecordQueue::RecordQueue(size_t max_bytes) : max_bytes_(max_bytes) {
@@ -251,14 +255,18 @@ void RecordQueue::recycle(Chunk* c) {
 }
 
 bool RecordQueue::push(std::string_view tag, std::string_view body, Clock::time_point now) {
-  const size_t need = cost(tag, body);
-  const RecordHeader hdr{static_cast<uint32_t>(tag.size()), static_cast<uint32_t>(body.size()),
+  return push(tag, BodyParts(&body, 1), now);
+}
+
+bool RecordQueue::push(std::string_view tag, const BodyParts& body, Clock::time_point now) {
+  const size_t need = cost(tag.size(), body.bytes);
+  const RecordHeader hdr{static_cast<uint32_t>(tag.size()), static_cast<uint32_t>(body.bytes),
                          to_ns(now)};
   size_t waiting;
   {
     std::lock_guard<std::mutex> lock(producer_mu_);
     if (bytes_.load(std::memory_order_acquire) + need > max_bytes_ || tag.size() > UINT32_MAX ||
-        body.size() > UINT32_MAX) {
+        body.bytes > UINT32_MAX) {
       dropped_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
@@ -277,7 +285,13 @@ bool RecordQueue::push(std::string_view tag, std::string_view body, Clock::time_
     char* at = write_chunk_->data() + write_offset_;
     std::memcpy(at, &hdr, sizeof hdr);
     if (!tag.empty()) std::memcpy(at + sizeof hdr, tag.data(), tag.size());
-    if (!body.empty()) std::memcpy(at + sizeof hdr + tag.size(), body.data(), body.size());
+    char* to = at + sizeof hdr + tag.size();
+    for (size_t i = 0; i < body.count; ++i) {
+      const std::string_view part = body.parts[i];
+      if (part.empty()) continue;
+      std::memcpy(to, part.data(), part.size());
+      to += part.size();
+    }
     write_offset_ += need;
     bytes_.fetch_add(need, std::memory_order_acq_rel);
     // Counted before it is published: the consumer's decrement must never
@@ -289,7 +303,7 @@ bool RecordQueue::push(std::string_view tag, std::string_view body, Clock::time_
   return true;
 }
 
-size_t RecordQueue::pop(std::vector<Record>& out, size_t max) {
+size_t RecordQueue::pop(std::vector<Record>& out, size_t max, std::vector<Record>* spare) {
   size_t n = 0;
   while (n < max) {
     size_t committed = read_chunk_->committed.load(std::memory_order_acquire);
@@ -306,10 +320,15 @@ size_t RecordQueue::pop(std::vector<Record>& out, size_t max) {
     const char* at = read_chunk_->data() + read_offset_;
     RecordHeader hdr;
     std::memcpy(&hdr, at, sizeof hdr);
-    Record r;
+    if (spare && !spare->empty()) {
+      out.push_back(std::move(spare->back()));
+      spare->pop_back();
+    } else {
+      out.emplace_back();
+    }
+    Record& r = out.back();
     r.tag.assign(at + sizeof hdr, hdr.tag_len);
     r.body.assign(at + sizeof hdr + hdr.tag_len, hdr.body_len);
-    out.push_back(std::move(r));
     size_t used = aligned(sizeof hdr + hdr.tag_len + hdr.body_len);
     read_offset_ += used;
     bytes_.fetch_sub(used, std::memory_order_acq_rel);
@@ -462,6 +481,10 @@ void Shipper::publish_status(SenderState state, SlotUse use) noexcept {
 }
 
 bool Shipper::push(std::string_view tag, std::string_view body) {
+  return push(tag, BodyParts(&body, 1));
+}
+
+bool Shipper::push(std::string_view tag, const BodyParts& body) {
   if (!started_ || stop_.requested()) {
     // Nobody would ever send it: count it where the reports see it.
     lost_.fetch_add(1, std::memory_order_relaxed);
@@ -554,11 +577,26 @@ void Shipper::remember_sent(std::vector<Record>& batch, Clock::time_point now) {
   // (take_back_recent), by age and by what the peer's kernel had not
   // acknowledged then; none older than a live connection can hold.
   const Millis max_age = std::max(opts_.resend_window, opts_.resend_unacked_max_age);
-  while (!recent_.empty() && (recent_bytes_ > opts_.resend_window_bytes ||
-                              now - recent_.front().second > max_age)) {
+  while (!recent_.empty() &&
+         (recent_bytes_ > opts_.resend_window_bytes || now - recent_.front().second > max_age)) {
     recent_bytes_ -= recent_.front().first.cost();
+    keep_spare(std::move(recent_.front().first));
     recent_.pop_front();
   }
+}
+
+// Lines of a few hundred bytes are the rule; a rare long one is not kept.
+constexpr size_t kSpareRecordBytes = 2048;
+
+void Shipper::keep_spare(Record&& r) {
+  if (spare_.size() < policy_.max_lines() && r.body.capacity() <= kSpareRecordBytes &&
+      r.tag.capacity() <= kSpareRecordBytes)
+    spare_.push_back(std::move(r));
+}
+
+void Shipper::recycle(std::vector<Record>& batch) {
+  for (Record& r : batch) keep_spare(std::move(r));
+  batch.clear();
 }
 
 // Puts what was recently sent on a connection that turned out dead in front
@@ -677,7 +715,7 @@ void Shipper::run() {
           take_back_recent(pending, now);
         } else if (policy_.due(queue_.size(), queue_.oldest(), now)) {
           // Counted but not yet published by its producer: look again soon.
-          if (queue_.pop(pending, policy_.max_lines()) == 0) {
+          if (queue_.pop(pending, policy_.max_lines(), &spare_) == 0) {
             idle_wait(now + Millis(1));
             continue;
           }
@@ -703,7 +741,10 @@ void Shipper::run() {
         if (from_spool) stats_.replayed += pending.size();
       }
       if (from_spool) spool_->commit();
-      if (!acks) remember_sent(pending, now);
+      if (acks)
+        recycle(pending);
+      else
+        remember_sent(pending, now);  // recycled when they age out
       pending.clear();
       if (down) {
         report_(Level::Notice, "DE0003: " + sink_->describe() + ": delivering again after " +
@@ -795,7 +836,7 @@ void Shipper::finish_to_spool(std::vector<Record>& pending, Peer peer) {
 // held then is counted lost.
 void Shipper::finish_without_spool(std::vector<Record>& pending) {
   while (Clock::now() < stop_.deadline()) {
-    if (pending.empty() && queue_.pop(pending, policy_.max_lines()) == 0) break;
+    if (pending.empty() && queue_.pop(pending, policy_.max_lines(), &spare_) == 0) break;
     if (send_guarded(pending) != SendResult::Ok) break;
     std::lock_guard<std::mutex> lock(stats_mu_);
     stats_.sent += delivered_of(pending);

@@ -97,6 +97,21 @@ struct Record {
   size_t cost() const { return tag.size() + body.size() + sizeof(Record); }
 };
 
+// A record's body as consecutive parts (mod_log_config's portions of a line,
+// a syslog header before them), copied into the queue back to back: a line
+// is copied once on the request thread, into the queue, never joined first.
+struct BodyParts {
+  const std::string_view* parts = nullptr;
+  size_t count = 0;
+  size_t bytes = 0;  // the sum of the parts' sizes
+
+  BodyParts() = default;
+  BodyParts(const std::string_view* p, size_t n) : parts(p), count(n) {
+    for (size_t i = 0; i < n; ++i) bytes += p[i].size();
+  }
+  BodyParts(const std::string_view* p, size_t n, size_t sum) : parts(p), count(n), bytes(sum) {}
+};
+
 enum class SendResult {
   Ok,        // every record of the batch was taken
   TryLater,  // none was taken, the connection is healthy: back off, resend
@@ -203,8 +218,11 @@ class RecordQueue {
   // Producer side. False when the record does not fit (or no chunk could be
   // mapped): the caller's record is dropped, and counted here.
   bool push(std::string_view tag, std::string_view body, Clock::time_point now);
-  // Consumer side: moves up to `max` records into `out` (appending).
-  size_t pop(std::vector<Record>& out, size_t max);
+  bool push(std::string_view tag, const BodyParts& body, Clock::time_point now);
+  // Consumer side: moves up to `max` records into `out` (appending). Records
+  // are taken from the back of `spare` when it has any, so that their
+  // strings' memory is reused instead of allocated per record.
+  size_t pop(std::vector<Record>& out, size_t max, std::vector<Record>* spare = nullptr);
   // Arrival of the front record (consumer side); epoch when empty.
   Clock::time_point oldest() const;
 
@@ -224,6 +242,7 @@ class RecordQueue {
 
   // What a record costs against the capacity.
   static size_t cost(std::string_view tag, std::string_view body);
+  static size_t cost(size_t tag_bytes, size_t body_bytes);
 
  private:
   struct Chunk;
@@ -315,6 +334,7 @@ class Shipper {
   // Request-thread side. False: the record was dropped and counted (queue
   // full, sender not running or stopping); the sender reports it.
   bool push(std::string_view tag, std::string_view body);
+  bool push(std::string_view tag, const BodyParts& body);
 
   // Stopping, in three steps so that every Shipper of a child can be told
   // first and waited for after, within one deadline:
@@ -365,6 +385,9 @@ class Shipper {
   // Records of `batch`, which the sink answered Ok for, that it did send.
   size_t delivered_of(const std::vector<Record>& batch) const;
   void take_back_recent(std::vector<Record>& pending, Clock::time_point now);
+  // Empties `batch`, keeping its records' memory for the next pop().
+  void recycle(std::vector<Record>& batch);
+  void keep_spare(Record&& r);
 
   std::unique_ptr<Sink> sink_;
   ShipperOptions opts_;
@@ -378,6 +401,7 @@ class Shipper {
   std::atomic<bool> started_{false};
   std::atomic<bool> failed_{false};
   std::vector<Record> pending_;      // the batch in flight, kept across failures
+  std::vector<Record> spare_;        // emptied records, their strings' memory kept
   bool pending_from_spool_ = false;  // pending_ came from the spool (not counted twice)
 
   // Sent-but-unconfirmed records for non-acknowledging sinks.

@@ -13,9 +13,10 @@
 //   post_config    the status board, one target per distinct status name.
 //   child_init     one Shipper per Sender, started in the child (never
 //                  before fork); the two-step stop hooked into pchild.
-//   writer         (request threads) the portions joined, the line end
-//                  stripped when the handle asks, the line offered to the
-//                  handle's Sender: queued or counted, never waited for.
+//   writer         (request threads) the portions taken as they are (never
+//                  joined), the line end stripped when the handle asks,
+//                  the line offered to the handle's Sender: copied once,
+//                  into its queue, or counted; never waited for.
 //   child exit     every sender told to stop at once, then waited for
 //                  within the exit deadline (child_senders.h); what could
 //                  not be sent is counted and reported.
@@ -43,7 +44,8 @@
 //                                         nullptr: no address (lines are
 //                                         counted as EDESTADDRREQ)
 //   LineEnd line_end(const Handle&)
-//   void write(Handle&, std::string_view line)   offers to handle.sender
+//   void write(Handle&, const LineParts& line, apr_pool_t* r_pool)
+//                                         offers to handle.sender
 //
 // Every entry point runs in a guard of module_kit.h. Glue only.
 #pragma once
@@ -54,6 +56,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -110,7 +113,7 @@ struct Sender {
   bool running() const { return shipper && shipper->running(); }
 
   // Request threads. A full queue is counted and reported by the Shipper.
-  void offer(std::string_view tag, std::string_view line) {
+  void offer(std::string_view tag, const delivery::BodyParts& line) {
     if (running()) {
       shipper->push(tag, line);
       return;
@@ -163,21 +166,61 @@ struct Generation {
 template <typename M>
 using SenderFor = typename Generation<M>::SenderT;
 
-// Copies mod_log_config's portions of one line into `pool`, less the line
-// end when asked.
-inline std::string_view join_portions(apr_pool_t* pool, const char** strs, const int* lens, int n,
-                                      apr_size_t len, LineEnd line_end) {
-  char* joined = static_cast<char*>(apr_palloc(pool, len + 1));
-  size_t used = 0;
+// One line as mod_log_config's portions, less the line end when asked. The
+// parts point into the request's memory; kHeadSlots free slots before them
+// take a header of the module's own (mod_syslog's), so that header and line
+// are copied once, together, into the queue.
+struct LineParts {
+  static constexpr size_t kHeadSlots = 4;
+  std::string_view* slots = nullptr;  // kHeadSlots free, then `count` parts
+  size_t count = 0;
+  size_t bytes = 0;
+
+  delivery::BodyParts line() const { return {slots + kHeadSlots, count, bytes}; }
+  // The line after the first `head` of the head slots (filled by the
+  // caller, the last `head` of them), which hold `head_bytes`.
+  delivery::BodyParts with_head(size_t head, size_t head_bytes) const {
+    return {slots + kHeadSlots - head, head + count, head_bytes + bytes};
+  }
+  // The line in one piece, in `pool` (for the rare line that is cut).
+  std::string_view joined(apr_pool_t* pool) const {
+    char* to = static_cast<char*>(apr_palloc(pool, bytes + 1));
+    size_t used = 0;
+    for (size_t i = 0; i < count; ++i) {
+      const std::string_view part = slots[kHeadSlots + i];
+      if (part.empty()) continue;
+      std::memcpy(to + used, part.data(), part.size());
+      used += part.size();
+    }
+    return std::string_view(to, used);
+  }
+};
+
+// Makes the views of one line in `mem` (room for kHeadSlots + n of them):
+// the head slots empty, then the portions, less the line end ("\n" or
+// "\r\n") when asked.
+inline LineParts line_parts(void* mem, const char** strs, const int* lens, int n,
+                            LineEnd line_end) {
+  LineParts lp;
+  lp.slots = static_cast<std::string_view*>(mem);
+  for (size_t i = 0; i < LineParts::kHeadSlots; ++i) new (&lp.slots[i]) std::string_view();
+  std::string_view* parts = lp.slots + LineParts::kHeadSlots;
   for (int i = 0; i < n; ++i) {
-    std::memcpy(joined + used, strs[i], static_cast<size_t>(lens[i]));
-    used += static_cast<size_t>(lens[i]);
+    new (&parts[lp.count++]) std::string_view(strs[i], static_cast<size_t>(lens[i]));
+    lp.bytes += static_cast<size_t>(lens[i]);
   }
-  if (line_end == LineEnd::Strip && used > 0 && joined[used - 1] == '\n') {
-    --used;
-    if (used > 0 && joined[used - 1] == '\r') --used;
-  }
-  return std::string_view(joined, used);
+  if (line_end == LineEnd::Keep) return lp;
+  // The end may be a portion of its own (mod_log_config's) or end a longer
+  // one; "\r" and "\n" may even be apart.
+  auto drop_last = [&lp, parts](char c) {
+    while (lp.count > 0 && parts[lp.count - 1].empty()) --lp.count;
+    if (lp.count == 0 || parts[lp.count - 1].back() != c) return false;
+    parts[lp.count - 1].remove_suffix(1);
+    --lp.bytes;
+    return true;
+  };
+  if (drop_last('\n')) drop_last('\r');
+  return lp;
 }
 
 template <typename M>
@@ -399,16 +442,25 @@ class LogTargetKit {
     Gen* gen = gen_;
     typename M::Handle* h = gen ? gen->handles.find(handle) : nullptr;
     if (!h) return chain_.next_write(r, handle, strs, lens, n, len);
-    return guard_request(M::log_index(), r, h->sender->name.c_str(), apr_status_t{APR_SUCCESS},
-                         [&]() -> apr_status_t {
-                           M::write(*h,
-                                    join_portions(r->pool, strs, lens, n, len, M::line_end(*h)));
-                           delivery::DropLedger& ledger = *h->sender->ledger;
-                           auto now = delivery::Clock::now();
-                           if (ledger.due(now))
-                             report(h->sender->report_to, ledger.take(now, false));
-                           return APR_SUCCESS;
-                         });
+    return guard_request(
+        M::log_index(), r, h->sender->name.c_str(), apr_status_t{APR_SUCCESS},
+        [&]() -> apr_status_t {
+          // A common LogFormat has 10 to 30 portions. Raw memory:
+          // line_parts() constructs what it uses (zeroing all 68 views
+          // cost more than the copy of the line).
+          constexpr int kOnStack = 64;
+          alignas(std::string_view) unsigned char
+              on_stack[sizeof(std::string_view) * (LineParts::kHeadSlots + kOnStack)];
+          void* slots =
+              n <= kOnStack
+                  ? static_cast<void*>(on_stack)
+                  : apr_palloc(r->pool, sizeof(std::string_view) * (LineParts::kHeadSlots + n));
+          M::write(*h, line_parts(slots, strs, lens, n, M::line_end(*h)), r->pool);
+          delivery::DropLedger& ledger = *h->sender->ledger;
+          auto now = delivery::Clock::now();
+          if (ledger.due(now)) report(h->sender->report_to, ledger.take(now, false));
+          return APR_SUCCESS;
+        });
   }
 
   static int status_hook(request_rec* r, int flags) {

@@ -238,7 +238,9 @@ struct ScribeLogs {
   }
 
   // Request thread: never touches the network or the disk.
-  static void write(Handle& h, std::string_view line) { h.sender->offer(h.category, line); }
+  static void write(Handle& h, const logchain::LineParts& line, apr_pool_t*) {
+    h.sender->offer(h.category, line.line());
+  }
 };
 
 // ---- directive helpers ----

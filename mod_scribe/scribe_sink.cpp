@@ -102,6 +102,26 @@ struct ScribeSink::Connection {
   std::shared_ptr<StopAwareSocket> socket;
   std::shared_ptr<at::transport::TFramedTransport> transport;
   std::unique_ptr<gen::scribeClient> client;
+  // Kept between batches: an entry's message reuses the memory of the line
+  // sent in it before instead of being allocated for every line. Log()
+  // sends the whole vector, so a smaller batch keeps the messages of the
+  // entries it does not use (LogEntry itself has no move, only a copy).
+  std::vector<gen::LogEntry> entries;
+  std::vector<std::string> spare_messages;
+
+  std::vector<gen::LogEntry>& entries_for(size_t n) {
+    while (entries.size() > n) {
+      spare_messages.push_back(std::move(entries.back().message));
+      entries.pop_back();
+    }
+    while (entries.size() < n) {
+      entries.emplace_back();
+      if (spare_messages.empty()) continue;
+      entries.back().message.swap(spare_messages.back());
+      spare_messages.pop_back();
+    }
+    return entries;
+  }
 
   ~Connection() {
     try {
@@ -210,7 +230,7 @@ SendResult ScribeSink::send(const std::vector<delivery::Record>& batch, std::str
       if (error.empty()) error = "no collector configured";
       return SendResult::Failed;
     }
-    std::vector<gen::LogEntry> entries(batch.size());
+    std::vector<gen::LogEntry>& entries = conn_->entries_for(batch.size());
     for (size_t i = 0; i < batch.size(); ++i) {
       entries[i].category = batch[i].tag;
       entries[i].message = batch[i].body;

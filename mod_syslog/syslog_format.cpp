@@ -3,9 +3,11 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 
 namespace syslogmod {
 namespace {
@@ -13,27 +15,21 @@ namespace {
 constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
-void append_2digits(std::string& out, int v) {
-  out.push_back(static_cast<char>('0' + (v / 10) % 10));
-  out.push_back(static_cast<char>('0' + v % 10));
-}
-
-// Written by hand and with to_chars, not snprintf: the header is made on
-// the request thread for every line, and snprintf was half its cost.
+// Written by hand and with to_chars, not snprintf: snprintf was half the
+// cost of a header when headers were made per line.
 void append_number(std::string& out, long v) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
   out.append(buf, static_cast<size_t>(r.ptr - buf));
 }
 
-// `v` (0 <= v < 10^width) in exactly `width` digits.
-void append_fixed(std::string& out, long v, int width) {
-  char buf[8];
+// `v` (0 <= v < 10^width) in exactly `width` digits at `out`; returns the end.
+char* put_fixed(char* out, long v, int width) {
   for (int i = width - 1; i >= 0; --i) {
-    buf[i] = static_cast<char>('0' + v % 10);
+    out[i] = static_cast<char>('0' + v % 10);
     v /= 10;
   }
-  out.append(buf, static_cast<size_t>(width));
+  return out + width;
 }
 
 // "<PRI>", shared by both formats.
@@ -124,44 +120,56 @@ size_t cut_length(std::string_view msg, size_t room) {
   return lead + seq > room ? lead : room;
 }
 
-bool encode_bsd(const Header& h, std::string_view msg, size_t max_len, std::string& out) {
-  size_t start = out.size();
-  out.reserve(start + 40 + h.hostname.size() + h.tag.size() + msg.size());
-  append_pri(out, h.priority);
-  const LocalTime& t = h.time;
-  out.append(kMonths[(t.month >= 1 && t.month <= 12) ? t.month - 1 : 0]);
-  out.push_back(' ');
-  // syslog(3) uses strftime's %e: the day padded with a space.
-  out.push_back(t.day >= 10 ? static_cast<char>('0' + t.day / 10) : ' ');
-  out.push_back(static_cast<char>('0' + t.day % 10));
-  out.push_back(' ');
-  append_2digits(out, t.hour);
-  out.push_back(':');
-  append_2digits(out, t.minute);
-  out.push_back(':');
-  append_2digits(out, t.second);
-  out.push_back(' ');
-  if (!h.hostname.empty()) {
-    out.append(h.hostname);
-    out.push_back(' ');
+HeaderTemplate header_template(Format f, int priority, std::string_view hostname,
+                               std::string_view tag, long pid) {
+  HeaderTemplate t;
+  append_pri(t.before_stamp, priority);
+  t.after_stamp.push_back(' ');
+  if (f == Format::Bsd) {
+    if (!hostname.empty()) {
+      t.after_stamp.append(hostname);
+      t.after_stamp.push_back(' ');
+    }
+    t.after_stamp.append(tag);
+    t.after_stamp.push_back('[');
+    append_number(t.after_stamp, pid);
+    t.after_stamp.append("]: ");
+    return t;
   }
-  out.append(h.tag);
-  out.push_back('[');
-  append_number(out, h.pid);
-  out.append("]: ");
-  return append_cut(out, start, msg, max_len);
+  t.before_stamp.append("1 ");
+  t.after_stamp.append(hostname.empty() ? std::string_view("-") : hostname);
+  t.after_stamp.push_back(' ');
+  t.after_stamp.append(tag.empty() ? std::string_view("-") : tag);
+  t.after_stamp.push_back(' ');
+  append_number(t.after_stamp, pid);
+  // No MSGID, no STRUCTURED-DATA.
+  t.after_stamp.append(" - -");
+  t.before_msg = " ";
+  return t;
 }
 
-bool encode_rfc5424(const Header& h, std::string_view msg, size_t max_len, std::string& out) {
-  size_t start = out.size();
-  out.reserve(start + 64 + h.hostname.size() + h.tag.size() + msg.size());
-  append_pri(out, h.priority);
-  out.append("1 ");
-  const LocalTime& t = h.time;
+size_t write_stamp(Format f, const LocalTime& t, char* out) {
+  char* at = out;
+  if (f == Format::Bsd) {
+    // Mmm dd hh:mm:ss; syslog(3) uses strftime's %e: the day padded with a
+    // space.
+    const char* month = kMonths[(t.month >= 1 && t.month <= 12) ? t.month - 1 : 0];
+    at = std::copy(month, month + 3, at);
+    *at++ = ' ';
+    *at++ = t.day >= 10 ? static_cast<char>('0' + (t.day / 10) % 10) : ' ';
+    *at++ = static_cast<char>('0' + t.day % 10);
+    *at++ = ' ';
+    at = put_fixed(at, t.hour % 100, 2);
+    *at++ = ':';
+    at = put_fixed(at, t.minute % 100, 2);
+    *at++ = ':';
+    at = put_fixed(at, t.second % 100, 2);
+    return static_cast<size_t>(at - out);
+  }
+  // 2026-12-02T13:05:59.123456+01:00: each field, then what follows it.
   long off = t.utc_offset;
   char sign = off < 0 ? '-' : '+';
   if (off < 0) off = -off;
-  // 2026-12-02T13:05:59.123456+01:00: each field, then what follows it.
   struct Field {
     long value;
     int width;
@@ -172,25 +180,70 @@ bool encode_rfc5424(const Header& h, std::string_view msg, size_t max_len, std::
       {t.hour % 100, 2, ':'},      {t.minute % 100, 2, ':'},     {t.second % 100, 2, '.'},
       {t.usec % 1000000, 6, sign}, {(off / 3600) % 100, 2, ':'}, {(off % 3600) / 60, 2, '\0'},
   };
-  for (const Field& f : stamp) {
-    append_fixed(out, f.value, f.width);
-    if (f.then) out.push_back(f.then);
+  for (const Field& field : stamp) {
+    at = put_fixed(at, field.value, field.width);
+    if (field.then) *at++ = field.then;
   }
-  out.push_back(' ');
-  out.append(h.hostname.empty() ? std::string_view("-") : h.hostname);
-  out.push_back(' ');
-  out.append(h.tag.empty() ? std::string_view("-") : h.tag);
-  out.push_back(' ');
-  append_number(out, h.pid);
-  // No MSGID, no STRUCTURED-DATA.
-  out.append(" - -");
+  return static_cast<size_t>(at - out);
+}
+
+size_t write_stamp_at(Format f, int64_t sec, int usec, char* out, LocalTime& t) {
+  // Plain data only: a thread_local with a destructor would pin this DSO.
+  struct Cache {
+    int64_t sec;
+    bool valid[2];
+    size_t len[2];
+    char text[2][kMaxStamp];
+  };
+  static thread_local Cache cache{};
+  t = local_time(sec, usec);
+  const int k = f == Format::Bsd ? 0 : 1;
+  if (cache.sec != sec) {
+    cache.sec = sec;
+    cache.valid[0] = cache.valid[1] = false;
+  }
+  if (!cache.valid[k]) {
+    cache.len[k] = write_stamp(f, t, cache.text[k]);
+    cache.valid[k] = true;
+  }
+  std::memcpy(out, cache.text[k], cache.len[k]);
+  // rfc5424: the microseconds follow "YYYY-MM-DDThh:mm:ss.", 20 bytes.
+  if (f == Format::Rfc5424) put_fixed(out + 20, t.usec % 1000000, 6);
+  return cache.len[k];
+}
+
+size_t write_stamp_now(Format f, char* out, LocalTime& t) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return write_stamp_at(f, ts.tv_sec, static_cast<int>(ts.tv_nsec / 1000), out, t);
+}
+
+bool encode(Format f, const HeaderTemplate& head, const LocalTime& t, std::string_view msg,
+            size_t max_len, std::string& out) {
+  size_t start = out.size();
+  char stamp[kMaxStamp];
+  size_t stamp_len = write_stamp(f, t, stamp);
+  out.reserve(start + head.before_stamp.size() + stamp_len + head.after_stamp.size() +
+              head.before_msg.size() + msg.size());
+  out.append(head.before_stamp);
+  out.append(stamp, stamp_len);
+  out.append(head.after_stamp);
   if (msg.empty()) return false;
-  out.push_back(' ');
+  out.append(head.before_msg);
   return append_cut(out, start, msg, max_len);
 }
 
 bool encode(Format f, const Header& h, std::string_view msg, size_t max_len, std::string& out) {
-  return f == Format::Bsd ? encode_bsd(h, msg, max_len, out) : encode_rfc5424(h, msg, max_len, out);
+  return encode(f, header_template(f, h.priority, h.hostname, h.tag, h.pid), h.time, msg, max_len,
+                out);
+}
+
+bool encode_bsd(const Header& h, std::string_view msg, size_t max_len, std::string& out) {
+  return encode(Format::Bsd, h, msg, max_len, out);
+}
+
+bool encode_rfc5424(const Header& h, std::string_view msg, size_t max_len, std::string& out) {
+  return encode(Format::Rfc5424, h, msg, max_len, out);
 }
 
 void frame_octet_counted(std::string_view msg, std::string& out) {

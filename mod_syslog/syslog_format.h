@@ -53,12 +53,38 @@ struct Header {
   long pid = 0;
 };
 
+// What a header holds that stays the same for every line of one log in one
+// process: all but the time stamp. Made once per log at child start, so that
+// a line costs a time stamp and the copy of its parts.
+//   bsd      "<PRI>" STAMP " [HOSTNAME ]TAG[PID]: " MSG
+//   rfc5424  "<PRI>1 " STAMP " HOSTNAME APP-NAME PROCID - -" [" " MSG]
+struct HeaderTemplate {
+  std::string before_stamp;
+  std::string after_stamp;
+  std::string before_msg;  // only when there is a MSG
+};
+HeaderTemplate header_template(Format f, int priority, std::string_view hostname,
+                               std::string_view tag, long pid);
+
+// The time stamp of format `f`, written to `out` (kMaxStamp bytes at least);
+// returns its length.
+constexpr size_t kMaxStamp = 40;
+size_t write_stamp(Format f, const LocalTime& t, char* out);
+// The same for `sec`.`usec` (local_time() of it goes to `t`), with what
+// changes once a second formatted once a second per thread: the request
+// path's stamp.
+size_t write_stamp_at(Format f, int64_t sec, int usec, char* out, LocalTime& t);
+// write_stamp_at() for the current time.
+size_t write_stamp_now(Format f, char* out, LocalTime& t);
+
 // Appends the encoded message to `out`. The whole message is at most
 // `max_len` bytes: MSG is cut when needed (at a UTF-8 character boundary when
 // MSG is UTF-8 there). Returns true when MSG was cut.
 bool encode_bsd(const Header& h, std::string_view msg, size_t max_len, std::string& out);
 bool encode_rfc5424(const Header& h, std::string_view msg, size_t max_len, std::string& out);
 bool encode(Format f, const Header& h, std::string_view msg, size_t max_len, std::string& out);
+bool encode(Format f, const HeaderTemplate& head, const LocalTime& t, std::string_view msg,
+            size_t max_len, std::string& out);
 
 // How many bytes of `msg` fit in `room` bytes without splitting a UTF-8
 // multi-byte sequence (bytes that are not UTF-8 are cut at `room` exactly).

@@ -106,6 +106,10 @@ struct SyslogLogs {
     int priority = 0;
     std::string tag;
     SenderT* sender = nullptr;
+    // All of the header but its time stamp, made at child_init for this
+    // child's pid (header_pid).
+    syslogmod::HeaderTemplate header;
+    long header_pid = 0;
   };
 
   struct Settings {
@@ -270,7 +274,16 @@ struct SyslogLogs {
     return OK;
   }
 
-  static void child_init(Gen& gen, apr_pool_t*) { gen.settings.pid = static_cast<long>(getpid()); }
+  // Before any request thread runs: handles are read-only afterwards.
+  static void child_init(Gen& gen, apr_pool_t*) {
+    const long pid = static_cast<long>(getpid());
+    gen.settings.pid = pid;
+    for (const auto& h : gen.handles.all()) {
+      const Destination& d = h->sender->destination;
+      h->header = syslogmod::header_template(d.format, h->priority, d.hostname, h->tag, pid);
+      h->header_pid = pid;
+    }
+  }
 
   static std::unique_ptr<delivery::Sink> open_sink(Gen& gen, SenderT& sender,
                                                    delivery::ShipperOptions& options,
@@ -289,26 +302,46 @@ struct SyslogLogs {
 
   static logchain::LineEnd line_end(const Handle&) { return logchain::LineEnd::Strip; }
 
-  // Request thread: encode, then queue. Throws.
-  static void write(Handle& h, std::string_view line) {
+  // Request thread: the header made of the handle's template and a time
+  // stamp, queued together with the line's parts. Throws.
+  static void write(Handle& h, const logchain::LineParts& line, apr_pool_t* pool) {
     SenderT& sender = *h.sender;
     if (!sender.running()) {
-      sender.offer(std::string_view(), line);  // counted as dropped, not encoded
+      sender.offer(std::string_view(), line.line());  // counted as dropped, not encoded
       return;
     }
     const Destination& d = sender.destination;
-    syslogmod::Header hdr;
-    hdr.priority = h.priority;
-    hdr.time = syslogmod::local_time_now();
-    hdr.hostname = d.hostname;
-    hdr.tag = h.tag;
     const Gen* gen = Kit::generation();
-    hdr.pid = gen && gen->settings.pid ? gen->settings.pid : static_cast<long>(getpid());
-    // A local buffer, not a thread_local one: a thread_local with a
-    // destructor would pin this DSO (see syslog_format.cpp).
-    std::string msg;
-    if (syslogmod::encode(d.format, hdr, line, d.max_length, msg)) sender.ledger->count_truncated();
-    sender.offer(std::string_view(), msg);
+    const long pid = gen && gen->settings.pid ? gen->settings.pid : static_cast<long>(getpid());
+    syslogmod::LocalTime now;
+    char stamp[syslogmod::kMaxStamp];
+    const size_t stamp_len = syslogmod::write_stamp_now(d.format, stamp, now);
+    const syslogmod::HeaderTemplate& t = h.header;
+    const std::string_view before_msg = line.bytes ? std::string_view(t.before_msg) : "";
+    const size_t head_bytes =
+        t.before_stamp.size() + stamp_len + t.after_stamp.size() + before_msg.size();
+    if (h.header_pid != pid || head_bytes + line.bytes > d.max_length) {
+      // A line that is cut (at a character boundary, so in one piece), or
+      // a handle child_init did not reach.
+      syslogmod::Header hdr;
+      hdr.priority = h.priority;
+      hdr.time = now;
+      hdr.hostname = d.hostname;
+      hdr.tag = h.tag;
+      hdr.pid = pid;
+      std::string msg;
+      if (syslogmod::encode(d.format, hdr, line.joined(pool), d.max_length, msg))
+        sender.ledger->count_truncated();
+      const std::string_view encoded(msg);
+      sender.offer(std::string_view(), delivery::BodyParts(&encoded, 1));
+      return;
+    }
+    std::string_view* head = line.slots + logchain::LineParts::kHeadSlots - 4;
+    head[0] = t.before_stamp;
+    head[1] = std::string_view(stamp, stamp_len);
+    head[2] = t.after_stamp;
+    head[3] = before_msg;
+    sender.offer(std::string_view(), line.with_head(4, head_bytes));
   }
 };
 

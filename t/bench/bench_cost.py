@@ -45,6 +45,8 @@ did not start or stop, ab errors, a receiver that got nothing).
     BENCH_IR_REQUESTS  N1,N2 under cachegrind (default 300,1300)
     BENCH_SYS_REQUESTS N1,N2 for perf (default 2000,12000)
     BENCH_ROUNDS       repeat every measurement, report medians (default 1)
+    BENCH_PROFILES     a directory to keep cachegrind's files in
+                       (cachegrind.KEY.N; compare with cg_diff, cg_annotate)
     BENCH_BUILD        build tree whose modules are loaded, e.g. one made
                        with `make BUILD=... build-all` from an older commit
                        (default: build/; sets lib.paths' MODSUITE_BUILD)
@@ -83,6 +85,7 @@ ONLY = os.environ.get("BENCH_CASES", "")
 IR_N = pair("BENCH_IR_REQUESTS", "300,1300")
 SYS_N = pair("BENCH_SYS_REQUESTS", "2000,12000")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1"))
+KEEP_PROFILES = os.environ.get("BENCH_PROFILES", "")
 WARMUP = 200  # requests before perf attaches (the syscall server)
 START_TIMEOUT = 120  # httpd -X under valgrind starts in a few seconds
 STOP_TIMEOUT = 60
@@ -307,7 +310,11 @@ class Bench:
                 srv.cleanup()
             # httpd's own file (the process valgrind ran: its pid is ours);
             # a forked piped logger, if traced until its exec, has another pid.
-            return cachegrind_ir(str(out).replace("%p", str(srv.proc.pid)))
+            result = str(out).replace("%p", str(srv.proc.pid))
+            if KEEP_PROFILES:
+                Path(KEEP_PROFILES).mkdir(parents=True, exist_ok=True)
+                shutil.copy(result, Path(KEEP_PROFILES) / f"cachegrind.{key}.{n}")
+            return cachegrind_ir(result)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

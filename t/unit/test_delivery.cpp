@@ -525,6 +525,32 @@ START_TEST(queue_overflow_accounting) {
 }
 END_TEST
 
+// A body given in parts is queued as the parts back to back (empty parts
+// included), costs what the joined body costs, and a pop that is given
+// spare records fills them, reusing their strings' memory.
+START_TEST(queue_parts_and_spare_records) {
+  const std::string_view parts[] = {"<14>", "",    "Dec  2 10:00:00", " host app[7]: ", "GET /",
+                                    "",     " 200"};
+  const BodyParts body(parts, sizeof parts / sizeof parts[0]);
+  const std::string joined = "<14>Dec  2 10:00:00 host app[7]: GET / 200";
+  ck_assert_uint_eq(body.bytes, joined.size());
+  RecordQueue q(RecordQueue::cost("t", joined) * 2);
+  ck_assert(q.push("t", body, T0));
+  ck_assert(q.push("t", joined, T0));
+  ck_assert(!q.push("t", body, T0));  // full: the parts cost the same
+  ck_assert_uint_eq(q.dropped(), 1u);
+  std::vector<Record> spare(1);
+  spare[0].body.reserve(1000);
+  const char* reused = spare[0].body.data();
+  std::vector<Record> out;
+  ck_assert_uint_eq(q.pop(out, 10, &spare), 2u);
+  ck_assert(spare.empty());
+  ck_assert(out[0].tag == "t" && out[0].body == joined);
+  ck_assert(out[1].tag == "t" && out[1].body == joined);
+  ck_assert_ptr_eq(out[0].body.data(), reused);
+}
+END_TEST
+
 START_TEST(queue_pop_keeps_order) {
   RecordQueue q(1 << 20);
   for (int i = 0; i < 50; ++i) q.push("", std::to_string(i), T0 + Millis(i));
@@ -1719,10 +1745,10 @@ static Suite* delivery_suite() {
        {batch_policy_due, batch_policy_wait_for, backoff_doubles_with_jitter_and_caps,
         backoff_jitter_spreads, backoff_min_above_max}},
       {"queue",
-       {queue_overflow_accounting, queue_pop_keeps_order, queue_chunks_concurrent_producers,
-        queue_memory_follows_what_is_queued, queue_wake_fd_on_full_batch,
-        stop_signal_cuts_a_wait_short, stop_signal_finished, exit_log_formats_like_httpd,
-        exit_log_filters_by_level}},
+       {queue_overflow_accounting, queue_pop_keeps_order, queue_parts_and_spare_records,
+        queue_chunks_concurrent_producers, queue_memory_follows_what_is_queued,
+        queue_wake_fd_on_full_batch, stop_signal_cuts_a_wait_short, stop_signal_finished,
+        exit_log_formats_like_httpd, exit_log_filters_by_level}},
       {"shipper",
        {shipper_delivers_in_batches_in_order,
         shipper_names_its_thread,

@@ -590,6 +590,64 @@ START_TEST(local_time_breaks_down_in_zone) {
 }
 END_TEST
 
+// The request path's stamp (cached per second and thread) is the stamp
+// write_stamp() makes of the same instant, whatever the order of formats,
+// microseconds and seconds it is asked for.
+START_TEST(cached_stamps_equal_fresh_ones) {
+  setenv("TZ", "XYZ+3", 1);  // 3 hours west of UTC
+  tzset();
+  const int64_t base = 1700000000;
+  const struct {
+    int64_t sec;
+    int usec;
+    Format format;
+  } asks[] = {{base, 1, Format::Rfc5424}, {base, 999999, Format::Rfc5424},
+              {base, 42, Format::Bsd},    {base, 500000, Format::Rfc5424},
+              {base + 1, 0, Format::Bsd}, {base + 1, 123456, Format::Rfc5424},
+              {base, 7, Format::Rfc5424}, {base + 86400 * 40, 10, Format::Bsd}};
+  for (const auto& a : asks) {
+    char cached[kMaxStamp], fresh[kMaxStamp];
+    LocalTime t;
+    size_t n = write_stamp_at(a.format, a.sec, a.usec, cached, t);
+    size_t m = write_stamp(a.format, local_time(a.sec, a.usec), fresh);
+    ck_assert_uint_eq(n, m);
+    ck_assert_bytes(string(cached, n), string(fresh, m));
+    ck_assert_int_eq(t.usec, a.usec);
+  }
+  char out[kMaxStamp];
+  LocalTime t;
+  size_t n = write_stamp_at(Format::Rfc5424, base, 5, out, t);
+  ck_assert_bytes(string(out, n), string("2023-11-14T19:13:20.000005-03:00"));
+  n = write_stamp_at(Format::Bsd, base, 5, out, t);
+  ck_assert_bytes(string(out, n), string("Nov 14 19:13:20"));
+}
+END_TEST
+
+// The template and a stamp, put together, are what encode() makes.
+START_TEST(header_template_matches_encode) {
+  for (Format f : {Format::Bsd, Format::Rfc5424}) {
+    for (std::string_view host : {std::string_view(""), std::string_view("web1")}) {
+      Header h;
+      h.priority = 182;
+      h.time = local_time(1700000000, 250);
+      h.hostname = host;
+      h.tag = "httpd";
+      h.pid = 4242;
+      HeaderTemplate t = header_template(f, h.priority, host, h.tag, h.pid);
+      char stamp[kMaxStamp];
+      string stamp_text(stamp, write_stamp(f, h.time, stamp));
+      for (std::string_view msg : {std::string_view("GET / 200"), std::string_view("")}) {
+        string out;
+        ck_assert(!encode(f, h, msg, 8192, out));
+        string joined = t.before_stamp + stamp_text + t.after_stamp;
+        if (!msg.empty()) joined += t.before_msg + string(msg);
+        ck_assert_bytes(out, joined);
+      }
+    }
+  }
+}
+END_TEST
+
 // ---- drop reports ----
 
 START_TEST(drop_ledger_reports_once_per_interval) {
@@ -1449,6 +1507,8 @@ Suite* syslog_suite() {
   tcase_add_test(fmt, format_names);
   tcase_add_test(fmt, hostnames_for_headers);
   tcase_add_test(fmt, local_time_breaks_down_in_zone);
+  tcase_add_test(fmt, cached_stamps_equal_fresh_ones);
+  tcase_add_test(fmt, header_template_matches_encode);
 
   TCase* cut = add("truncation");
   tcase_add_loop_test(cut, cut_lengths, 0, sizeof kCuts / sizeof kCuts[0]);
