@@ -195,6 +195,27 @@ struct RecordHeader {
 
 size_t aligned(size_t n) { return (n + kAlign - 1) & ~(kAlign - 1); }
 
+// Copies `n` bytes. Most parts of a line are a few bytes (a space, a
+// quote, a status code): fixed-size copies, which the compiler makes moves,
+// overlapping for the sizes between, cost a third of a call to memcpy.
+inline void copy_part(char* to, const char* from, size_t n) {
+  if (n >= 8) {
+    if (n > 16) {
+      std::memcpy(to, from, n);
+      return;
+    }
+    std::memcpy(to, from, 8);
+    std::memcpy(to + n - 8, from + n - 8, 8);
+  } else if (n >= 4) {
+    std::memcpy(to, from, 4);
+    std::memcpy(to + n - 4, from + n - 4, 4);
+  } else if (n > 0) {
+    to[0] = from[0];
+    to[n / 2] = from[n / 2];
+    to[n - 1] = from[n - 1];
+  }
+}
+
 }  // namespace
 
 size_t RecordQueue::cost(std::string_view tag, std::string_view body) {
@@ -288,8 +309,7 @@ bool RecordQueue::push(std::string_view tag, const BodyParts& body, Clock::time_
     char* to = at + sizeof hdr + tag.size();
     for (size_t i = 0; i < body.count; ++i) {
       const std::string_view part = body.parts[i];
-      if (part.empty()) continue;
-      std::memcpy(to, part.data(), part.size());
+      copy_part(to, part.data(), part.size());
       to += part.size();
     }
     write_offset_ += need;

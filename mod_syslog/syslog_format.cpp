@@ -189,26 +189,30 @@ size_t write_stamp(Format f, const LocalTime& t, char* out) {
 
 size_t write_stamp_at(Format f, int64_t sec, int usec, char* out, LocalTime& t) {
   // Plain data only: a thread_local with a destructor would pin this DSO.
+  // It holds the breakdown too: one thread_local looked up per line, not two.
   struct Cache {
     int64_t sec;
     bool valid[2];
     size_t len[2];
     char text[2][kMaxStamp];
+    LocalTime lt;
   };
   static thread_local Cache cache{};
-  t = local_time(sec, usec);
-  const int k = f == Format::Bsd ? 0 : 1;
-  if (cache.sec != sec) {
+  if (cache.sec != sec || (!cache.valid[0] && !cache.valid[1])) {
     cache.sec = sec;
     cache.valid[0] = cache.valid[1] = false;
+    cache.lt = local_time(sec, 0);
   }
+  t = cache.lt;
+  t.usec = usec;
+  const int k = f == Format::Bsd ? 0 : 1;
   if (!cache.valid[k]) {
     cache.len[k] = write_stamp(f, t, cache.text[k]);
     cache.valid[k] = true;
   }
   std::memcpy(out, cache.text[k], cache.len[k]);
   // rfc5424: the microseconds follow "YYYY-MM-DDThh:mm:ss.", 20 bytes.
-  if (f == Format::Rfc5424) put_fixed(out + 20, t.usec % 1000000, 6);
+  if (f == Format::Rfc5424) put_fixed(out + 20, usec % 1000000, 6);
   return cache.len[k];
 }
 

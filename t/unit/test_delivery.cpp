@@ -551,6 +551,31 @@ START_TEST(queue_parts_and_spare_records) {
 }
 END_TEST
 
+// Parts of every size from 0 to 40 bytes, in one body, arrive whole and in
+// order (the copy of a part depends on its size).
+START_TEST(queue_parts_of_every_size) {
+  std::vector<std::string> texts;
+  std::string joined;
+  for (size_t n = 0; n <= 40; ++n) {
+    std::string t;
+    for (size_t i = 0; i < n; ++i) t.push_back(static_cast<char>('a' + (n + i) % 26));
+    texts.push_back(t);
+    joined += t;
+  }
+  std::vector<std::string_view> parts(texts.begin(), texts.end());
+  RecordQueue q(1 << 20);
+  ck_assert(q.push("", BodyParts(parts.data(), parts.size()), T0));
+  std::reverse(parts.begin(), parts.end());
+  ck_assert(q.push("", BodyParts(parts.data(), parts.size()), T0));
+  std::vector<Record> out;
+  ck_assert_uint_eq(q.pop(out, 10), 2u);
+  ck_assert(out[0].body == joined);
+  std::string backwards;
+  for (auto it = texts.rbegin(); it != texts.rend(); ++it) backwards += *it;
+  ck_assert(out[1].body == backwards);
+}
+END_TEST
+
 START_TEST(queue_pop_keeps_order) {
   RecordQueue q(1 << 20);
   for (int i = 0; i < 50; ++i) q.push("", std::to_string(i), T0 + Millis(i));
@@ -1746,9 +1771,10 @@ static Suite* delivery_suite() {
         backoff_jitter_spreads, backoff_min_above_max}},
       {"queue",
        {queue_overflow_accounting, queue_pop_keeps_order, queue_parts_and_spare_records,
-        queue_chunks_concurrent_producers, queue_memory_follows_what_is_queued,
-        queue_wake_fd_on_full_batch, stop_signal_cuts_a_wait_short, stop_signal_finished,
-        exit_log_formats_like_httpd, exit_log_filters_by_level}},
+        queue_parts_of_every_size, queue_chunks_concurrent_producers,
+        queue_memory_follows_what_is_queued, queue_wake_fd_on_full_batch,
+        stop_signal_cuts_a_wait_short, stop_signal_finished, exit_log_formats_like_httpd,
+        exit_log_filters_by_level}},
       {"shipper",
        {shipper_delivers_in_batches_in_order,
         shipper_names_its_thread,
