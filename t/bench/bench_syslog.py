@@ -14,9 +14,17 @@ latency, with ratios against (b) and (c) from the same run. For the cases
 that go through rsyslogd it also gives how many of the lines arrived.
 Nothing is asserted: the floors are printed beside the figures.
 
+Two variants, each its own table. "shared": httpd, wrk and rsyslogd run on
+every core, so a client and a receiver that compete with httpd for two
+cores hide what httpd itself spends. "pinned" (two cores or more): httpd
+(parent, children, their threads) on core 0, wrk and rsyslogd on core 1
+(CPU affinity, as taskset sets it), so that the requests/s are what one
+core of httpd serves with each destination: the module's own cost shows.
+
     BENCH_ROUNDS (default 5), BENCH_SECONDS per measurement (default 5),
     BENCH_CONNECTIONS (default 32), BENCH_THREADS (default 2),
-    BENCH_CASES (a subset such as "abd", for experiments; the table needs b and c)
+    BENCH_CASES (a subset such as "abd", for experiments; the table needs b and c),
+    BENCH_VARIANTS "shared", "pinned" or "shared,pinned" (the default)
 """
 import os
 import re
@@ -39,6 +47,8 @@ CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 ONLY = os.environ.get("BENCH_CASES", "")  # e.g. "abd": a subset, for experiments
 WARMUP_SECONDS = 1
+VARIANTS = [v for v in os.environ.get("BENCH_VARIANTS", "shared,pinned").split(",") if v]
+HTTPD_CORE, CLIENT_CORE = 0, 1
 
 # A plain receiver: every message to a file in rsyslog's traditional format.
 BENCH_RSYSLOG_CONF = """\
@@ -108,14 +118,25 @@ def settle(path, timeout=15.0):
     return last
 
 
-def run_case(key, log_line, rs):
+def pin(cores):
+    """This process and whatever it starts from now on run on `cores`."""
+    os.sched_setaffinity(0, cores)
+
+
+def run_case(key, log_line, rs, pinned):
     h = Httpd(mpm="event")
     try:
         conf = h.conf().load("syslog")
         if log_line:
             conf.add(log_line(h, rs))
         rs.out.write_bytes(b"")  # rsyslogd appends: start each case from empty
-        h.start(conf)  # one request (readiness)
+        if pinned:
+            pin({HTTPD_CORE})  # httpd's parent, and so its children, inherit it
+        try:
+            h.start(conf)  # one request (readiness)
+        finally:
+            if pinned:
+                pin({CLIENT_CORE})  # wrk and this script
         url = h.url("/small.txt")
         _, _, warm = wrk(url, WARMUP_SECONDS)
         rps, p99, total = wrk(url, SECONDS)
@@ -128,30 +149,41 @@ def run_case(key, log_line, rs):
         h.cleanup()
 
 
-def main():
-    lib.rsyslog.CONF = BENCH_RSYSLOG_CONF
+def measure(pinned):
+    """Every case, ROUNDS times: (medians, deliveries, drop report lines)."""
+    all_cores = os.sched_getaffinity(0)
+    if pinned:
+        pin({CLIENT_CORE})  # rsyslogd inherits it
     rs = Rsyslogd().start()
     results = {key: [] for key, _, _ in CASES}
     deliveries = {key: [] for key, _, _ in CASES}
     drop_reports = []
+    label = "pinned" if pinned else "shared"
     try:
         for rnd in range(ROUNDS):
             order = CASES[rnd % len(CASES):] + CASES[:rnd % len(CASES)]
             for key, _, log_line in order:
-                rps, p99, served, received, drops = run_case(key, log_line, rs)
+                rps, p99, served, received, drops = run_case(key, log_line, rs, pinned)
                 results[key].append((rps, p99))
                 if received is not None:
                     deliveries[key].append((received, served))
                 drop_reports += drops
-                print(f"round {rnd + 1} ({key}) {rps:9.0f} req/s  p99 {p99:7.2f} ms"
+                print(f"{label} round {rnd + 1} ({key}) {rps:9.0f} req/s  p99 {p99:7.2f} ms"
                       + (f"  {received}/{served} lines at rsyslogd" if received is not None
                          else ""), file=sys.stderr, flush=True)
     finally:
         rs.cleanup()
-
+        pin(all_cores)
     med = {k: (statistics.median(r for r, _ in v), statistics.median(p for _, p in v))
            for k, v in results.items()}
+    return med, deliveries, drop_reports
+
+
+def report(pinned, med, deliveries, drop_reports):
     b, c = med["b"][0], med["c"][0]
+    where = (f"httpd on core {HTTPD_CORE}, wrk and rsyslogd on core {CLIENT_CORE}" if pinned
+             else "httpd, wrk and rsyslogd on every core")
+    print(f"### {'Pinned' if pinned else 'Shared'}: {where}\n")
     print(f"wrk -t{THREADS} -c{CONNECTIONS} -d{SECONDS}s --latency, keep-alive, GET /small.txt "
           f"(64 bytes), event MPM (2 children x 16 threads), LogFormat common; "
           f"median of {ROUNDS} rounds.\n")
@@ -173,6 +205,22 @@ def main():
         print("\nDrop reports in the error logs:\n")
         for line in drop_reports[:20]:
             print(f"    {line}")
+    print()
+
+
+def main():
+    lib.rsyslog.CONF = BENCH_RSYSLOG_CONF
+    cores = os.sched_getaffinity(0)
+    for variant in VARIANTS:
+        if variant not in ("shared", "pinned"):
+            print(f"bench_syslog: unknown variant {variant!r}", file=sys.stderr)
+            return 2
+        pinned = variant == "pinned"
+        if pinned and not {HTTPD_CORE, CLIENT_CORE} <= cores:
+            print(f"### Pinned: left out (cores {HTTPD_CORE} and {CLIENT_CORE} are not both "
+                  f"available here)\n")
+            continue
+        report(pinned, *measure(pinned))
     return 0
 
 
