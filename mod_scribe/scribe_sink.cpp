@@ -95,33 +95,47 @@ class StopAwareSocket : public at::transport::TVirtualTransport<StopAwareSocket>
   const delivery::StopSignal* stop_;
 };
 
+using FramedBinary = at::protocol::TBinaryProtocolT<at::transport::TFramedTransport>;
+
+// Scribe's Log(messages) call, written from the batch itself: the bytes
+// scribeClient::send_Log() writes (seqid 0), without copying every line
+// into a gen::LogEntry first. The protocol is the concrete type, so each
+// field goes into the frame buffer without a virtual call.
+void send_log_call(FramedBinary& out, const std::vector<delivery::Record>& batch) {
+  namespace tp = at::protocol;
+  out.writeMessageBegin("Log", tp::T_CALL, 0);
+  out.writeStructBegin("scribe_Log_args");
+  out.writeFieldBegin("messages", tp::T_LIST, 1);
+  out.writeListBegin(tp::T_STRUCT, static_cast<uint32_t>(batch.size()));
+  for (const delivery::Record& r : batch) {
+    out.writeStructBegin("LogEntry");
+    out.writeFieldBegin("category", tp::T_STRING, 1);
+    out.writeString(r.tag);
+    out.writeFieldEnd();
+    out.writeFieldBegin("message", tp::T_STRING, 2);
+    out.writeString(r.body);
+    out.writeFieldEnd();
+    out.writeFieldStop();
+    out.writeStructEnd();
+  }
+  out.writeListEnd();
+  out.writeFieldEnd();
+  out.writeFieldStop();
+  out.writeStructEnd();
+  out.writeMessageEnd();
+  out.getTransport()->writeEnd();
+  out.getTransport()->flush();
+}
+
 }  // namespace
 
 struct ScribeSink::Connection {
   size_t index = 0;
   std::shared_ptr<StopAwareSocket> socket;
   std::shared_ptr<at::transport::TFramedTransport> transport;
+  std::shared_ptr<FramedBinary> protocol;
+  // Reads the answers (recv_Log); calls are written by send_log_call().
   std::unique_ptr<gen::scribeClient> client;
-  // Kept between batches: an entry's message reuses the memory of the line
-  // sent in it before instead of being allocated for every line. Log()
-  // sends the whole vector, so a smaller batch keeps the messages of the
-  // entries it does not use (LogEntry itself has no move, only a copy).
-  std::vector<gen::LogEntry> entries;
-  std::vector<std::string> spare_messages;
-
-  std::vector<gen::LogEntry>& entries_for(size_t n) {
-    while (entries.size() > n) {
-      spare_messages.push_back(std::move(entries.back().message));
-      entries.pop_back();
-    }
-    while (entries.size() < n) {
-      entries.emplace_back();
-      if (spare_messages.empty()) continue;
-      entries.back().message.swap(spare_messages.back());
-      spare_messages.pop_back();
-    }
-    return entries;
-  }
 
   ~Connection() {
     try {
@@ -185,8 +199,8 @@ bool ScribeSink::connect_to(size_t index, std::string& error) {
   c->index = index;
   c->socket = std::make_shared<StopAwareSocket>(fd, opts_.timeout, stop_);  // owns fd from here
   c->transport = std::make_shared<at::transport::TFramedTransport>(c->socket);
-  auto protocol = std::make_shared<at::protocol::TBinaryProtocol>(c->transport);
-  c->client = std::make_unique<gen::scribeClient>(protocol);
+  c->protocol = std::make_shared<FramedBinary>(c->transport);
+  c->client = std::make_unique<gen::scribeClient>(c->protocol);
   conn_ = std::move(c);
   if (ever_connected_ && index != last_index_) {
     if (index == 0)
@@ -230,12 +244,8 @@ SendResult ScribeSink::send(const std::vector<delivery::Record>& batch, std::str
       if (error.empty()) error = "no collector configured";
       return SendResult::Failed;
     }
-    std::vector<gen::LogEntry>& entries = conn_->entries_for(batch.size());
-    for (size_t i = 0; i < batch.size(); ++i) {
-      entries[i].category = batch[i].tag;
-      entries[i].message = batch[i].body;
-    }
-    gen::ResultCode::type rc = conn_->client->Log(entries);
+    send_log_call(*conn_->protocol, batch);
+    gen::ResultCode::type rc = conn_->client->recv_Log();
     rotation_.succeeded(conn_->index);
     if (rc == gen::ResultCode::OK) return SendResult::Ok;
     if (rc == gen::ResultCode::TRY_LATER) {
