@@ -14,6 +14,7 @@
 #include <new>
 #include <system_error>
 
+#include "resend_store.h"
 #include "spool.h"
 
 namespace delivery {
@@ -392,7 +393,8 @@ Shipper::Shipper(std::unique_ptr<Sink> sink, ShipperOptions opts, Reporter repor
       report_(std::move(report)),
       queue_(opts_.queue_bytes),
       policy_(std::max<size_t>(opts_.batch_lines, 1), opts_.flush_interval),
-      backoff_(opts_.retry_min, opts_.retry_max) {
+      backoff_(opts_.retry_min, opts_.retry_max),
+      recent_(std::make_unique<ResendStore>()) {
   queue_.set_wake_threshold(policy_.max_lines());
   sink_->attach(&stop_);
   if (!opts_.spool_dir.empty())
@@ -589,20 +591,13 @@ void Shipper::idle_wait(Clock::time_point until) {
 }
 
 void Shipper::remember_sent(std::vector<Record>& batch, Clock::time_point now) {
-  for (auto& r : batch) {
-    recent_bytes_ += r.cost();
-    recent_.emplace_back(std::move(r), now);
-  }
+  for (const Record& r : batch) recent_->add(r, now);
+  recycle(batch);
   // Which of these are resent is decided when the connection is found dead
   // (take_back_recent), by age and by what the peer's kernel had not
   // acknowledged then; none older than a live connection can hold.
   const Millis max_age = std::max(opts_.resend_window, opts_.resend_unacked_max_age);
-  while (!recent_.empty() &&
-         (recent_bytes_ > opts_.resend_window_bytes || now - recent_.front().second > max_age)) {
-    recent_bytes_ -= recent_.front().first.cost();
-    keep_spare(std::move(recent_.front().first));
-    recent_.pop_front();
-  }
+  recent_->forget(opts_.resend_window_bytes, now - max_age);
 }
 
 // Lines of a few hundred bytes are the rule; a rare long one is not kept.
@@ -626,29 +621,28 @@ void Shipper::recycle(std::vector<Record>& batch) {
 // minutes of low-rate traffic). An older line the kernel acknowledged is
 // not sent again: after an idle hour the last burst is not resent.
 void Shipper::take_back_recent(std::vector<Record>& pending, Clock::time_point now) {
-  if (recent_.empty()) return;
+  if (recent_->empty()) return;
   // Walking back from the newest line, until the unacknowledged bytes are
   // covered; body sizes leave the framing out, so this errs towards more.
   size_t unacked = sink_->unacknowledged_at_loss();
   const Millis max_age = std::max(opts_.resend_window, opts_.resend_unacked_max_age);
-  size_t keep_from = recent_.size();
+  size_t keep_from = recent_->size();
   size_t covered = 0;
   while (keep_from > 0) {
-    const auto& [r, t] = recent_[keep_from - 1];
+    const Clock::time_point t = recent_->sent_at(keep_from - 1);
     if (now - t > max_age) break;
     if (covered >= unacked && now - t > opts_.resend_window) break;
-    covered += r.body.size();
+    covered += recent_->body_size(keep_from - 1);
     --keep_from;
   }
+  const size_t resent = recent_->size() - keep_from;
   std::vector<Record> again;
-  again.reserve(recent_.size() - keep_from + pending.size());
-  for (size_t i = keep_from; i < recent_.size(); ++i) again.push_back(std::move(recent_[i].first));
+  again.reserve(resent + pending.size());
+  recent_->take_from(keep_from, again, spare_);
   {
     std::lock_guard<std::mutex> lock(stats_mu_);
-    stats_.resent += again.size();
+    stats_.resent += resent;
   }
-  recent_.clear();
-  recent_bytes_ = 0;
   for (auto& r : pending) again.push_back(std::move(r));
   pending.swap(again);
 }
@@ -696,7 +690,7 @@ void Shipper::run() {
     // stream socket and back). What went on the stream it left may not have
     // been read: it goes again, the new way.
     bool acks = sink_->acknowledges();
-    if (acks && !recent_.empty()) take_back_recent(pending, now);
+    if (acks && !recent_->empty()) take_back_recent(pending, now);
     report_drops(false);
     publish_status(down                       ? SenderState::Failing
                    : from_spool || spool_work ? SenderState::SendingSpool
@@ -730,7 +724,7 @@ void Shipper::run() {
         spool_work = from_spool;
       }
       if (pending.empty()) {
-        if (!acks && !recent_.empty() && sink_->connection_lost()) {
+        if (!acks && !recent_->empty() && sink_->connection_lost()) {
           sink_->close();
           take_back_recent(pending, now);
         } else if (policy_.due(queue_.size(), queue_.oldest(), now)) {
@@ -764,7 +758,7 @@ void Shipper::run() {
       if (acks)
         recycle(pending);
       else
-        remember_sent(pending, now);  // recycled when they age out
+        remember_sent(pending, now);  // copied into the resend store, recycled
       pending.clear();
       if (down) {
         report_(Level::Notice, "DE0003: " + sink_->describe() + ": delivering again after " +

@@ -21,7 +21,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -320,6 +319,7 @@ enum class Level { Error, Warning, Notice, Info, Debug };
 using Reporter = std::function<void(Level, const std::string&)>;
 
 class SpoolDir;
+class ResendStore;
 
 class Shipper {
  public:
@@ -404,9 +404,8 @@ class Shipper {
   std::vector<Record> spare_;        // emptied records, their strings' memory kept
   bool pending_from_spool_ = false;  // pending_ came from the spool (not counted twice)
 
-  // Sent-but-unconfirmed records for non-acknowledging sinks.
-  std::deque<std::pair<Record, Clock::time_point>> recent_;
-  size_t recent_bytes_ = 0;
+  // Sent-but-unconfirmed lines for non-acknowledging sinks.
+  std::unique_ptr<ResendStore> recent_;
 
   std::atomic<uint64_t> queued_{0};
   mutable std::mutex stats_mu_;  // sender-side counters, read by stats()

@@ -251,8 +251,17 @@ bool encode_rfc5424(const Header& h, std::string_view msg, size_t max_len, std::
 }
 
 void frame_octet_counted(std::string_view msg, std::string& out) {
-  append_number(out, static_cast<long>(msg.size()));
-  out.push_back(' ');
+  // The length and its space, written backwards: one append for both.
+  char head[24];
+  char* const end = head + sizeof head;
+  char* p = end;
+  *--p = ' ';
+  size_t n = msg.size();
+  do {
+    *--p = static_cast<char>('0' + n % 10);
+    n /= 10;
+  } while (n);
+  out.append(p, static_cast<size_t>(end - p));
   out.append(msg);
 }
 

@@ -354,6 +354,11 @@ delivery::SendResult StreamSink::send(const std::vector<delivery::Record>& batch
                                       std::string& error) {
   if (fd_ < 0 && !connect(error)) return delivery::SendResult::Failed;
   buf_.clear();
+  // Room for the batch and its framing at once (a length and a space at
+  // most 21 bytes a line).
+  size_t need = 0;
+  for (const delivery::Record& r : batch) need += r.body.size() + 21;
+  buf_.reserve(need);
   for (const delivery::Record& r : batch) {
     switch (delimiter_) {
       case Delimiter::OctetCount:

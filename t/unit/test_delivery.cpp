@@ -34,6 +34,7 @@
 #include "delivery.h"
 #include "drop_ledger.h"
 #include "exit_log.h"
+#include "resend_store.h"
 #include "spool.h"
 #include "status_board.h"
 
@@ -893,6 +894,63 @@ START_TEST(shipper_failed_resends_after_reconnect) {
   ck_assert_int_ge(fake->closes(), 2);  // the connection goes after each failure
   ck_assert(rep.has("DE0001", Level::Warning, ": delivery failed: fake failure; retrying"));
   ck_assert(rep.has("DE0003", Level::Notice, ": delivering again after "));
+}
+END_TEST
+
+// The resend store keeps lines in order, forgets the oldest first by size
+// and by age, compacts without losing a byte, and gives back records that
+// equal what went in (tags included), from any line on, across the blocks
+// that hold them.
+START_TEST(resend_store_keeps_forgets_and_gives_back) {
+  ResendStore store;
+  const Clock::time_point t0{};
+  std::vector<Record> want;
+  for (int i = 0; i < 200; ++i) {
+    Record r{i % 3 ? "" : "www", "line " + std::to_string(i) + std::string(i % 17, 'x')};
+    store.add(r, t0 + Millis(i));
+    want.push_back(r);
+  }
+  ck_assert_uint_eq(store.size(), 200u);
+  size_t cost = 0;
+  for (const Record& r : want) cost += r.cost();
+  ck_assert_uint_eq(store.bytes(), cost);
+
+  // By age: lines sent before t0 + 50 ms go.
+  store.forget(SIZE_MAX, t0 + Millis(50));
+  ck_assert_uint_eq(store.size(), 150u);
+  ck_assert(store.sent_at(0) == t0 + Millis(50));
+  // By size: the oldest go until the rest fits (compacting on the way).
+  size_t keep = 0, kept = 0;
+  for (size_t i = want.size(); i-- > 0 && keep + want[i].cost() <= 4000;) {
+    keep += want[i].cost();
+    ++kept;
+  }
+  store.forget(4000, t0);
+  ck_assert_uint_eq(store.size(), kept);
+  ck_assert_uint_eq(store.bytes(), keep);
+  ck_assert_uint_eq(store.body_size(store.size() - 1), want.back().body.size());
+  // Long lines: several blocks filled, emptied and reused, and a line
+  // longer than a block.
+  for (int i = 200; i < 330; ++i) {
+    Record r{"t", std::to_string(i) + std::string(i == 300 ? 100000 : 3000 + i, 'y')};
+    store.add(r, t0 + Millis(i));
+    want.push_back(r);
+    store.forget(200000, t0);
+    ck_assert_uint_le(store.bytes(), 200000u);
+  }
+  const size_t n = store.size();
+  std::vector<Record> spare(3, Record{"spare tag", std::string(40, 's')});
+  std::vector<Record> out(1, Record{"", "already there"});
+  store.take_from(5, out, spare);
+  ck_assert(store.empty());
+  ck_assert_uint_eq(store.bytes(), 0u);
+  ck_assert_uint_eq(spare.size(), 0u);
+  ck_assert_uint_eq(out.size(), 1 + n - 5);
+  for (size_t i = 1; i < out.size(); ++i) {
+    const Record& w = want[want.size() - (n - 5) + (i - 1)];
+    ck_assert_str_eq(out[i].tag.c_str(), w.tag.c_str());
+    ck_assert_str_eq(out[i].body.c_str(), w.body.c_str());
+  }
 }
 END_TEST
 
@@ -1780,6 +1838,7 @@ static Suite* delivery_suite() {
         shipper_names_its_thread,
         shipper_try_later_resends_same_batch,
         shipper_failed_resends_after_reconnect,
+        resend_store_keeps_forgets_and_gives_back,
         shipper_non_ack_resends_recent,
         shipper_non_ack_resends_no_stale_lines,
         shipper_non_ack_resends_what_the_peer_did_not_acknowledge,
