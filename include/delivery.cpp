@@ -14,6 +14,7 @@
 #include <new>
 #include <system_error>
 
+#include "drop_ledger.h"
 #include "resend_store.h"
 #include "spool.h"
 
@@ -276,6 +277,46 @@ void RecordQueue::recycle(Chunk* c) {
   }
 }
 
+BodyParts BodyParts::line(const char* const* strs, const int* lens, size_t n, size_t total,
+                          LineEnd end) {
+  BodyParts b;
+  b.strs = strs;
+  b.lens = lens;
+  b.portions = n;
+  b.portion_bytes = b.bytes = total;
+  if (end == LineEnd::Keep) return b;
+  // Characters from the end, across portions, skipping empty ones.
+  size_t i = n, left = 0;
+  auto previous = [&]() -> int {
+    while (left == 0) {
+      if (i == 0) return -1;
+      --i;
+      left = lens[i] > 0 ? static_cast<size_t>(lens[i]) : 0;
+    }
+    return static_cast<unsigned char>(strs[i][--left]);
+  };
+  if (previous() != '\n') return b;
+  const size_t cut = previous() == '\r' ? 2 : 1;
+  b.portion_bytes -= std::min(cut, total);
+  b.bytes = b.portion_bytes;
+  return b;
+}
+
+char* BodyParts::copy_to(char* to) const {
+  for (size_t i = 0; i < count; ++i) {
+    copy_part(to, parts[i].data(), parts[i].size());
+    to += parts[i].size();
+  }
+  size_t left = portion_bytes;
+  for (size_t i = 0; left > 0 && i < portions; ++i) {
+    const size_t n = std::min(lens[i] > 0 ? static_cast<size_t>(lens[i]) : 0, left);
+    copy_part(to, strs[i], n);
+    to += n;
+    left -= n;
+  }
+  return to;
+}
+
 bool RecordQueue::push(std::string_view tag, std::string_view body, Clock::time_point now) {
   return push(tag, BodyParts(&body, 1), now);
 }
@@ -307,12 +348,7 @@ bool RecordQueue::push(std::string_view tag, const BodyParts& body, Clock::time_
     char* at = write_chunk_->data() + write_offset_;
     std::memcpy(at, &hdr, sizeof hdr);
     if (!tag.empty()) std::memcpy(at + sizeof hdr, tag.data(), tag.size());
-    char* to = at + sizeof hdr + tag.size();
-    for (size_t i = 0; i < body.count; ++i) {
-      const std::string_view part = body.parts[i];
-      copy_part(to, part.data(), part.size());
-      to += part.size();
-    }
+    body.copy_to(at + sizeof hdr + tag.size());
     write_offset_ += need;
     bytes_.fetch_add(need, std::memory_order_acq_rel);
     // Counted before it is published: the consumer's decrement must never
@@ -561,6 +597,9 @@ void Shipper::report_drops(bool force) {
                               std::to_string(l) + " lost by this child in all");
     reported_lost_ = l;
   }
+  // On this Shipper's schedule, not the ledger's own.
+  if (opts_.ledger)
+    for (const auto& [level, text] : opts_.ledger->take(now, true)) report_(level, text);
 }
 
 void Shipper::spill(std::vector<Record>& batch) {
@@ -813,7 +852,6 @@ void Shipper::finish(bool from_spool, bool down) {
   } catch (...) {
   }
   report_drops(true);
-  if (opts_.on_exit) opts_.on_exit();
 }
 
 // Everything goes to local disk first, then the spool is delivered from

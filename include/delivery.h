@@ -96,19 +96,45 @@ struct Record {
   size_t cost() const { return tag.size() + body.size() + sizeof(Record); }
 };
 
-// A record's body as consecutive parts (mod_log_config's portions of a line,
-// a syslog header before them), copied into the queue back to back: a line
-// is copied once on the request thread, into the queue, never joined first.
+// Whether a line's end ("\n" or "\r\n") goes into the record with it.
+enum class LineEnd { Strip, Keep };
+
+// A record's body as consecutive parts, copied into the queue back to back:
+// a line is copied once on the request thread, into the queue, never joined
+// first. The parts are views (a header of the module's own), then
+// mod_log_config's portions of the line exactly as it passes them to a log
+// writer, of which the first `portion_bytes` bytes are taken (the line end
+// may be left out).
 struct BodyParts {
   const std::string_view* parts = nullptr;
   size_t count = 0;
-  size_t bytes = 0;  // the sum of the parts' sizes
+  const char* const* strs = nullptr;
+  const int* lens = nullptr;
+  size_t portions = 0;
+  size_t portion_bytes = 0;
+  size_t bytes = 0;  // all that is copied: the views and the portions' bytes taken
 
   BodyParts() = default;
   BodyParts(const std::string_view* p, size_t n) : parts(p), count(n) {
     for (size_t i = 0; i < n; ++i) bytes += p[i].size();
   }
   BodyParts(const std::string_view* p, size_t n, size_t sum) : parts(p), count(n), bytes(sum) {}
+
+  // A line as mod_log_config's `n` portions, `total` bytes in all (as it
+  // says), less its end when `end` is Strip. The end may be a portion of its
+  // own or end a longer one; "\r" and "\n" may even be portions apart.
+  static BodyParts line(const char* const* strs, const int* lens, size_t n, size_t total,
+                        LineEnd end);
+  // These portions after `head` (n views, `head_bytes` in all).
+  BodyParts with_head(const std::string_view* head, size_t n, size_t head_bytes) const {
+    BodyParts b = *this;
+    b.parts = head;
+    b.count = n;
+    b.bytes = head_bytes + portion_bytes;
+    return b;
+  }
+  // Copies all of it to `to` (room for `bytes`); returns the end.
+  char* copy_to(char* to) const;
 };
 
 enum class SendResult {
@@ -265,6 +291,8 @@ class RecordQueue {
   size_t read_offset_ = 0;
 };
 
+class DropLedger;
+
 struct ShipperOptions {
   size_t queue_bytes = 8u << 20;
   size_t batch_lines = 1000;
@@ -291,9 +319,11 @@ struct ShipperOptions {
   Millis resend_unacked_max_age{45000};
   // How often drop counts are reported.
   Millis report_interval{10000};
-  // Called on the sender thread as its last act, after the final drop
-  // report (the glue reports counts kept elsewhere).
-  std::function<void()> on_exit;
+  // Counts of lines that never reached the queue (cut to a maximum length,
+  // refused) or that a sink gave up, kept where request threads and the
+  // sink count them: the sender reports them with its own, at the same
+  // times, so that every reason is reported one way. Not owned; may be null.
+  DropLedger* ledger = nullptr;
   // The sender thread's name, as top -H and ps -L show it (at most 15
   // bytes; longer is cut). Empty: the name the child runs under.
   std::string thread_name;

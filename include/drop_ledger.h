@@ -1,10 +1,14 @@
-// Counting, on request threads, lines a log did not deliver whole (dropped
-// before they reached a sender, or truncated), and saying so.
+// Counting lines a log did not deliver whole: dropped before they reached a
+// sender (no running sender, a datagram a sink gave up), or truncated.
 //
-// Request threads count drops and truncations with relaxed atomics; whichever
-// thread first finds a report due claims it (compare-and-swap on the next
-// report time), so the error log gets at most one report per interval per
-// handle, plus a final one at child exit. Pure: the caller passes the clock.
+// Request threads and sinks count with relaxed atomics, no clock read and no
+// syscall. While a log's Shipper runs, its sender thread reports these
+// counts together with its own (ShipperOptions::ledger), on its schedule and
+// at its exit; a log without a running sender has its request threads
+// report instead: whichever first finds a report due claims it
+// (compare-and-swap on the next report time), at most one report per
+// interval, plus a final one at child exit. Pure: the caller passes the
+// clock.
 #pragma once
 
 #include <atomic>

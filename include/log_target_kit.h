@@ -44,7 +44,7 @@
 //                                         nullptr: no address (lines are
 //                                         counted as EDESTADDRREQ)
 //   LineEnd line_end(const Handle&)
-//   void write(Handle&, const LineParts& line, apr_pool_t* r_pool)
+//   void write(Handle&, const delivery::BodyParts& line, apr_pool_t* r_pool)
 //                                         offers to handle.sender
 //
 // Every entry point runs in a guard of module_kit.h. Glue only.
@@ -87,7 +87,7 @@ namespace logchain {
 
 // Whether the writer takes mod_log_config's line end ("\n", or "\r\n") off
 // before the module sees the line.
-enum class LineEnd { Strip, Keep };
+using LineEnd = delivery::LineEnd;
 
 // One destination of a generation, and in each child the Shipper (queue,
 // thread, connection) that carries its lines. Handles of the same
@@ -166,61 +166,10 @@ struct Generation {
 template <typename M>
 using SenderFor = typename Generation<M>::SenderT;
 
-// One line as mod_log_config's portions, less the line end when asked. The
-// parts point into the request's memory; kHeadSlots free slots before them
-// take a header of the module's own (mod_syslog's), so that header and line
-// are copied once, together, into the queue.
-struct LineParts {
-  static constexpr size_t kHeadSlots = 4;
-  std::string_view* slots = nullptr;  // kHeadSlots free, then `count` parts
-  size_t count = 0;
-  size_t bytes = 0;
-
-  delivery::BodyParts line() const { return {slots + kHeadSlots, count, bytes}; }
-  // The line after the first `head` of the head slots (filled by the
-  // caller, the last `head` of them), which hold `head_bytes`.
-  delivery::BodyParts with_head(size_t head, size_t head_bytes) const {
-    return {slots + kHeadSlots - head, head + count, head_bytes + bytes};
-  }
-  // The line in one piece, in `pool` (for the rare line that is cut).
-  std::string_view joined(apr_pool_t* pool) const {
-    char* to = static_cast<char*>(apr_palloc(pool, bytes + 1));
-    size_t used = 0;
-    for (size_t i = 0; i < count; ++i) {
-      const std::string_view part = slots[kHeadSlots + i];
-      if (part.empty()) continue;
-      std::memcpy(to + used, part.data(), part.size());
-      used += part.size();
-    }
-    return std::string_view(to, used);
-  }
-};
-
-// Makes the views of one line in `mem` (room for kHeadSlots + n of them):
-// the head slots empty, then the portions, less the line end ("\n" or
-// "\r\n") when asked.
-inline LineParts line_parts(void* mem, const char** strs, const int* lens, int n,
-                            LineEnd line_end) {
-  LineParts lp;
-  lp.slots = static_cast<std::string_view*>(mem);
-  for (size_t i = 0; i < LineParts::kHeadSlots; ++i) new (&lp.slots[i]) std::string_view();
-  std::string_view* parts = lp.slots + LineParts::kHeadSlots;
-  for (int i = 0; i < n; ++i) {
-    new (&parts[lp.count++]) std::string_view(strs[i], static_cast<size_t>(lens[i]));
-    lp.bytes += static_cast<size_t>(lens[i]);
-  }
-  if (line_end == LineEnd::Keep) return lp;
-  // The end may be a portion of its own (mod_log_config's) or end a longer
-  // one; "\r" and "\n" may even be apart.
-  auto drop_last = [&lp, parts](char c) {
-    while (lp.count > 0 && parts[lp.count - 1].empty()) --lp.count;
-    if (lp.count == 0 || parts[lp.count - 1].back() != c) return false;
-    parts[lp.count - 1].remove_suffix(1);
-    --lp.bytes;
-    return true;
-  };
-  if (drop_last('\n')) drop_last('\r');
-  return lp;
+// A line in one piece, in `pool`: for the rare line that is cut.
+inline std::string_view joined(const delivery::BodyParts& line, apr_pool_t* pool) {
+  char* to = static_cast<char*>(apr_palloc(pool, line.bytes + 1));
+  return std::string_view(to, static_cast<size_t>(line.copy_to(to) - to));
 }
 
 template <typename M>
@@ -369,11 +318,8 @@ class LogTargetKit {
     }
     options.status = slot;
     options.thread_name = std::string(M::kExitTag) + "-sender";
-    // The sender's last act: what its ledger counted on request threads.
-    options.on_exit = [ledger, to_log] {
-      for (const auto& [level, text] : ledger->take(delivery::Clock::now(), true))
-        to_log(level, text);
-    };
+    // While the sender runs, it reports what the ledger counts.
+    options.ledger = ledger;
     sender.shipper = std::make_unique<delivery::Shipper>(std::move(sink), options, to_log);
     gen.child->add(sender.shipper.get());
     sender.shipper->start();  // a failed start leaves a Shipper that counts every line
@@ -445,20 +391,20 @@ class LogTargetKit {
     return guard_request(
         M::log_index(), r, h->sender->name.c_str(), apr_status_t{APR_SUCCESS},
         [&]() -> apr_status_t {
-          // A common LogFormat has 10 to 30 portions. Raw memory:
-          // line_parts() constructs what it uses (zeroing all 68 views
-          // cost more than the copy of the line).
-          constexpr int kOnStack = 64;
-          alignas(std::string_view) unsigned char
-              on_stack[sizeof(std::string_view) * (LineParts::kHeadSlots + kOnStack)];
-          void* slots =
-              n <= kOnStack
-                  ? static_cast<void*>(on_stack)
-                  : apr_palloc(r->pool, sizeof(std::string_view) * (LineParts::kHeadSlots + n));
-          M::write(*h, line_parts(slots, strs, lens, n, M::line_end(*h)), r->pool);
-          delivery::DropLedger& ledger = *h->sender->ledger;
-          auto now = delivery::Clock::now();
-          if (ledger.due(now)) report(h->sender->report_to, ledger.take(now, false));
+          // The portions as mod_log_config made them: copied once, into
+          // the queue.
+          M::write(*h,
+                   delivery::BodyParts::line(strs, lens, static_cast<size_t>(n > 0 ? n : 0), len,
+                                             M::line_end(*h)),
+                   r->pool);
+          // A running sender reports the ledger's counts; without one,
+          // the request threads do (a rare state: no clock read per line
+          // otherwise).
+          if (!h->sender->running()) {
+            delivery::DropLedger& ledger = *h->sender->ledger;
+            auto now = delivery::Clock::now();
+            if (ledger.due(now)) report(h->sender->report_to, ledger.take(now, false));
+          }
           return APR_SUCCESS;
         });
   }

@@ -238,8 +238,8 @@ struct ScribeLogs {
   }
 
   // Request thread: never touches the network or the disk.
-  static void write(Handle& h, const logchain::LineParts& line, apr_pool_t*) {
-    h.sender->offer(h.category, line.line());
+  static void write(Handle& h, const delivery::BodyParts& line, apr_pool_t*) {
+    h.sender->offer(h.category, line);
   }
 };
 

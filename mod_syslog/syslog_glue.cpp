@@ -304,10 +304,10 @@ struct SyslogLogs {
 
   // Request thread: the header made of the handle's template and a time
   // stamp, queued together with the line's parts. Throws.
-  static void write(Handle& h, const logchain::LineParts& line, apr_pool_t* pool) {
+  static void write(Handle& h, const delivery::BodyParts& line, apr_pool_t* pool) {
     SenderT& sender = *h.sender;
     if (!sender.running()) {
-      sender.offer(std::string_view(), line.line());  // counted as dropped, not encoded
+      sender.offer(std::string_view(), line);  // counted as dropped, not encoded
       return;
     }
     const Destination& d = sender.destination;
@@ -330,18 +330,15 @@ struct SyslogLogs {
       hdr.tag = h.tag;
       hdr.pid = pid;
       std::string msg;
-      if (syslogmod::encode(d.format, hdr, line.joined(pool), d.max_length, msg))
+      if (syslogmod::encode(d.format, hdr, logchain::joined(line, pool), d.max_length, msg))
         sender.ledger->count_truncated();
       const std::string_view encoded(msg);
       sender.offer(std::string_view(), delivery::BodyParts(&encoded, 1));
       return;
     }
-    std::string_view* head = line.slots + logchain::LineParts::kHeadSlots - 4;
-    head[0] = t.before_stamp;
-    head[1] = std::string_view(stamp, stamp_len);
-    head[2] = t.after_stamp;
-    head[3] = before_msg;
-    sender.offer(std::string_view(), line.with_head(4, head_bytes));
+    const std::string_view head[] = {t.before_stamp, std::string_view(stamp, stamp_len),
+                                     t.after_stamp, before_msg};
+    sender.offer(std::string_view(), line.with_head(head, 4, head_bytes));
   }
 };
 

@@ -552,6 +552,53 @@ START_TEST(queue_parts_and_spare_records) {
 }
 END_TEST
 
+// A line as mod_log_config's portions: its end ("\n" or "\r\n") is left
+// out when asked, wherever it lies (a portion of its own, the end of a longer
+// one, "\r" and "\n" portions apart, empty portions after it), and only
+// one line end; the portions follow a header and arrive joined.
+START_TEST(queue_line_portions_and_their_end) {
+  struct Case {
+    std::vector<const char*> portions;
+    LineEnd end;
+    const char* want;
+  } cases[] = {
+      {{"GET / 200", "\n"}, LineEnd::Strip, "GET / 200"},
+      {{"GET / 200\n"}, LineEnd::Strip, "GET / 200"},
+      {{"GET / 200\r\n"}, LineEnd::Strip, "GET / 200"},
+      {{"GET / 200\r", "\n"}, LineEnd::Strip, "GET / 200"},
+      {{"GET", " / 200\r", "", "\n", ""}, LineEnd::Strip, "GET / 200"},
+      {{"GET / 200", "\r", "", "\n"}, LineEnd::Strip, "GET / 200"},
+      {{"a\n\n"}, LineEnd::Strip, "a\n"},
+      {{"\r\n"}, LineEnd::Strip, ""},
+      {{"\n"}, LineEnd::Strip, ""},
+      {{"", ""}, LineEnd::Strip, ""},
+      {{"no end"}, LineEnd::Strip, "no end"},
+      {{"a\r"}, LineEnd::Strip, "a\r"},
+      {{"GET / 200", "\n"}, LineEnd::Keep, "GET / 200\n"},
+  };
+  const std::string_view head[] = {"<14>", "Dec  3 10:00:00", " host: "};
+  for (const Case& c : cases) {
+    std::vector<int> lens;
+    size_t total = 0;
+    for (const char* p : c.portions) {
+      lens.push_back(static_cast<int>(std::strlen(p)));
+      total += lens.back();
+    }
+    const BodyParts line =
+        BodyParts::line(c.portions.data(), lens.data(), c.portions.size(), total, c.end);
+    ck_assert_uint_eq(line.bytes, std::strlen(c.want));
+    RecordQueue q(1 << 16);
+    ck_assert(q.push("", line, T0));
+    ck_assert(q.push("t", line.with_head(head, 3, 4 + 15 + 7), T0));
+    std::vector<Record> out;
+    ck_assert_uint_eq(q.pop(out, 10), 2u);
+    ck_assert_str_eq(out[0].body.c_str(), c.want);
+    const std::string with_head = std::string("<14>Dec  3 10:00:00 host: ") + c.want;
+    ck_assert_str_eq(out[1].body.c_str(), with_head.c_str());
+  }
+}
+END_TEST
+
 // Parts of every size from 0 to 40 bytes, in one body, arrive whole and in
 // order (the copy of a part depends on its size).
 START_TEST(queue_parts_of_every_size) {
@@ -850,7 +897,8 @@ START_TEST(shipper_names_its_thread) {
   s.start();
   ck_assert_int_eq(count_named("test-sender-wit"), 1);
   s.stop();
-  ck_assert_int_eq(count_named("test-sender-wit"), 0);
+  // Joined; the kernel may list the exited task for a moment longer.
+  ck_assert(eventually([&] { return count_named("test-sender-wit") == 0; }));
 }
 END_TEST
 
@@ -1105,6 +1153,28 @@ START_TEST(shipper_queue_full_reports_drops) {
   ck_assert(
       rep.has("DE0004", Level::Error, std::to_string(refused) + " dropped by this child in all"));
   ck_assert(!s.push("www", "after stop"));  // counted as lost, never queued
+}
+END_TEST
+
+// What a ledger counts outside the Shipper (lines cut, lines refused) is
+// reported by the running sender, on its schedule and not only at exit, with
+// the Shipper's own reports; the final report at stop has the totals.
+START_TEST(shipper_reports_its_ledger) {
+  auto sink = std::make_unique<FakeSink>();
+  Reports rep;
+  DropLedger ledger("fake", 480, Millis(3600 * 1000));  // its own interval never comes
+  ShipperOptions o = fast_options();
+  o.ledger = &ledger;
+  Shipper s(std::move(sink), o, rep.reporter());
+  s.start();
+  ledger.count_truncated();
+  ledger.count_dropped(EMSGSIZE);
+  ck_assert(eventually([&] { return rep.has("DE0015", Level::Warning, ": 1 lines truncated"); }));
+  ck_assert(rep.has("DE0014", Level::Error, ": 1 lines dropped"));
+  ledger.count_truncated();
+  ledger.count_truncated();
+  s.stop();
+  ck_assert(rep.has("DE0015", Level::Warning, "3 truncated by this child in all"));
 }
 END_TEST
 
@@ -1829,10 +1899,10 @@ static Suite* delivery_suite() {
         backoff_jitter_spreads, backoff_min_above_max}},
       {"queue",
        {queue_overflow_accounting, queue_pop_keeps_order, queue_parts_and_spare_records,
-        queue_parts_of_every_size, queue_chunks_concurrent_producers,
-        queue_memory_follows_what_is_queued, queue_wake_fd_on_full_batch,
-        stop_signal_cuts_a_wait_short, stop_signal_finished, exit_log_formats_like_httpd,
-        exit_log_filters_by_level}},
+        queue_line_portions_and_their_end, queue_parts_of_every_size,
+        queue_chunks_concurrent_producers, queue_memory_follows_what_is_queued,
+        queue_wake_fd_on_full_batch, stop_signal_cuts_a_wait_short, stop_signal_finished,
+        exit_log_formats_like_httpd, exit_log_filters_by_level}},
       {"shipper",
        {shipper_delivers_in_batches_in_order,
         shipper_names_its_thread,
@@ -1845,6 +1915,7 @@ static Suite* delivery_suite() {
         shipper_spools_through_outage,
         shipper_stop_spools_next_replays,
         shipper_queue_full_reports_drops,
+        shipper_reports_its_ledger,
         shipper_spool_limit_reports_drops,
         shipper_spooled_before_new_after_outage,
         shipper_stop_while_down_spools_without_sending,
