@@ -230,7 +230,7 @@ size_t RecordQueue::cost(size_t tag_bytes, size_t body_bytes) {
 
 RecordQueue::RecordQueue(size_t max_bytes) : max_bytes_(max_bytes) {
   wake_fd_ = make_eventfd();
-  write_chunk_ = read_chunk_ = map_chunk(kChunkBytes);
+  write_chunk_ = read_chunk_ = peek_chunk_ = map_chunk(kChunkBytes);
   if (!write_chunk_) {
     ::close(wake_fd_);
     throw std::bad_alloc();
@@ -360,23 +360,67 @@ bool RecordQueue::push(std::string_view tag, const BodyParts& body, Clock::time_
   return true;
 }
 
-size_t RecordQueue::pop(std::vector<Record>& out, size_t max, std::vector<Record>* spare) {
+Batch views_of(const std::vector<Record>& records) { return Batch(records.begin(), records.end()); }
+
+size_t RecordQueue::peek(Batch& out, size_t max) {
+  // Room first: nothing below throws, so a view is never taken from the
+  // queue without being handed out (and released later).
+  max = std::min(max, size());
+  out.reserve(out.size() + max);
   size_t n = 0;
   while (n < max) {
-    size_t committed = read_chunk_->committed.load(std::memory_order_acquire);
-    if (read_offset_ >= committed) {
-      Chunk* next = read_chunk_->next.load(std::memory_order_acquire);
+    size_t committed = peek_chunk_->committed.load(std::memory_order_acquire);
+    if (peek_offset_ >= committed) {
+      Chunk* next = peek_chunk_->next.load(std::memory_order_acquire);
       if (!next) break;
       // The producer wrote its last record here before it set `next`.
-      if (read_offset_ < read_chunk_->committed.load(std::memory_order_acquire)) continue;
+      if (peek_offset_ < peek_chunk_->committed.load(std::memory_order_acquire)) continue;
+      peek_chunk_ = next;  // recycled by release(), once its records are
+      peek_offset_ = 0;
+      continue;
+    }
+    const char* at = peek_chunk_->data() + peek_offset_;
+    RecordHeader hdr;
+    std::memcpy(&hdr, at, sizeof hdr);
+    out.emplace_back(std::string_view(at + sizeof hdr, hdr.tag_len),
+                     std::string_view(at + sizeof hdr + hdr.tag_len, hdr.body_len));
+    peek_offset_ += aligned(sizeof hdr + hdr.tag_len + hdr.body_len);
+    count_.fetch_sub(1, std::memory_order_acq_rel);
+    ++n;
+  }
+  peeked_ += n;
+  return n;
+}
+
+void RecordQueue::release(size_t n) {
+  n = std::min(n, peeked_);
+  peeked_ -= n;
+  for (;;) {
+    // A chunk the peeking has left is final: its records all lie before
+    // `committed`, and `next` is set.
+    if (read_chunk_ != peek_chunk_ &&
+        read_offset_ >= read_chunk_->committed.load(std::memory_order_acquire)) {
+      Chunk* next = read_chunk_->next.load(std::memory_order_acquire);
       recycle(read_chunk_);
       read_chunk_ = next;
       read_offset_ = 0;
       continue;
     }
-    const char* at = read_chunk_->data() + read_offset_;
+    if (n == 0) break;
     RecordHeader hdr;
-    std::memcpy(&hdr, at, sizeof hdr);
+    std::memcpy(&hdr, read_chunk_->data() + read_offset_, sizeof hdr);
+    size_t used = aligned(sizeof hdr + hdr.tag_len + hdr.body_len);
+    read_offset_ += used;
+    bytes_.fetch_sub(used, std::memory_order_acq_rel);
+    --n;
+  }
+}
+
+size_t RecordQueue::pop(std::vector<Record>& out, size_t max, std::vector<Record>* spare) {
+  if (peeked_ > 0) return 0;  // release() would give back the wrong records
+  Batch views;
+  size_t n = peek(views, max);
+  for (const RecordView& v : views) {
     if (spare && !spare->empty()) {
       out.push_back(std::move(spare->back()));
       spare->pop_back();
@@ -384,20 +428,16 @@ size_t RecordQueue::pop(std::vector<Record>& out, size_t max, std::vector<Record
       out.emplace_back();
     }
     Record& r = out.back();
-    r.tag.assign(at + sizeof hdr, hdr.tag_len);
-    r.body.assign(at + sizeof hdr + hdr.tag_len, hdr.body_len);
-    size_t used = aligned(sizeof hdr + hdr.tag_len + hdr.body_len);
-    read_offset_ += used;
-    bytes_.fetch_sub(used, std::memory_order_acq_rel);
-    count_.fetch_sub(1, std::memory_order_acq_rel);
-    ++n;
+    r.tag.assign(v.tag);
+    r.body.assign(v.body);
   }
+  release(n);
   return n;
 }
 
 Clock::time_point RecordQueue::oldest() const {
-  const Chunk* c = read_chunk_;
-  size_t offset = read_offset_;
+  const Chunk* c = peek_chunk_;
+  size_t offset = peek_offset_;
   while (offset >= c->committed.load(std::memory_order_acquire)) {
     const Chunk* next = c->next.load(std::memory_order_acquire);
     if (!next) return Clock::time_point{};
@@ -478,11 +518,12 @@ void Shipper::run_guarded() {
     try {
       report_(Level::Error, "DE0009: " + sink_->describe() + ": the sender failed (" + failure +
                                 "); lines it held are counted lost");
+      rebuild_pending();  // whatever step failed, its views are whole again
       if (pending_from_spool_) {
         spool_->rollback();  // still in its file
-        pending_.clear();
+        let_pending_go();
       }
-      finish_without_spool(pending_);  // the deadline has passed: counts all
+      finish_without_spool();  // the deadline has passed: counts all
       report_drops(true);
     } catch (...) {
     }
@@ -602,7 +643,7 @@ void Shipper::report_drops(bool force) {
     for (const auto& [level, text] : opts_.ledger->take(now, true)) report_(level, text);
 }
 
-void Shipper::spill(std::vector<Record>& batch) {
+void Shipper::spool_or_count(const Batch& batch) {
   if (batch.empty()) return;
   if (spool_ && spool_->append(batch)) {
     std::lock_guard<std::mutex> lock(stats_mu_);
@@ -610,18 +651,26 @@ void Shipper::spill(std::vector<Record>& batch) {
   } else {
     lost_.fetch_add(batch.size(), std::memory_order_relaxed);
   }
-  batch.clear();
+}
+
+void Shipper::spill_pending() {
+  spool_or_count(pending_);
+  let_pending_go();
 }
 
 void Shipper::spill_queue(Clock::time_point until) {
-  std::vector<Record> chunk;
-  while (queue_.pop(chunk, 4096) > 0) {
-    if (Clock::now() >= until) {
-      lost_.fetch_add(chunk.size(), std::memory_order_relaxed);
-      chunk.clear();
-      continue;
-    }
-    spill(chunk);
+  // The batch in flight is older, and the queue gives room back oldest
+  // first: it goes first.
+  if (pending_queued_ > 0) spill_pending();
+  Batch chunk;
+  size_t n;
+  while ((n = queue_.peek(chunk, 4096)) > 0) {
+    if (Clock::now() >= until)
+      lost_.fetch_add(n, std::memory_order_relaxed);
+    else
+      spool_or_count(chunk);
+    queue_.release(n);
+    chunk.clear();
   }
 }
 
@@ -629,9 +678,8 @@ void Shipper::idle_wait(Clock::time_point until) {
   if (stop_.wait_unless_stopped(queue_.wake_fd(), POLLIN, until) & POLLIN) queue_.clear_wake();
 }
 
-void Shipper::remember_sent(std::vector<Record>& batch, Clock::time_point now) {
-  for (const Record& r : batch) recent_->add(r, now);
-  recycle(batch);
+void Shipper::remember_sent(const Batch& batch, Clock::time_point now) {
+  for (const RecordView& r : batch) recent_->add(r, now);
   // Which of these are resent is decided when the connection is found dead
   // (take_back_recent), by age and by what the peer's kernel had not
   // acknowledged then; none older than a live connection can hold.
@@ -648,18 +696,42 @@ void Shipper::keep_spare(Record&& r) {
     spare_.push_back(std::move(r));
 }
 
-void Shipper::recycle(std::vector<Record>& batch) {
-  for (Record& r : batch) keep_spare(std::move(r));
-  batch.clear();
+void Shipper::recycle(std::vector<Record>& records) {
+  for (Record& r : records) keep_spare(std::move(r));
+  records.clear();
+}
+
+void Shipper::let_pending_go() {
+  queue_.release(pending_queued_);
+  pending_queued_ = 0;
+  pending_.clear();
+  recycle(held_);
+}
+
+void Shipper::rebuild_pending() {
+  Batch views(held_.begin(), held_.end());
+  const size_t queued = std::min(pending_queued_, pending_.size());
+  views.insert(views.end(), pending_.end() - static_cast<std::ptrdiff_t>(queued), pending_.end());
+  pending_.swap(views);
+}
+
+void Shipper::hold_in_front(std::vector<Record>&& front) {
+  // Moved records keep their bytes, not always their addresses (short
+  // strings live inside the record): every view of them is made again.
+  // Room first, so that no record is left half moved.
+  front.reserve(front.size() + held_.size());
+  for (Record& r : held_) front.push_back(std::move(r));
+  held_.swap(front);
+  rebuild_pending();
 }
 
 // Puts what was recently sent on a connection that turned out dead in front
-// of `pending`: at-least-once, since the peer may have read some of it.
+// of the batch in flight: at-least-once, since the peer may have read some of it.
 // What is resent: every line sent within the resend window, and older ones
 // whose bytes the peer's kernel had not acknowledged (a slow peer can sit on
 // minutes of low-rate traffic). An older line the kernel acknowledged is
 // not sent again: after an idle hour the last burst is not resent.
-void Shipper::take_back_recent(std::vector<Record>& pending, Clock::time_point now) {
+void Shipper::take_back_recent(Clock::time_point now) {
   if (recent_->empty()) return;
   // Walking back from the newest line, until the unacknowledged bytes are
   // covered; body sizes leave the framing out, so this errs towards more.
@@ -676,21 +748,20 @@ void Shipper::take_back_recent(std::vector<Record>& pending, Clock::time_point n
   }
   const size_t resent = recent_->size() - keep_from;
   std::vector<Record> again;
-  again.reserve(resent + pending.size());
+  again.reserve(resent + held_.size());
   recent_->take_from(keep_from, again, spare_);
   {
     std::lock_guard<std::mutex> lock(stats_mu_);
     stats_.resent += resent;
   }
-  for (auto& r : pending) again.push_back(std::move(r));
-  pending.swap(again);
+  hold_in_front(std::move(again));
 }
 
-size_t Shipper::delivered_of(const std::vector<Record>& batch) const {
+size_t Shipper::delivered_of(const Batch& batch) const {
   return batch.size() - std::min(batch.size(), sink_->given_up_in_last_send());
 }
 
-SendResult Shipper::send_guarded(const std::vector<Record>& batch) {
+SendResult Shipper::send_guarded(const Batch& batch) {
   std::string error;
   SendResult res;
   try {
@@ -714,7 +785,6 @@ SendResult Shipper::send_guarded(const std::vector<Record>& batch) {
 
 void Shipper::run() {
   // Members, so that a sender that fails still accounts for them.
-  std::vector<Record>& pending = pending_;
   bool& from_spool = pending_from_spool_;
   bool down = false;
   Clock::time_point retry_at{};
@@ -729,7 +799,7 @@ void Shipper::run() {
     // stream socket and back). What went on the stream it left may not have
     // been read: it goes again, the new way.
     bool acks = sink_->acknowledges();
-    if (acks && !recent_->empty()) take_back_recent(pending, now);
+    if (acks && !recent_->empty()) take_back_recent(now);
     report_drops(false);
     publish_status(down                       ? SenderState::Failing
                    : from_spool || spool_work ? SenderState::SendingSpool
@@ -737,7 +807,7 @@ void Shipper::run() {
     if (down && now < retry_at) {
       // Spill early enough that request threads keep finding room.
       if (spool_ && queue_.bytes() > queue_.capacity() / 2) {
-        if (!from_spool) spill(pending);  // older than anything queued
+        if (!from_spool) spill_pending();  // older than anything queued
         spill_queue();
         spool_work = true;
       }
@@ -756,19 +826,21 @@ void Shipper::run() {
       spool_->seal();
       spool_work = true;
     }
-    if (pending.empty()) {
+    if (pending_.empty()) {
       from_spool = false;
       if (spool_work) {
-        from_spool = spool_->next_batch(pending, policy_.max_lines());
+        from_spool = spool_->next_batch(held_, policy_.max_lines());
+        if (from_spool) rebuild_pending();
         spool_work = from_spool;
       }
-      if (pending.empty()) {
+      if (pending_.empty()) {
         if (!acks && !recent_->empty() && sink_->connection_lost()) {
           sink_->close();
-          take_back_recent(pending, now);
+          take_back_recent(now);
         } else if (policy_.due(queue_.size(), queue_.oldest(), now)) {
           // Counted but not yet published by its producer: look again soon.
-          if (queue_.pop(pending, policy_.max_lines(), &spare_) == 0) {
+          pending_queued_ = queue_.peek(pending_, policy_.max_lines());
+          if (pending_queued_ == 0) {
             idle_wait(now + Millis(1));
             continue;
           }
@@ -784,21 +856,18 @@ void Shipper::run() {
       }
     }
 
-    SendResult res = send_guarded(pending);
+    SendResult res = send_guarded(pending_);
     now = Clock::now();
     acks = sink_->acknowledges();
     if (res == SendResult::Ok) {
       {
         std::lock_guard<std::mutex> lock(stats_mu_);
-        stats_.sent += delivered_of(pending);
-        if (from_spool) stats_.replayed += pending.size();
+        stats_.sent += delivered_of(pending_);
+        if (from_spool) stats_.replayed += pending_.size();
       }
       if (from_spool) spool_->commit();
-      if (acks)
-        recycle(pending);
-      else
-        remember_sent(pending, now);  // copied into the resend store, recycled
-      pending.clear();
+      if (!acks) remember_sent(pending_, now);  // copied into the resend store
+      let_pending_go();
       if (down) {
         report_(Level::Notice, "DE0003: " + sink_->describe() + ": delivering again after " +
                                    std::to_string(backoff_.attempts()) + " failed attempts");
@@ -828,25 +897,24 @@ void Shipper::run() {
     down = true;
     if (from_spool) {
       spool_->rollback();
-      pending.clear();
+      let_pending_go();
       from_spool = false;
     }
-    if (res == SendResult::Failed && !acks) take_back_recent(pending, now);
+    if (res == SendResult::Failed && !acks) take_back_recent(now);
   }
   finish(from_spool, down);
 }
 
 void Shipper::finish(bool from_spool, bool down) {
-  std::vector<Record>& pending = pending_;
   if (from_spool) {
     spool_->rollback();
-    pending.clear();
+    let_pending_go();
   }
   const Peer peer = down ? Peer::Failing : Peer::Answering;
   if (spool_)
-    finish_to_spool(pending, peer);
+    finish_to_spool(peer);
   else
-    finish_without_spool(pending);
+    finish_without_spool();
   try {
     sink_->close();
   } catch (...) {
@@ -857,8 +925,8 @@ void Shipper::finish(bool from_spool, bool down) {
 // Everything goes to local disk first, then the spool is delivered from
 // until the deadline: what is not delivered by then stays spooled for the
 // next child, so a hung peer costs no line.
-void Shipper::finish_to_spool(std::vector<Record>& pending, Peer peer) {
-  spill(pending);
+void Shipper::finish_to_spool(Peer peer) {
+  spill_pending();
   // Spooling comes first even with no time left to deliver (an exit
   // deadline of 0); a spool on a slow disk still gets only a little more
   // (within ChildSenders::kGrace), and what does not fit is counted lost.
@@ -871,13 +939,14 @@ void Shipper::finish_to_spool(std::vector<Record>& pending, Peer peer) {
   while (peer == Peer::Answering && Clock::now() < stop_.deadline()) {
     std::vector<Record> batch;
     if (!spool_->next_batch(batch, policy_.max_lines())) break;
-    if (send_guarded(batch) != SendResult::Ok) {
+    const Batch views = views_of(batch);
+    if (send_guarded(views) != SendResult::Ok) {
       spool_->rollback();
       break;
     }
     spool_->commit();
     std::lock_guard<std::mutex> lock(stats_mu_);
-    stats_.sent += delivered_of(batch);
+    stats_.sent += delivered_of(views);
     stats_.replayed += batch.size();
   }
   spool_->release();
@@ -886,24 +955,30 @@ void Shipper::finish_to_spool(std::vector<Record>& pending, Peer peer) {
 // Delivers until the deadline, even to a peer that was failing (it may just
 // have come back, and there is no spool to fall back on); every line still
 // held then is counted lost.
-void Shipper::finish_without_spool(std::vector<Record>& pending) {
+void Shipper::finish_without_spool() {
   while (Clock::now() < stop_.deadline()) {
-    if (pending.empty() && queue_.pop(pending, policy_.max_lines(), &spare_) == 0) break;
-    if (send_guarded(pending) != SendResult::Ok) break;
-    std::lock_guard<std::mutex> lock(stats_mu_);
-    stats_.sent += delivered_of(pending);
-    pending.clear();
+    if (pending_.empty()) {
+      pending_queued_ = queue_.peek(pending_, policy_.max_lines());
+      if (pending_queued_ == 0) break;
+    }
+    if (send_guarded(pending_) != SendResult::Ok) break;
+    {
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      stats_.sent += delivered_of(pending_);
+    }
+    let_pending_go();
   }
   // A datagram sink may have sent the front of the batch it failed on.
-  size_t went = std::min(sink_->sent_of_failed(pending), pending.size());
+  size_t went = std::min(sink_->sent_of_failed(pending_), pending_.size());
   if (went > 0) {
     {
       std::lock_guard<std::mutex> lock(stats_mu_);
       stats_.sent += went;
     }
-    pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(went));
+    // The queue's room for them goes back with the rest, below.
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(went));
   }
-  spill(pending);
+  spill_pending();
   spill_queue();
 }
 

@@ -99,6 +99,20 @@ struct Record {
 // Whether a line's end ("\n" or "\r\n") goes into the record with it.
 enum class LineEnd { Strip, Keep };
 
+// A record as the sender hands it to a sink: views of bytes that stay put
+// until the sink's send() returns (in the queue, or in records the sender
+// holds).
+struct RecordView {
+  std::string_view tag;
+  std::string_view body;
+  RecordView() = default;
+  RecordView(std::string_view t, std::string_view b) : tag(t), body(b) {}
+  RecordView(const Record& r) : tag(r.tag), body(r.body) {}  // NOLINT: a view of it
+};
+using Batch = std::vector<RecordView>;
+// Views of `records`, which must outlive them.
+Batch views_of(const std::vector<Record>& records);
+
 // A record's body as consecutive parts, copied into the queue back to back:
 // a line is copied once on the request thread, into the queue, never joined
 // first. The parts are views (a header of the module's own), then
@@ -149,7 +163,7 @@ class Sink {
   virtual ~Sink() = default;
   // Connects when needed and delivers the whole batch. On Failed the sink has
   // already dropped its connection and `error` says why.
-  virtual SendResult send(const std::vector<Record>& batch, std::string& error) = 0;
+  virtual SendResult send(const Batch& batch, std::string& error) = 0;
   // True when Ok means the peer application has the records (Scribe's
   // reply). False when it only means the kernel took the bytes (syslog over
   // TCP): the shipper then keeps recently sent records and resends them if the
@@ -163,7 +177,7 @@ class Sink {
   // How many records at the front of `batch`, which send() last answered
   // Failed for, did go (a datagram sink sends line by line). The Shipper
   // counts them as sent, not lost, when it gives the batch up.
-  virtual size_t sent_of_failed(const std::vector<Record>& /*batch*/) const { return 0; }
+  virtual size_t sent_of_failed(const Batch& /*batch*/) const { return 0; }
   // How many lines the last send() answered Ok for were given up instead
   // (and counted as dropped by the sink): the Shipper does not count them
   // as sent.
@@ -244,11 +258,19 @@ class RecordQueue {
   // mapped): the caller's record is dropped, and counted here.
   bool push(std::string_view tag, std::string_view body, Clock::time_point now);
   bool push(std::string_view tag, const BodyParts& body, Clock::time_point now);
-  // Consumer side: moves up to `max` records into `out` (appending). Records
-  // are taken from the back of `spare` when it has any, so that their
-  // strings' memory is reused instead of allocated per record.
+  // Consumer side. Views of up to `max` records after those peeked before,
+  // appended to `out`: they stay valid, and their room taken, until
+  // release() gives it back. The sender sends from them, so a line is not
+  // copied again on its way out.
+  size_t peek(Batch& out, size_t max);
+  // Gives back the room of the `n` oldest peeked records.
+  void release(size_t n);
+  size_t peeked() const { return peeked_; }
+  // Copies up to `max` records into `out` (appending) and releases them;
+  // only with nothing peeked. Records are taken from the back of `spare`
+  // when it has any, so that their strings' memory is reused.
   size_t pop(std::vector<Record>& out, size_t max, std::vector<Record>* spare = nullptr);
-  // Arrival of the front record (consumer side); epoch when empty.
+  // Arrival of the oldest record not peeked yet; epoch when none.
   Clock::time_point oldest() const;
 
   // Readable once `wake_threshold` records wait (a full batch), so that the
@@ -258,6 +280,7 @@ class RecordQueue {
   void clear_wake();
   void set_wake_threshold(size_t n) { wake_threshold_ = n ? n : 1; }
 
+  // Records waiting (not peeked yet).
   size_t size() const { return count_.load(std::memory_order_acquire); }
   size_t bytes() const { return bytes_.load(std::memory_order_acquire); }
   size_t capacity() const { return max_bytes_; }
@@ -287,8 +310,12 @@ class RecordQueue {
   Chunk* write_chunk_;  // producers only, under producer_mu_
   size_t write_offset_ = 0;
 
-  Chunk* read_chunk_;  // consumer only
+  // Consumer only: where released room ends, and where peeking goes on.
+  Chunk* read_chunk_;
   size_t read_offset_ = 0;
+  Chunk* peek_chunk_;
+  size_t peek_offset_ = 0;
+  size_t peeked_ = 0;
 };
 
 class DropLedger;
@@ -397,26 +424,36 @@ class Shipper {
   // Whether the peer answered the last attempt: a failing one is not tried
   // again on the way out.
   enum class Peer { Answering, Failing };
-  void finish_to_spool(std::vector<Record>& pending, Peer peer);
-  void finish_without_spool(std::vector<Record>& pending);
+  void finish_to_spool(Peer peer);
+  void finish_without_spool();
   // Sleeps until records are due, the sender is woken, `until`, or a stop.
   void idle_wait(Clock::time_point until);
   void report_drops(bool force);
-  SendResult send_guarded(const std::vector<Record>& batch);
-  // Spool (or, without a spool, count as lost) and clear.
-  void spill(std::vector<Record>& batch);
-  // Spools (or counts lost) the queue; past `until`, counts the rest lost.
+  SendResult send_guarded(const Batch& batch);
+  // Spools `batch` (or, without a spool, counts it lost).
+  void spool_or_count(const Batch& batch);
+  // The same for the batch in flight, which then goes.
+  void spill_pending();
+  // Spools (or counts lost) the queue, after the batch in flight; past
+  // `until`, counts the rest lost.
   void spill_queue(Clock::time_point until = Clock::time_point::max());
-  void remember_sent(std::vector<Record>& batch, Clock::time_point now);
+  void remember_sent(const Batch& batch, Clock::time_point now);
   // Adds what changed since the last call to the status slot and sets its
   // gauges; SlotUse::Release also gives the slot up (the sender's last act).
   enum class SlotUse { Keep, Release };
   void publish_status(SenderState state, SlotUse use = SlotUse::Keep) noexcept;
   // Records of `batch`, which the sink answered Ok for, that it did send.
-  size_t delivered_of(const std::vector<Record>& batch) const;
-  void take_back_recent(std::vector<Record>& pending, Clock::time_point now);
-  // Empties `batch`, keeping its records' memory for the next pop().
-  void recycle(std::vector<Record>& batch);
+  size_t delivered_of(const Batch& batch) const;
+  void take_back_recent(Clock::time_point now);
+  // The batch in flight is done with (sent, spooled or counted): its room in
+  // the queue goes back, the records it held become spares.
+  void let_pending_go();
+  // `front` goes before the lines of the batch in flight.
+  void hold_in_front(std::vector<Record>&& front);
+  // pending_ made again: views of held_, then its views of the queue.
+  void rebuild_pending();
+  // Empties `records`, keeping their memory for later use.
+  void recycle(std::vector<Record>& records);
   void keep_spare(Record&& r);
 
   std::unique_ptr<Sink> sink_;
@@ -430,7 +467,12 @@ class Shipper {
   std::thread thread_;
   std::atomic<bool> started_{false};
   std::atomic<bool> failed_{false};
-  std::vector<Record> pending_;      // the batch in flight, kept across failures
+  // The batch in flight, kept across failures: views of held_ (lines read
+  // from the spool, or taken back to be resent), then `pending_queued_`
+  // views of records still in the queue.
+  Batch pending_;
+  std::vector<Record> held_;
+  size_t pending_queued_ = 0;
   std::vector<Record> spare_;        // emptied records, their strings' memory kept
   bool pending_from_spool_ = false;  // pending_ came from the spool (not counted twice)
 

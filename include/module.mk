@@ -16,7 +16,8 @@ DELIVERY_CORE_SRCS := $(addprefix $(DELIVERY_DIR)/, delivery.cpp resend_store.cp
 	spool.cpp net.cpp drop_ledger.cpp exit_log.cpp)
 DELIVERY_OBJS := $(call OBJS_OF,$(DELIVERY_CORE_SRCS))
 # What the fuzzers compile in: the part of the core that parsing reaches.
-DELIVERY_SRCS := $(addprefix $(DELIVERY_DIR)/, delivery.cpp resend_store.cpp status_board.cpp spool.cpp)
+DELIVERY_SRCS := $(addprefix $(DELIVERY_DIR)/, delivery.cpp resend_store.cpp drop_ledger.cpp \
+	status_board.cpp spool.cpp)
 
 # Glue: none compiled here. log_writer_chain.h, module_kit.h, status_page.h
 # and delivery_aplog.h include httpd headers and are header-only: each

@@ -9,9 +9,7 @@ namespace {
 constexpr size_t kBlockBytes = 64 * 1024;
 }  // namespace
 
-ResendStore::Block& ResendStore::room_for(size_t bytes) {
-  if (!blocks_.empty() && blocks_.back().capacity - blocks_.back().used >= bytes)
-    return blocks_.back();
+void ResendStore::new_block(size_t bytes) {
   Block b;
   if (bytes <= kBlockBytes && spare_.data) {
     b = std::move(spare_);
@@ -24,12 +22,13 @@ ResendStore::Block& ResendStore::room_for(size_t bytes) {
   b.used = 0;
   b.lines = 0;
   blocks_.push_back(std::move(b));
-  return blocks_.back();
+  writing_ = &blocks_.back();  // a deque's elements stay put as it grows
 }
 
-void ResendStore::add(const Record& r, Clock::time_point sent) {
+void ResendStore::add(const RecordView& r, Clock::time_point sent) {
   const size_t n = r.tag.size() + r.body.size();
-  Block& b = room_for(n);
+  if (!writing_ || writing_->capacity - writing_->used < n) new_block(n);
+  Block& b = *writing_;
   char* at = b.data.get() + b.used;
   if (!r.tag.empty()) std::memcpy(at, r.tag.data(), r.tag.size());
   if (!r.body.empty()) std::memcpy(at + r.tag.size(), r.body.data(), r.body.size());
@@ -46,6 +45,7 @@ void ResendStore::forget(size_t max_bytes, Clock::time_point keep_since) {
     lines_.pop_front();
     // Lines leave in the order they came, so the oldest block empties first.
     if (--blocks_.front().lines == 0) {
+      if (writing_ == &blocks_.front()) writing_ = nullptr;
       Block done = std::move(blocks_.front());
       blocks_.pop_front();
       if (done.capacity == kBlockBytes) spare_ = std::move(done);
@@ -55,6 +55,7 @@ void ResendStore::forget(size_t max_bytes, Clock::time_point keep_since) {
 
 void ResendStore::clear() {
   lines_.clear();
+  writing_ = nullptr;
   while (!blocks_.empty()) {
     if (blocks_.front().capacity == kBlockBytes) spare_ = std::move(blocks_.front());
     blocks_.pop_front();

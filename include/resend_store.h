@@ -23,7 +23,7 @@ namespace delivery {
 
 class ResendStore {
  public:
-  void add(const Record& r, Clock::time_point sent);
+  void add(const RecordView& r, Clock::time_point sent);
   // Forgets lines from the oldest on while more than `max_bytes` are kept or
   // the oldest was sent before `keep_since`; what a forgotten line costs no
   // longer counts.
@@ -57,11 +57,12 @@ class ResendStore {
     Clock::time_point sent;
     size_t cost() const { return tag_len + body_len + sizeof(Record); }
   };
-  // The block the next `bytes` go into.
-  Block& room_for(size_t bytes);
+  // Makes the block the next `bytes` go into, when the last has no room.
+  void new_block(size_t bytes);
 
   std::deque<Line> lines_;    // oldest first
   std::deque<Block> blocks_;  // oldest first; the last one is written to
+  Block* writing_ = nullptr;  // blocks_.back(), or null
   Block spare_;               // an emptied standard block, for reuse
   size_t bytes_ = 0;
 };

@@ -57,13 +57,13 @@ uint32_t crc32(const void* data, size_t len) {
   return c ^ 0xFFFFFFFFu;
 }
 
-void encode_spool_record(const Record& rec, std::string& out) {
+void encode_spool_record(const RecordView& rec, std::string& out) {
   std::string payload;
   size_t tag_len = std::min<size_t>(rec.tag.size(), 0xffff);
   payload.reserve(2 + tag_len + rec.body.size());
   payload.push_back(static_cast<char>(tag_len & 0xff));
   payload.push_back(static_cast<char>(tag_len >> 8));
-  payload.append(rec.tag, 0, tag_len);
+  payload.append(rec.tag.substr(0, tag_len));
   payload.append(rec.body);
   put_u32(out, static_cast<uint32_t>(payload.size()));
   put_u32(out, crc32(payload.data(), payload.size()));
@@ -99,7 +99,7 @@ bool SpoolWriter::open(const std::string& path, std::string& error) {
   return true;
 }
 
-bool SpoolWriter::append(const std::vector<Record>& recs, std::string& error) {
+bool SpoolWriter::append(const Batch& recs, std::string& error) {
   if (fd_ < 0) {
     error = "spool file not open";
     return false;
@@ -252,7 +252,7 @@ std::vector<std::string> SpoolDir::list() const {
   return out;
 }
 
-bool SpoolDir::append(const std::vector<Record>& recs) {
+bool SpoolDir::append(const Batch& recs) {
   if (recs.empty()) return true;
   std::string error;
   // A file per writer rotates at an eighth of the limit, so that shedding

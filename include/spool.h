@@ -23,7 +23,7 @@ namespace delivery {
 uint32_t crc32(const void* data, size_t len);
 
 // Serialises one record as it is stored in a spool file.
-void encode_spool_record(const Record& rec, std::string& out);
+void encode_spool_record(const RecordView& rec, std::string& out);
 
 class SpoolWriter {
  public:
@@ -33,7 +33,7 @@ class SpoolWriter {
   SpoolWriter& operator=(const SpoolWriter&) = delete;
   // Creates the file (O_EXCL, O_CLOEXEC) and takes its lock.
   bool open(const std::string& path, std::string& error);
-  bool append(const std::vector<Record>& recs, std::string& error);
+  bool append(const Batch& recs, std::string& error);
   void close();
   bool is_open() const { return fd_ >= 0; }
   uint64_t size() const { return size_; }
@@ -82,7 +82,7 @@ class SpoolDir {
 
   // Appends to this child's file, opening one when needed and shedding the
   // oldest files when the directory holds more than max_bytes.
-  bool append(const std::vector<Record>& recs);
+  bool append(const Batch& recs);
   // Closes this child's file so that it can be replayed.
   void seal();
   bool writing() const { return writer_.is_open(); }

@@ -101,13 +101,13 @@ using FramedBinary = at::protocol::TBinaryProtocolT<at::transport::TFramedTransp
 // scribeClient::send_Log() writes (seqid 0), without copying every line
 // into a gen::LogEntry first. The protocol is the concrete type, so each
 // field goes into the frame buffer without a virtual call.
-void send_log_call(FramedBinary& out, const std::vector<delivery::Record>& batch) {
+void send_log_call(FramedBinary& out, const delivery::Batch& batch) {
   namespace tp = at::protocol;
   out.writeMessageBegin("Log", tp::T_CALL, 0);
   out.writeStructBegin("scribe_Log_args");
   out.writeFieldBegin("messages", tp::T_LIST, 1);
   out.writeListBegin(tp::T_STRUCT, static_cast<uint32_t>(batch.size()));
-  for (const delivery::Record& r : batch) {
+  for (const delivery::RecordView& r : batch) {
     out.writeStructBegin("LogEntry");
     out.writeFieldBegin("category", tp::T_STRING, 1);
     out.writeString(r.tag);
@@ -238,7 +238,7 @@ bool ScribeSink::ensure_connected(std::string& error) {
   return false;
 }
 
-SendResult ScribeSink::send(const std::vector<delivery::Record>& batch, std::string& error) {
+SendResult ScribeSink::send(const delivery::Batch& batch, std::string& error) {
   try {
     if (!ensure_connected(error)) {
       if (error.empty()) error = "no collector configured";

@@ -30,8 +30,7 @@ class ScribeSink : public delivery::Sink {
   ScribeSink(SinkOptions opts, delivery::Reporter report);
   ~ScribeSink() override;
 
-  delivery::SendResult send(const std::vector<delivery::Record>& batch,
-                            std::string& error) override;
+  delivery::SendResult send(const delivery::Batch& batch, std::string& error) override;
   // Scribe answers each Log(): OK means the collector has the lines.
   bool acknowledges() const override { return true; }
   void close() override;

@@ -23,12 +23,29 @@ void append_number(std::string& out, long v) {
   out.append(buf, static_cast<size_t>(r.ptr - buf));
 }
 
+// "00" to "99": numbers are written two digits at a time (a time stamp's
+// microseconds, a frame's length are written for every line).
+struct DigitPairs {
+  char text[200];
+  constexpr DigitPairs() : text() {
+    for (int i = 0; i < 100; ++i) {
+      text[2 * i] = static_cast<char>('0' + i / 10);
+      text[2 * i + 1] = static_cast<char>('0' + i % 10);
+    }
+  }
+  const char* of(unsigned long v) const { return text + 2 * v; }  // v < 100
+};
+constexpr DigitPairs kPairs;
+
 // `v` (0 <= v < 10^width) in exactly `width` digits at `out`; returns the end.
 char* put_fixed(char* out, long v, int width) {
-  for (int i = width - 1; i >= 0; --i) {
-    out[i] = static_cast<char>('0' + v % 10);
-    v /= 10;
+  unsigned long u = static_cast<unsigned long>(v);
+  int i = width;
+  for (; i >= 2; i -= 2) {
+    std::memcpy(out + i - 2, kPairs.of(u % 100), 2);
+    u /= 100;
   }
+  if (i == 1) out[0] = static_cast<char>('0' + u % 10);
   return out + width;
 }
 
@@ -212,7 +229,12 @@ size_t write_stamp_at(Format f, int64_t sec, int usec, char* out, LocalTime& t) 
   }
   std::memcpy(out, cache.text[k], cache.len[k]);
   // rfc5424: the microseconds follow "YYYY-MM-DDThh:mm:ss.", 20 bytes.
-  if (f == Format::Rfc5424) put_fixed(out + 20, usec % 1000000, 6);
+  if (f == Format::Rfc5424) {
+    const unsigned u = static_cast<unsigned>(usec) % 1000000u, rest = u % 10000u;
+    std::memcpy(out + 20, kPairs.of(u / 10000u), 2);
+    std::memcpy(out + 22, kPairs.of(rest / 100u), 2);
+    std::memcpy(out + 24, kPairs.of(rest % 100u), 2);
+  }
   return cache.len[k];
 }
 
@@ -250,32 +272,39 @@ bool encode_rfc5424(const Header& h, std::string_view msg, size_t max_len, std::
   return encode(Format::Rfc5424, h, msg, max_len, out);
 }
 
-void frame_octet_counted(std::string_view msg, std::string& out) {
-  // The length and its space, written backwards: one append for both.
+char* frame_octet_counted(std::string_view msg, char* out) {
+  // The length and its space, written backwards into a scratch buffer.
   char head[24];
   char* const end = head + sizeof head;
   char* p = end;
   *--p = ' ';
   size_t n = msg.size();
-  do {
-    *--p = static_cast<char>('0' + n % 10);
-    n /= 10;
-  } while (n);
-  out.append(p, static_cast<size_t>(end - p));
-  out.append(msg);
+  for (; n >= 100; n /= 100) {
+    p -= 2;
+    std::memcpy(p, kPairs.of(n % 100), 2);
+  }
+  if (n >= 10) {
+    p -= 2;
+    std::memcpy(p, kPairs.of(n), 2);
+  } else {
+    *--p = static_cast<char>('0' + n);
+  }
+  const size_t head_len = static_cast<size_t>(end - p);
+  std::memcpy(out, p, head_len);
+  if (!msg.empty()) std::memcpy(out + head_len, msg.data(), msg.size());
+  return out + head_len + msg.size();
 }
 
-void frame_nul_terminated(std::string_view msg, std::string& out) {
-  out.append(msg);
-  out.push_back('\0');
+char* frame_nul_terminated(std::string_view msg, char* out) {
+  if (!msg.empty()) std::memcpy(out, msg.data(), msg.size());
+  out[msg.size()] = '\0';
+  return out + msg.size() + 1;
 }
 
-void frame_lf_terminated(std::string_view msg, std::string& out) {
-  size_t start = out.size();
-  out.append(msg);
-  for (size_t i = start; i < out.size(); ++i)
-    if (out[i] == '\n') out[i] = ' ';
-  out.push_back('\n');
+char* frame_lf_terminated(std::string_view msg, char* out) {
+  for (char c : msg) *out++ = c == '\n' ? ' ' : c;
+  *out++ = '\n';
+  return out;
 }
 
 std::string header_hostname(std::string_view name) {

@@ -90,14 +90,25 @@ bool encode(Format f, const HeaderTemplate& head, const LocalTime& t, std::strin
 // multi-byte sequence (bytes that are not UTF-8 are cut at `room` exactly).
 size_t cut_length(std::string_view msg, size_t room);
 
+// Each framing writes `msg` framed at `out`, which has room for
+// framed_size(msg) bytes, and returns the end of what it wrote.
+constexpr size_t kMaxFraming = 21;  // "LEN SP" of the longest length
+inline size_t framed_size(std::string_view msg) { return msg.size() + kMaxFraming; }
 // RFC 6587 section 3.4.1, octet counting: "LEN SP MSG".
-void frame_octet_counted(std::string_view msg, std::string& out);
+char* frame_octet_counted(std::string_view msg, char* out);
 // What syslog(3) writes to a unix stream socket: MSG followed by a NUL.
-void frame_nul_terminated(std::string_view msg, std::string& out);
+char* frame_nul_terminated(std::string_view msg, char* out);
 // RFC 6587 section 3.4.2, non-transparent framing: MSG followed by LF. An
 // LF inside MSG would end the record early (and let the rest pose as a
 // record of its own), so it goes as a space.
-void frame_lf_terminated(std::string_view msg, std::string& out);
+char* frame_lf_terminated(std::string_view msg, char* out);
+// `msg` framed by `frame`, appended to `out`.
+inline void append_framed(char* (*frame)(std::string_view, char*), std::string_view msg,
+                          std::string& out) {
+  const size_t at = out.size();
+  out.resize(at + framed_size(msg));
+  out.resize(static_cast<size_t>(frame(msg, &out[at]) - out.data()));
+}
 
 // A host name usable in either header: printable ASCII without spaces, at
 // most 255 bytes; "-" when nothing is left.

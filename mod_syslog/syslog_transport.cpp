@@ -101,18 +101,24 @@ DatagramSender::Result DatagramSender::send(std::string_view msg, int& err,
   }
 }
 
-size_t DatagramSender::send_burst(const std::vector<delivery::Record>& batch, size_t from) {
+size_t DatagramSender::send_burst(const delivery::Batch& batch, size_t from) {
   if (fd_ < 0 || from >= batch.size()) return 0;
   size_t n = std::min(batch.size() - from, kBurst);
   if (n < 2) return 0;  // one line: send() is as cheap, and says why it failed
-  msgs_.assign(n, mmsghdr{});
-  iov_.resize(n);
+  if (msgs_.empty()) {
+    // Once: every header points at its own iovec; only the kernel writes
+    // to them after this (msg_len), and only the iovecs change per burst.
+    msgs_.assign(kBurst, mmsghdr{});
+    iov_.resize(kBurst);
+    for (size_t k = 0; k < kBurst; ++k) {
+      msgs_[k].msg_hdr.msg_iov = &iov_[k];
+      msgs_[k].msg_hdr.msg_iovlen = 1;
+    }
+  }
   for (size_t k = 0; k < n; ++k) {
-    const std::string& body = batch[from + k].body;
+    const std::string_view body = batch[from + k].body;
     iov_[k].iov_base = const_cast<char*>(body.data());
     iov_[k].iov_len = body.size();
-    msgs_[k].msg_hdr.msg_iov = &iov_[k];
-    msgs_[k].msg_hdr.msg_iovlen = 1;
   }
   int sent;
   do {
@@ -197,8 +203,7 @@ bool DatagramSink::connect(std::string& error) {
   return false;
 }
 
-delivery::SendResult DatagramSink::send(const std::vector<delivery::Record>& batch,
-                                        std::string& error) {
+delivery::SendResult DatagramSink::send(const delivery::Batch& batch, std::string& error) {
   size_t i = resume_.skip(batch);
   given_up_ = 0;
   if (!sender_ && !connect(error)) return delivery::SendResult::Failed;  // resume_ stays
@@ -245,7 +250,7 @@ delivery::SendResult DatagramSink::send(const std::vector<delivery::Record>& bat
   return delivery::SendResult::Ok;
 }
 
-size_t DatagramSink::sent_of_failed(const std::vector<delivery::Record>& batch) const {
+size_t DatagramSink::sent_of_failed(const delivery::Batch& batch) const {
   return resume_.skip(batch);
 }
 
@@ -350,35 +355,38 @@ bool StreamSink::write_all(std::string_view data, std::string& error, size_t& of
   return true;
 }
 
-delivery::SendResult StreamSink::send(const std::vector<delivery::Record>& batch,
-                                      std::string& error) {
+delivery::SendResult StreamSink::send(const delivery::Batch& batch, std::string& error) {
   if (fd_ < 0 && !connect(error)) return delivery::SendResult::Failed;
-  buf_.clear();
-  // Room for the batch and its framing at once (a length and a space at
-  // most 21 bytes a line).
+  // The batch framed in one buffer, one write.
   size_t need = 0;
-  for (const delivery::Record& r : batch) need += r.body.size() + 21;
-  buf_.reserve(need);
-  for (const delivery::Record& r : batch) {
-    switch (delimiter_) {
-      case Delimiter::OctetCount:
-        frame_octet_counted(r.body, buf_);
-        break;
-      case Delimiter::Lf:
-        frame_lf_terminated(r.body, buf_);
-        break;
-      case Delimiter::Nul:
-        frame_nul_terminated(r.body, buf_);
-        break;
-    }
+  for (const delivery::RecordView& r : batch) need += framed_size(r.body);
+  if (need > frames_size_) {
+    frames_.reset(new char[need]);  // not zeroed: only what is written is sent
+    frames_size_ = need;
+  }
+  char* at = frames_.get();
+  switch (delimiter_) {
+    case Delimiter::OctetCount:
+      for (const delivery::RecordView& r : batch) at = frame_octet_counted(r.body, at);
+      break;
+    case Delimiter::Lf:
+      for (const delivery::RecordView& r : batch) at = frame_lf_terminated(r.body, at);
+      break;
+    case Delimiter::Nul:
+      for (const delivery::RecordView& r : batch) at = frame_nul_terminated(r.body, at);
+      break;
   }
   size_t written = 0;
-  if (!write_all(buf_, error, written)) {
+  if (!write_all(std::string_view(frames_.get(), static_cast<size_t>(at - frames_.get())), error,
+                 written)) {
     close_lost(written);
     return delivery::SendResult::Failed;
   }
   // A large batch leaves a large buffer behind; do not keep it forever.
-  if (buf_.capacity() > (4u << 20)) std::string().swap(buf_);
+  if (frames_size_ > (4u << 20)) {
+    frames_.reset();
+    frames_size_ = 0;
+  }
   return delivery::SendResult::Ok;
 }
 
@@ -415,14 +423,13 @@ UnixSink::UnixSink(SocketAddress address, Mode start, std::string who, Millis st
   stream_ = StreamSink::unix_stream(std::move(address), std::move(who), opts);
 }
 
-delivery::SendResult UnixSink::send(const std::vector<delivery::Record>& batch,
-                                    std::string& error) {
+delivery::SendResult UnixSink::send(const delivery::Batch& batch, std::string& error) {
   // The Shipper offers a batch again, unchanged, after a Failed: resume
   // where it stopped, whichever way it goes now.
   size_t from = resume_.skip(batch);
   given_up_ = 0;
-  std::vector<delivery::Record> rest;
-  auto part = [&]() -> const std::vector<delivery::Record>& {
+  delivery::Batch rest;
+  auto part = [&]() -> const delivery::Batch& {
     if (from == 0) return batch;
     rest.assign(batch.begin() + static_cast<std::ptrdiff_t>(from), batch.end());
     return rest;
@@ -430,7 +437,7 @@ delivery::SendResult UnixSink::send(const std::vector<delivery::Record>& batch,
   // At most one change of kind per send: the path is one or the other.
   for (int turn = 0; turn < 2; ++turn) {
     if (mode_ == Mode::Datagram) {
-      const std::vector<delivery::Record>& lines = part();
+      const delivery::Batch& lines = part();
       datagram_->attach(stop_);
       delivery::SendResult r = datagram_->send(lines, error);
       given_up_ += datagram_->given_up_in_last_send();
@@ -439,7 +446,7 @@ delivery::SendResult UnixSink::send(const std::vector<delivery::Record>& batch,
       if (!datagram_->found_stream_socket()) break;
       mode_ = Mode::Stream;  // a stream socket now: the rest goes that way
     } else {
-      const std::vector<delivery::Record>& lines = part();
+      const delivery::Batch& lines = part();
       stream_->attach(stop_);
       delivery::SendResult r = stream_->send(lines, error);
       if (r == delivery::SendResult::Ok) return r;
@@ -460,9 +467,7 @@ void UnixSink::close() {
   stream_->close();
 }
 
-size_t UnixSink::sent_of_failed(const std::vector<delivery::Record>& batch) const {
-  return resume_.skip(batch);
-}
+size_t UnixSink::sent_of_failed(const delivery::Batch& batch) const { return resume_.skip(batch); }
 
 namespace {
 

@@ -71,7 +71,7 @@ class DatagramSender {
   // As many of batch[from..] as the socket takes now, one datagram each, in
   // one sendmmsg(2) per kBurst lines; never waits. Returns how many went: 0
   // when the first could not, which send() then handles (and says why).
-  size_t send_burst(const std::vector<delivery::Record>& batch, size_t from);
+  size_t send_burst(const delivery::Batch& batch, size_t from);
   const SocketAddress& address() const { return address_; }
 
   static constexpr size_t kBurst = 64;
@@ -91,16 +91,16 @@ class DatagramSender {
 class ResumePoint {
  public:
   // How many lines at the front of `batch` went already (0 for another batch).
-  size_t skip(const std::vector<delivery::Record>& batch) const {
+  size_t skip(const delivery::Batch& batch) const {
     return at_ > 0 && batch.size() == size_ && at_ < batch.size() && batch[at_].body == line_ ? at_
                                                                                               : 0;
   }
   // `went` lines of `batch` went; 0 forgets.
-  void set(const std::vector<delivery::Record>& batch, size_t went) {
+  void set(const delivery::Batch& batch, size_t went) {
     at_ = went < batch.size() ? went : 0;
     if (at_ == 0) return;
     size_ = batch.size();
-    line_ = batch[at_].body;
+    line_.assign(batch[at_].body);
   }
 
  private:
@@ -150,14 +150,13 @@ class DatagramSink : public delivery::Sink {
   DatagramSink(DatagramAddresses where, std::string who, Millis stall_timeout,
                std::function<void(int)> on_drop);
 
-  delivery::SendResult send(const std::vector<delivery::Record>& batch,
-                            std::string& error) override;
+  delivery::SendResult send(const delivery::Batch& batch, std::string& error) override;
   bool acknowledges() const override { return true; }
   // The Shipper calls this after every failed send: the socket stays unless
   // send() found it stale (reconnecting is send()'s business).
   void close() override {}
   std::string describe() const override { return who_; }
-  size_t sent_of_failed(const std::vector<delivery::Record>& batch) const override;
+  size_t sent_of_failed(const delivery::Batch& batch) const override;
   size_t given_up_in_last_send() const override { return given_up_; }
 
   // The last failure found a stream socket at the unix path.
@@ -204,8 +203,7 @@ class StreamSink : public delivery::Sink {
                                                  Options opts);
   ~StreamSink() override;
 
-  delivery::SendResult send(const std::vector<delivery::Record>& batch,
-                            std::string& error) override;
+  delivery::SendResult send(const delivery::Batch& batch, std::string& error) override;
   bool acknowledges() const override { return false; }
   bool connection_lost() override;
   void close() override;
@@ -239,7 +237,8 @@ class StreamSink : public delivery::Sink {
   bool is_unix_ = false;
   int fd_ = -1;
   size_t unacked_at_loss_ = 0;
-  std::string buf_;
+  std::unique_ptr<char[]> frames_;  // the batch being sent, framed
+  size_t frames_size_ = 0;
 };
 
 // A unix socket path, which a restarted daemon may bring back as the other
@@ -252,13 +251,12 @@ class UnixSink : public delivery::Sink {
   UnixSink(SocketAddress address, Mode start, std::string who, Millis stall_timeout,
            std::function<void(int)> on_drop);
 
-  delivery::SendResult send(const std::vector<delivery::Record>& batch,
-                            std::string& error) override;
+  delivery::SendResult send(const delivery::Batch& batch, std::string& error) override;
   bool acknowledges() const override { return mode_ == Mode::Datagram; }
   bool connection_lost() override;
   void close() override;
   std::string describe() const override { return who_; }
-  size_t sent_of_failed(const std::vector<delivery::Record>& batch) const override;
+  size_t sent_of_failed(const delivery::Batch& batch) const override;
   size_t given_up_in_last_send() const override { return given_up_; }
   size_t unacknowledged_at_loss() const override { return stream_->unacknowledged_at_loss(); }
 

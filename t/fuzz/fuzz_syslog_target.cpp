@@ -72,7 +72,7 @@ void check_encoding(std::string_view input) {
     if (!is_continuation(static_cast<unsigned char>(msg[room]))) fail("cut short", msg);
   }
   std::string framed;
-  syslogmod::frame_octet_counted(msg, framed);
+  syslogmod::append_framed(syslogmod::frame_octet_counted, msg, framed);
   if (framed.compare(framed.size() - msg.size(), msg.size(), msg) != 0) fail("framing", msg);
   std::string host = syslogmod::header_hostname(msg);
   if (host.empty() || host.size() > 255) fail("host name", host);

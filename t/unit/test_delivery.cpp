@@ -207,7 +207,7 @@ START_TEST(spool_torn_tail_short) {
   std::string err;
   SpoolWriter w;
   ck_assert(w.open(path, err));
-  ck_assert(w.append(make_records(3, "line-"), err));
+  ck_assert(w.append(views_of(make_records(3, "line-")), err));
   off_t whole = file_size(path);
   w.close();
   // Cut the last record short at every possible length.
@@ -236,7 +236,7 @@ START_TEST(spool_torn_tail_bad_crc) {
   std::string err;
   SpoolWriter w;
   ck_assert(w.open(path, err));
-  ck_assert(w.append(make_records(2, "l"), err));
+  ck_assert(w.append(views_of(make_records(2, "l")), err));
   w.close();
   // Flip a byte in the last record's body.
   int fd = open(path.c_str(), O_RDWR);
@@ -319,7 +319,7 @@ START_TEST(spooldir_rollback) {
   Reports rep;
   SpoolDir sd(tmpdir, "dest", 1 << 20, rep.reporter());
   auto recs = make_records(7, "r");
-  ck_assert(sd.append(recs));
+  ck_assert(sd.append(views_of(recs)));
   sd.seal();
   std::vector<Record> a, b;
   ck_assert(sd.next_batch(a, 3));
@@ -344,15 +344,15 @@ END_TEST
 START_TEST(spooldir_oldest_first_and_names) {
   Reports rep;
   SpoolDir first(tmpdir, "dest", 1 << 20, rep.reporter());
-  ck_assert(first.append(make_records(3, "old")));
+  ck_assert(first.append(views_of(make_records(3, "old"))));
   first.seal();
   std::this_thread::sleep_for(2ms);
   SpoolDir second(tmpdir, "dest", 1 << 20, rep.reporter());
-  ck_assert(second.append(make_records(3, "new")));
+  ck_assert(second.append(views_of(make_records(3, "new"))));
   second.seal();
   // Another shipper's files and stray names are not ours.
   SpoolDir stranger(tmpdir, "other", 1 << 20, rep.reporter());
-  ck_assert(stranger.append(make_records(2, "x")));
+  ck_assert(stranger.append(views_of(make_records(2, "x"))));
   stranger.seal();
   FILE* f = fopen((tmpdir + "/dest.notes.txt").c_str(), "w");
   fclose(f);
@@ -370,7 +370,7 @@ END_TEST
 START_TEST(spooldir_skips_file_being_written) {
   Reports rep;
   SpoolDir writer(tmpdir, "dest", 1 << 20, rep.reporter());
-  ck_assert(writer.append(make_records(4, "w")));  // open, locked
+  ck_assert(writer.append(views_of(make_records(4, "w"))));  // open, locked
   SpoolDir reader(tmpdir, "dest", 1 << 20, rep.reporter());
   std::vector<Record> batch;
   ck_assert(!reader.next_batch(batch, 10));
@@ -383,7 +383,7 @@ END_TEST
 START_TEST(spooldir_torn_file_replayed_then_removed) {
   Reports rep;
   SpoolDir sd(tmpdir, "dest", 1 << 20, rep.reporter());
-  ck_assert(sd.append(make_records(5, "t")));
+  ck_assert(sd.append(views_of(make_records(5, "t"))));
   sd.seal();
   auto files = sd.list();
   ck_assert_uint_eq(files.size(), 1u);
@@ -400,7 +400,7 @@ END_TEST
 START_TEST(spooldir_uncreatable_file_is_reported) {
   Reports rep;
   SpoolDir sd(tmpdir + "/missing", "dest", 1 << 20, rep.reporter());
-  ck_assert(!sd.append(make_records(3, "x")));
+  ck_assert(!sd.append(views_of(make_records(3, "x"))));
   ck_assert(rep.has("DE0010", Level::Error, "cannot create spool file " + tmpdir + "/missing/"));
   ck_assert(rep.has("DE0010", Level::Error, "No such file or directory"));
 }
@@ -707,6 +707,58 @@ START_TEST(queue_memory_follows_what_is_queued) {
 }
 END_TEST
 
+// Peeked records stay where they are, whole, across chunks, while producers
+// go on pushing: their room counts until release() gives it back (oldest
+// first), and then emptied chunks are unmapped; size() counts only what was
+// not peeked, and oldest() is the oldest not peeked.
+START_TEST(queue_peek_and_release) {
+  const size_t chunk_max = 72 << 10;
+  const std::string line(1000, 'p');
+  const size_t cost = RecordQueue::cost("tag", line + "0000");
+  RecordQueue q(cost * 400);
+  auto body = [&](int i) {
+    char n[8];
+    std::snprintf(n, sizeof n, "%04d", i);
+    return line + n;
+  };
+  for (int i = 0; i < 200; ++i)  // about three chunks
+    ck_assert(q.push("tag", body(i), T0 + Millis(i)));
+  Batch first;
+  ck_assert_uint_eq(q.peek(first, 150), 150u);
+  ck_assert_uint_eq(q.size(), 50u);
+  ck_assert(q.oldest() == T0 + Millis(150));
+  ck_assert_uint_eq(q.bytes(), 200 * cost);  // nothing released yet
+  for (int i = 200; i < 400; ++i) ck_assert(q.push("tag", body(i), T0 + Millis(i)));
+  ck_assert(!q.push("tag", body(400), T0));  // full: peeked records still count
+  Batch second;
+  ck_assert_uint_eq(q.peek(second, 1000), 250u);
+  ck_assert_uint_eq(q.peeked(), 400u);
+  ck_assert_uint_eq(q.size(), 0u);
+  ck_assert(q.oldest() == Clock::time_point{});
+  for (int i = 0; i < 150; ++i) {
+    ck_assert(first[i].tag == "tag");
+    ck_assert(first[i].body == body(i));
+  }
+  q.release(150);
+  ck_assert_uint_eq(q.bytes(), 250 * cost);
+  for (int i = 0; i < 250; ++i) ck_assert(second[i].body == body(150 + i));  // still there
+  q.release(250);
+  ck_assert_uint_eq(q.bytes(), 0u);
+  ck_assert_uint_eq(q.peeked(), 0u);
+  ck_assert_uint_le(q.mapped_bytes(), 2 * chunk_max);
+  // pop() copies and releases; it refuses while views are out.
+  ck_assert(q.push("", "a", T0));
+  ck_assert(q.push("", "b", T0));
+  Batch one;
+  ck_assert_uint_eq(q.peek(one, 1), 1u);
+  std::vector<Record> out;
+  ck_assert_uint_eq(q.pop(out, 10), 0u);
+  q.release(1);
+  ck_assert_uint_eq(q.pop(out, 10), 1u);
+  ck_assert(out[0].body == "b");
+}
+END_TEST
+
 START_TEST(queue_wake_fd_on_full_batch) {
   RecordQueue q(1 << 20);
   q.set_wake_threshold(3);
@@ -779,9 +831,11 @@ class FakeSink : public Sink {
   void set_unacknowledged(size_t bytes) { unacked_ = bytes; }
   size_t unacknowledged_at_loss() const override { return unacked_; }
 
-  SendResult send(const std::vector<Record>& batch, std::string& error) override {
+  SendResult send(const Batch& batch, std::string& error) override {
     std::lock_guard<std::mutex> lock(mu_);
-    calls_.push_back(batch);
+    calls_.emplace_back();
+    for (const RecordView& v : batch)
+      calls_.back().push_back(Record{std::string(v.tag), std::string(v.body)});
     SendResult r = SendResult::Ok;
     if (down_) {
       r = SendResult::Failed;
@@ -791,7 +845,7 @@ class FakeSink : public Sink {
     }
     if (r == SendResult::Failed) error = "fake failure";
     if (r == SendResult::Ok) {
-      for (const auto& rec : batch) delivered_.push_back(rec.body);
+      for (const auto& rec : batch) delivered_.emplace_back(rec.body);
       max_batch_ = std::max(max_batch_, batch.size());
     }
     return r;
@@ -1260,7 +1314,7 @@ END_TEST
 START_TEST(shipper_slow_peer_spills_instead_of_dropping) {
   class GatedSink : public FakeSink {
    public:
-    SendResult send(const std::vector<Record>& batch, std::string& error) override {
+    SendResult send(const Batch& batch, std::string& error) override {
       {
         std::unique_lock<std::mutex> lock(gate_mu_);
         ++waiting_;
@@ -1323,7 +1377,7 @@ class HangingSink : public Sink {
     ::close(fds_[0]);
     ::close(fds_[1]);
   }
-  SendResult send(const std::vector<Record>&, std::string& error) override {
+  SendResult send(const Batch&, std::string& error) override {
     ++calls_;
     stop_->wait(fds_[0], POLLIN, Clock::now() + 10s);
     error = "no answer";
@@ -1901,8 +1955,8 @@ static Suite* delivery_suite() {
        {queue_overflow_accounting, queue_pop_keeps_order, queue_parts_and_spare_records,
         queue_line_portions_and_their_end, queue_parts_of_every_size,
         queue_chunks_concurrent_producers, queue_memory_follows_what_is_queued,
-        queue_wake_fd_on_full_batch, stop_signal_cuts_a_wait_short, stop_signal_finished,
-        exit_log_formats_like_httpd, exit_log_filters_by_level}},
+        queue_peek_and_release, queue_wake_fd_on_full_batch, stop_signal_cuts_a_wait_short,
+        stop_signal_finished, exit_log_formats_like_httpd, exit_log_filters_by_level}},
       {"shipper",
        {shipper_delivers_in_batches_in_order,
         shipper_names_its_thread,

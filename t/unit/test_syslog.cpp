@@ -426,22 +426,22 @@ END_TEST
 
 START_TEST(framing_vectors) {
   string out;
-  frame_octet_counted("GET", out);
+  append_framed(frame_octet_counted, "GET", out);
   ck_assert_bytes(out, string("3 GET"));
-  frame_octet_counted("", out);
+  append_framed(frame_octet_counted, "", out);
   ck_assert_bytes(out, string("3 GET0 "));
   string big(1234, 'x');
   out.clear();
-  frame_octet_counted(big, out);
+  append_framed(frame_octet_counted, big, out);
   ck_assert_bytes(out, "1234 " + big);
   out.clear();
-  frame_nul_terminated("abc", out);
-  frame_nul_terminated("", out);
+  append_framed(frame_nul_terminated, "abc", out);
+  append_framed(frame_nul_terminated, "", out);
   ck_assert_bytes(out, string("abc\0\0", 5));
   // LF framing: an LF inside a message cannot start a record of its own.
   out.clear();
-  frame_lf_terminated("one\ntwo", out);
-  frame_lf_terminated("", out);
+  append_framed(frame_lf_terminated, "one\ntwo", out);
+  append_framed(frame_lf_terminated, "", out);
   ck_assert_bytes(out, string("one two\n\n"));
   // A whole record as it goes over TCP.
   Header h;
@@ -453,7 +453,7 @@ START_TEST(framing_vectors) {
   string msg;
   encode_rfc5424(h, "GET / HTTP/1.1", 8192, msg);
   out.clear();
-  frame_octet_counted(msg, out);
+  append_framed(frame_octet_counted, msg, out);
   ck_assert_bytes(out, string("74 <182>1 2026-03-07T09:05:03.000042+00:00 web1 httpd 4242 - - "
                               "GET / HTTP/1.1"));
 }
@@ -912,14 +912,15 @@ START_TEST(datagram_sink_sends_one_line_per_batch) {
   string error;
   std::vector<delivery::Record> one = {{"", "a"}};
   // Nobody there: nothing taken; the Shipper keeps the line and backs off.
-  ck_assert(sink.send(one, error) == delivery::SendResult::Failed);
+  ck_assert(sink.send(delivery::views_of(one), error) == delivery::SendResult::Failed);
   ck_assert_msg(error.find("No such file or directory") != string::npos, "%s", error.c_str());
   int rx = unix_dgram_receiver(path);
-  ck_assert_msg(sink.send(one, error) == delivery::SendResult::Ok, "%s", error.c_str());
+  ck_assert_msg(sink.send(delivery::views_of(one), error) == delivery::SendResult::Ok, "%s",
+                error.c_str());
   ck_assert_bytes(recv_datagram(rx), string("a"));
   // A line that can never go is given up and counted, not retried forever.
   std::vector<delivery::Record> huge = {{"", string(1 << 20, 'x')}};
-  ck_assert(sink.send(huge, error) == delivery::SendResult::Ok);
+  ck_assert(sink.send(delivery::views_of(huge), error) == delivery::SendResult::Ok);
   ck_assert_uint_eq(drops.size(), 1);
   ck_assert_int_eq(drops[0], EMSGSIZE);
   close(rx);
@@ -935,7 +936,7 @@ START_TEST(datagram_sink_resumes_a_partly_sent_batch) {
   std::vector<delivery::Record> batch;
   for (int i = 0; i < 3000; ++i) batch.push_back({"", "line-" + std::to_string(i)});
   string error;
-  ck_assert(sink.send(batch, error) == delivery::SendResult::Failed);
+  ck_assert(sink.send(delivery::views_of(batch), error) == delivery::SendResult::Failed);
   std::vector<string> got;
   char buf[64];
   ssize_t n;
@@ -943,9 +944,9 @@ START_TEST(datagram_sink_resumes_a_partly_sent_batch) {
   ck_assert_uint_gt(got.size(), 0);
   ck_assert_uint_lt(got.size(), batch.size());
   // What a stopping Shipper counts as sent rather than lost: exactly what went.
-  ck_assert_uint_eq(sink.sent_of_failed(batch), got.size());
+  ck_assert_uint_eq(sink.sent_of_failed(delivery::views_of(batch)), got.size());
   std::vector<delivery::Record> other(batch.begin() + 1, batch.end());
-  ck_assert_uint_eq(sink.sent_of_failed(other), 0);
+  ck_assert_uint_eq(sink.sent_of_failed(delivery::views_of(other)), 0);
   // Offered again (as the Shipper does after Failed): the rest only, in order.
   std::thread reader([&] {
     auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -957,7 +958,7 @@ START_TEST(datagram_sink_resumes_a_partly_sent_batch) {
   DatagramSink* s = &sink;
   bool ok = false;
   for (int tries = 0; tries < 1000 && !ok; ++tries)
-    ok = s->send(batch, error) == delivery::SendResult::Ok;
+    ok = s->send(delivery::views_of(batch), error) == delivery::SendResult::Ok;
   reader.join();
   ck_assert(ok);
   ck_assert_uint_eq(got.size(), batch.size());
@@ -980,7 +981,8 @@ START_TEST(datagram_sink_sends_bursts_in_order) {
     while (got.size() < batch.size()) got.push_back(recv_datagram(rx));
   });
   string error;
-  ck_assert_msg(sink.send(batch, error) == delivery::SendResult::Ok, "%s", error.c_str());
+  ck_assert_msg(sink.send(delivery::views_of(batch), error) == delivery::SendResult::Ok, "%s",
+                error.c_str());
   reader.join();
   for (int i = 0; i < 200; ++i) ck_assert_bytes(got[i], "burst-" + std::to_string(i));
   close(rx);
@@ -1000,7 +1002,8 @@ START_TEST(udp_sink_tries_every_address) {
   DatagramSink sink(DatagramAddresses::udp("127.0.0.1", port, both), "t",
                     std::chrono::milliseconds(200), [](int) {});
   std::vector<delivery::Record> one = {{"", "<14>1 second address"}};
-  ck_assert_msg(sink.send(one, error) == delivery::SendResult::Ok, "%s", error.c_str());
+  ck_assert_msg(sink.send(delivery::views_of(one), error) == delivery::SendResult::Ok, "%s",
+                error.c_str());
   ck_assert_bytes(recv_datagram(rx), string("<14>1 second address"));
   close(rx);
 }
@@ -1042,10 +1045,11 @@ START_TEST(udp_sink_connect_failure_is_retried_with_a_new_lookup) {
   DatagramSink sink(DatagramAddresses::udp("127.0.0.1", port, unusable), "t",
                     std::chrono::milliseconds(200), [](int) {});
   std::vector<delivery::Record> one = {{"", "later"}};
-  ck_assert(sink.send(one, error) == delivery::SendResult::Failed);
+  ck_assert(sink.send(delivery::views_of(one), error) == delivery::SendResult::Failed);
   ck_assert_msg(error.find("255.255.255.255") != string::npos, "%s", error.c_str());
   ck_assert(!sink.connected());
-  ck_assert_msg(sink.send(one, error) == delivery::SendResult::Ok, "%s", error.c_str());
+  ck_assert_msg(sink.send(delivery::views_of(one), error) == delivery::SendResult::Ok, "%s",
+                error.c_str());
   ck_assert_bytes(recv_datagram(rx), string("later"));
   close(rx);
 }
@@ -1060,14 +1064,16 @@ START_TEST(unix_sink_follows_a_path_that_changes_kind) {
                 [](int) {});
   std::vector<delivery::Record> a = {{"", "as-datagram"}};
   string error;
-  ck_assert_msg(sink.send(a, error) == delivery::SendResult::Ok, "%s", error.c_str());
+  ck_assert_msg(sink.send(delivery::views_of(a), error) == delivery::SendResult::Ok, "%s",
+                error.c_str());
   ck_assert_bytes(recv_datagram(rx), string("as-datagram"));
   ck_assert(sink.acknowledges());
   close(rx);
 
   int lx = unix_stream_listener(path);  // replaces the path
   std::vector<delivery::Record> b = {{"", "on-stream-1"}, {"", "on-stream-2"}};
-  ck_assert_msg(sink.send(b, error) == delivery::SendResult::Ok, "%s", error.c_str());
+  ck_assert_msg(sink.send(delivery::views_of(b), error) == delivery::SendResult::Ok, "%s",
+                error.c_str());
   ck_assert(sink.mode() == UnixSink::Mode::Stream);
   ck_assert(!sink.acknowledges());  // the Shipper keeps what it sent, to resend
   int conn = accept4(lx, nullptr, nullptr, SOCK_CLOEXEC);
@@ -1081,7 +1087,8 @@ START_TEST(unix_sink_follows_a_path_that_changes_kind) {
   std::vector<delivery::Record> c = {{"", "datagram-again"}};
   bool ok = false;
   for (int tries = 0; tries < 20 && !ok; ++tries) {
-    ok = sink.send(c, error) == delivery::SendResult::Ok && sink.mode() == UnixSink::Mode::Datagram;
+    ok = sink.send(delivery::views_of(c), error) == delivery::SendResult::Ok &&
+         sink.mode() == UnixSink::Mode::Datagram;
     if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ck_assert_msg(ok, "%s", error.c_str());
@@ -1148,7 +1155,8 @@ START_TEST(tcp_sink_frames_by_octet_counting) {
       StreamSink::tcp("127.0.0.1", port, Framing::OctetCounted, "syslog:@tcp://127.0.0.1", {});
   std::vector<delivery::Record> batch = {{"", "a"}, {"", "hello world"}, {"", ""}};
   string error;
-  ck_assert_msg(sink->send(batch, error) == delivery::SendResult::Ok, "%s", error.c_str());
+  ck_assert_msg(sink->send(delivery::views_of(batch), error) == delivery::SendResult::Ok, "%s",
+                error.c_str());
   ck_assert(!sink->acknowledges());
   int conn = accept4(lx, nullptr, nullptr, SOCK_CLOEXEC);
   ck_assert_int_ge(conn, 0);
@@ -1175,7 +1183,8 @@ START_TEST(tcp_sink_frames_by_lf) {
   auto sink = StreamSink::tcp("127.0.0.1", port, Framing::Lf, "t", {});
   std::vector<delivery::Record> batch = {{"", "a"}, {"", "hello\nworld"}};
   string error;
-  ck_assert_msg(sink->send(batch, error) == delivery::SendResult::Ok, "%s", error.c_str());
+  ck_assert_msg(sink->send(delivery::views_of(batch), error) == delivery::SendResult::Ok, "%s",
+                error.c_str());
   int conn = accept4(lx, nullptr, nullptr, SOCK_CLOEXEC);
   ck_assert_int_ge(conn, 0);
   string want = "a\nhello world\n";
@@ -1193,7 +1202,8 @@ START_TEST(tcp_sink_detects_dead_peers) {
   auto sink = StreamSink::tcp("127.0.0.1", port, Framing::OctetCounted, "t", {});
   std::vector<delivery::Record> batch = {{"", "a"}};
   string error;
-  ck_assert_msg(sink->send(batch, error) == delivery::SendResult::Ok, "%s", error.c_str());
+  ck_assert_msg(sink->send(delivery::views_of(batch), error) == delivery::SendResult::Ok, "%s",
+                error.c_str());
   int fd = sink->socket_fd();
   ck_assert_int_ge(fd, 0);
   auto opt = [fd](int level, int name) {
@@ -1227,7 +1237,9 @@ START_TEST(tcp_sink_reports_what_the_peer_did_not_acknowledge) {
   // send that stalls is given up. What the peer had not acknowledged then
   // is more than that last batch wrote (it is resent whole anyway).
   int sent_ok = 0;
-  while (sent_ok < 100000 && sink->send(batch, error) == delivery::SendResult::Ok) ++sent_ok;
+  while (sent_ok < 100000 &&
+         sink->send(delivery::views_of(batch), error) == delivery::SendResult::Ok)
+    ++sent_ok;
   ck_assert_int_gt(sent_ok, 0);
   ck_assert(!sink->connected());
   ck_assert_uint_gt(sink->unacknowledged_at_loss(), 0);
@@ -1243,7 +1255,7 @@ START_TEST(tcp_sink_refused_is_failed) {
   auto sink = StreamSink::tcp("127.0.0.1", port, Framing::OctetCounted, "t", {});
   std::vector<delivery::Record> batch = {{"", "a"}};
   string error;
-  ck_assert(sink->send(batch, error) == delivery::SendResult::Failed);
+  ck_assert(sink->send(delivery::views_of(batch), error) == delivery::SendResult::Failed);
   ck_assert_msg(error.find("Connection refused") != string::npos, "%s", error.c_str());
   ck_assert(!sink->connected());
 }
@@ -1314,7 +1326,7 @@ START_TEST(open_sink_picks_sink_and_preset_per_transport) {
       open_sink(t, Framing::OctetCounted, unresolved, "who", 1 << 20, Millis(1500), no_drop);
   ck_assert(u.sink != nullptr && u.sink->acknowledges());
   std::vector<delivery::Record> one = {{"", "a"}};
-  ck_assert(u.sink->send(one, error) == delivery::SendResult::Failed);
+  ck_assert(u.sink->send(delivery::views_of(one), error) == delivery::SendResult::Failed);
   ck_assert_msg(error.find("no-such-host.invalid") != string::npos, "%s", error.c_str());
   // tcp: a stream sink whatever listens now (it connects when it sends).
   ck_assert(parse_target("syslog:local6@tcp://127.0.0.1:9", t, error));
@@ -1329,7 +1341,8 @@ START_TEST(unix_stream_sink_nul_terminates) {
   auto sink = StreamSink::unix_stream(address_of(path), "t", {});
   std::vector<delivery::Record> batch = {{"", "<182>a"}, {"", "<182>b"}};
   string error;
-  ck_assert_msg(sink->send(batch, error) == delivery::SendResult::Ok, "%s", error.c_str());
+  ck_assert_msg(sink->send(delivery::views_of(batch), error) == delivery::SendResult::Ok, "%s",
+                error.c_str());
   int conn = accept4(lx, nullptr, nullptr, SOCK_CLOEXEC);
   ck_assert_int_ge(conn, 0);
   string want("<182>a\0<182>b\0", 14);
