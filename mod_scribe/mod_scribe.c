@@ -28,8 +28,8 @@ static const command_rec scribe_cmds[] = {
     AP_INIT_TAKE1("ScribeExitTimeout", scribe_cmd_exit_timeout, NULL, RSRC_CONF,
                   "milliseconds an exiting child may spend delivering after it spooled everything "
                   "(default 2000, at most 2500)"),
-    AP_INIT_TAKE2("ScribeRetryInterval", scribe_cmd_retry_interval, NULL, RSRC_CONF,
-                  "minimum and maximum milliseconds between retries"),
+    AP_INIT_TAKE12("ScribeRetryInterval", scribe_cmd_retry_interval, NULL, RSRC_CONF,
+                   "minimum and (optional) maximum milliseconds between retries"),
     AP_INIT_FLAG("ScribeStripNewline", scribe_cmd_strip_newline, NULL, RSRC_CONF,
                  "On: send lines without their line end"),
     {NULL}};

@@ -11,6 +11,7 @@
 // travels as the record's tag).
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <optional>
@@ -370,8 +371,11 @@ const char* scribe_cmd_retry_interval(cmd_parms* cmd, void*, const char* min_arg
     std::string e;
     uint64_t lo = 0, hi = 0;
     if (!config_values::parse_number(min_arg, 1, Limits::kMaxRetryMs, lo, e) ||
-        !config_values::parse_number(max_arg, 1, Limits::kMaxRetryMs, hi, e))
+        (max_arg && !config_values::parse_number(max_arg, 1, Limits::kMaxRetryMs, hi, e)))
       return directive_error(cmd, e);
+    // The minimum alone (as mod_log_scribe took it): the default maximum, or
+    // the minimum when that is larger.
+    if (!max_arg) hi = std::max<uint64_t>(lo, Settings().retry_max_ms);
     if (hi < lo)
       return directive_error(
           cmd, std::string("the maximum '") + max_arg + "' is below the minimum '" + min_arg + "'");

@@ -170,7 +170,8 @@ CustomLog "scribe:bare" idline
 
 def test_collector_down_at_start_then_up(httpd_event, collector):
     httpd = httpd_event
-    httpd.expect_log_id(*TROUBLE)
+    # The line never goes: it is counted lost when the child exits.
+    httpd.expect_log_id(*TROUBLE, "DE0006", "DE0007")
     collector.kill()
     httpd.start(scribe_conf(httpd, collector, 'CustomLog "scribe:www" idline'))
     ok = send(httpd, 100, "early")
@@ -191,6 +192,28 @@ def test_collector_stopped_during_burst(httpd, collector):
     assert len(load.ok) > 100 and not load.failed
     assert_all_arrive(collector, "www", load.ok)
     assert "delivery failed" in httpd.read_error_log()
+
+
+@pytest.mark.parametrize("interval,first_wait", [("100", 100), ("40000", 40000)])
+def test_retry_interval_with_the_minimum_alone(httpd_event, collector, interval, first_wait):
+    """`ScribeRetryInterval min`: the first wait is the minimum, and a
+    minimum above the default maximum (30000) is the maximum too."""
+    httpd = httpd_event
+    # The line never goes: it is counted lost when the child exits.
+    httpd.expect_log_id(*TROUBLE, "DE0006", "DE0007")
+    collector.kill()
+    httpd.start(httpd.conf().load("scribe").add(f"""
+ScribeServer {collector.address}
+ScribeFlushInterval 50
+ScribeRetryInterval {interval}
+CustomLog "scribe:www" idline
+"""))
+    send(httpd, 1, "retry")
+    want = f"; retrying in up to {first_wait} ms"
+    deadline = time.monotonic() + 10
+    while want not in httpd.read_error_log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert want in httpd.read_error_log()
 
 
 def test_try_later_for_a_while(httpd, collector):
@@ -397,7 +420,8 @@ BAD_CONFIGS = [
     ("ScribeFlushInterval 1s", "ScribeFlushInterval: '1s' is not a number"),
     ("ScribeTimeout soon", "ScribeTimeout: 'soon' is not a number"),
     ("ScribeRetryInterval 500 100", "ScribeRetryInterval: the maximum '100' is below the minimum"),
-    ("ScribeRetryInterval 500", "ScribeRetryInterval takes two arguments"),
+    ("ScribeRetryInterval 500 1000 2000", "ScribeRetryInterval takes 1-2 arguments"),
+    ("ScribeRetryInterval 0", "ScribeRetryInterval: '0' is out of range"),
     ("ScribeStripNewline maybe", "ScribeStripNewline must be On or Off"),
     ("<VirtualHost 127.0.0.1:80>\nScribeQueueSize 1M\n</VirtualHost>",
      "ScribeQueueSize cannot occur within <VirtualHost> section"),
