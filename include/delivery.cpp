@@ -471,6 +471,8 @@ Shipper::Shipper(std::unique_ptr<Sink> sink, ShipperOptions opts, Reporter repor
       policy_(std::max<size_t>(opts_.batch_lines, 1), opts_.flush_interval),
       backoff_(opts_.retry_min, opts_.retry_max),
       recent_(std::make_unique<ResendStore>()) {
+  // Room for the spares now: keeping one never allocates (nor throws) later.
+  spare_.reserve(std::min<size_t>(policy_.max_lines(), 1024));
   queue_.set_wake_threshold(policy_.max_lines());
   sink_->attach(&stop_);
   if (!opts_.spool_dir.empty())
@@ -665,10 +667,18 @@ void Shipper::spill_queue(Clock::time_point until) {
   Batch chunk;
   size_t n;
   while ((n = queue_.peek(chunk, 4096)) > 0) {
-    if (Clock::now() >= until)
+    try {
+      if (Clock::now() >= until)
+        lost_.fetch_add(n, std::memory_order_relaxed);
+      else
+        spool_or_count(chunk);
+    } catch (...) {
+      // Counted, and their room given back, before the failure goes on up
+      // (to run_guarded, which counts the rest).
       lost_.fetch_add(n, std::memory_order_relaxed);
-    else
-      spool_or_count(chunk);
+      queue_.release(n);
+      throw;
+    }
     queue_.release(n);
     chunk.clear();
   }
@@ -679,7 +689,14 @@ void Shipper::idle_wait(Clock::time_point until) {
 }
 
 void Shipper::remember_sent(const Batch& batch, Clock::time_point now) {
-  for (const RecordView& r : batch) recent_->add(r, now);
+  try {
+    for (const RecordView& r : batch) recent_->add(r, now);
+  } catch (const std::bad_alloc&) {
+    // The lines went (and are counted so); only the copies for resending
+    // could not be made. Forgetting them all keeps the store consistent.
+    recent_->clear();
+    return;
+  }
   // Which of these are resent is decided when the connection is found dead
   // (take_back_recent), by age and by what the peer's kernel had not
   // acknowledged then; none older than a live connection can hold.
@@ -691,7 +708,7 @@ void Shipper::remember_sent(const Batch& batch, Clock::time_point now) {
 constexpr size_t kSpareRecordBytes = 2048;
 
 void Shipper::keep_spare(Record&& r) {
-  if (spare_.size() < policy_.max_lines() && r.body.capacity() <= kSpareRecordBytes &&
+  if (spare_.size() < spare_.capacity() && r.body.capacity() <= kSpareRecordBytes &&
       r.tag.capacity() <= kSpareRecordBytes)
     spare_.push_back(std::move(r));
 }
@@ -868,6 +885,7 @@ void Shipper::run() {
       if (from_spool) spool_->commit();
       if (!acks) remember_sent(pending_, now);  // copied into the resend store
       let_pending_go();
+      from_spool = false;  // what goes next (resent lines, say) is not the spool's
       if (down) {
         report_(Level::Notice, "DE0003: " + sink_->describe() + ": delivering again after " +
                                    std::to_string(backoff_.attempts()) + " failed attempts");

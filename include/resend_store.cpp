@@ -32,10 +32,10 @@ void ResendStore::add(const RecordView& r, Clock::time_point sent) {
   char* at = b.data.get() + b.used;
   if (!r.tag.empty()) std::memcpy(at, r.tag.data(), r.tag.size());
   if (!r.body.empty()) std::memcpy(at + r.tag.size(), r.body.data(), r.body.size());
-  b.used += n;
-  ++b.lines;
   lines_.push_back(
       Line{at, static_cast<uint32_t>(r.tag.size()), static_cast<uint32_t>(r.body.size()), sent});
+  b.used += n;  // after the one step that may throw
+  ++b.lines;
   bytes_ += lines_.back().cost();
 }
 

@@ -247,6 +247,7 @@ delivery::SendResult DatagramSink::send(const delivery::Batch& batch, std::strin
         return delivery::SendResult::Failed;
     }
   }
+  resume_.set(batch, 0);  // all went: a later batch just like it starts afresh
   return delivery::SendResult::Ok;
 }
 
@@ -441,7 +442,10 @@ delivery::SendResult UnixSink::send(const delivery::Batch& batch, std::string& e
       datagram_->attach(stop_);
       delivery::SendResult r = datagram_->send(lines, error);
       given_up_ += datagram_->given_up_in_last_send();
-      if (r == delivery::SendResult::Ok) return r;
+      if (r == delivery::SendResult::Ok) {
+        resume_.set(batch, 0);  // as in DatagramSink
+        return r;
+      }
       from += datagram_->sent_of_failed(lines);
       if (!datagram_->found_stream_socket()) break;
       mode_ = Mode::Stream;  // a stream socket now: the rest goes that way
@@ -449,7 +453,10 @@ delivery::SendResult UnixSink::send(const delivery::Batch& batch, std::string& e
       const delivery::Batch& lines = part();
       stream_->attach(stop_);
       delivery::SendResult r = stream_->send(lines, error);
-      if (r == delivery::SendResult::Ok) return r;
+      if (r == delivery::SendResult::Ok) {
+        resume_.set(batch, 0);  // as in DatagramSink
+        return r;
+      }
       if (stream_->connected()) break;
       // Not a stream socket (any more)? A datagram socket connects to it.
       if (DatagramSender(address_).open() != 0) break;
