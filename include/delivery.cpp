@@ -477,7 +477,7 @@ Shipper::Shipper(std::unique_ptr<Sink> sink, ShipperOptions opts, Reporter repor
   sink_->attach(&stop_);
   if (!opts_.spool_dir.empty())
     spool_ = std::make_unique<SpoolDir>(opts_.spool_dir, opts_.spool_name, opts_.spool_max_bytes,
-                                        report_);
+                                        report_, opts_.spool_family);
 }
 
 Shipper::~Shipper() { stop(); }
@@ -809,6 +809,7 @@ void Shipper::run() {
   // so that a crashed child's lines do not wait for the next outage.
   bool spool_work = spool_ != nullptr;
   Clock::time_point next_scan = Clock::now() + Millis(10000);
+  if (spool_) spool_->report_unadopted();
 
   while (!stop_.requested()) {
     auto now = Clock::now();

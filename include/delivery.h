@@ -320,6 +320,21 @@ class RecordQueue {
 
 class DropLedger;
 
+// Every shipper configured with one spool directory. A file whose name is
+// none of theirs was left by a configuration no longer in force (the
+// collector list changed, say): the shipper that delivers the tag of its
+// first record adopts and replays it; a file whose tag none of them
+// delivers stays, counts against the size limit and is reported (by one
+// shipper of the directory, once per `report_once` flag).
+struct SpoolFamily {
+  std::vector<std::string> names;     // spool names of every shipper of the directory
+  std::vector<std::string> tags;      // every tag any of them delivers
+  std::vector<std::string> own_tags;  // the tags this shipper delivers
+  // Claimed (0 -> 1) by the shipper that reports the files nobody adopts;
+  // null: this shipper does not report them.
+  std::atomic<uint32_t>* report_once = nullptr;
+};
+
 struct ShipperOptions {
   size_t queue_bytes = 8u << 20;
   size_t batch_lines = 1000;
@@ -331,6 +346,7 @@ struct ShipperOptions {
   std::string spool_dir;
   std::string spool_name;  // identifies this shipper's files within the dir
   uint64_t spool_max_bytes = 1ull << 30;
+  SpoolFamily spool_family;
   // How long a stopping sender may spend delivering (with a spool: after
   // it spooled everything) before what is left is spooled or counted lost.
   // Every wait is cut at this deadline, whatever the sink's own timeouts.

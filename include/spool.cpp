@@ -39,6 +39,90 @@ uint32_t get_u32(const char* p) {
   return v;
 }
 
+uint64_t get_u64(const char* p) { return uint64_t{get_u32(p)} | (uint64_t{get_u32(p + 4)} << 32); }
+
+constexpr char kSpoolMagic[8] = {'M', 'S', 'P', 'O', 'O', 'L', '2', '\n'};
+
+// The header's progress field (bytes 8..23): the offset, its CRC, 4 zeros.
+std::string progress_field(uint64_t offset) {
+  std::string f;
+  put_u32(f, static_cast<uint32_t>(offset));
+  put_u32(f, static_cast<uint32_t>(offset >> 32));
+  put_u32(f, crc32(f.data(), 8));
+  put_u32(f, 0);
+  return f;
+}
+
+// Where the records still to deliver start: the header's offset, the first
+// record when the offset is damaged (everything is sent again rather than
+// lost), 0 in a file without a header.
+uint64_t start_offset(const char* head, size_t got, bool& has_header) {
+  has_header = got >= kSpoolHeaderBytes && std::memcmp(head, kSpoolMagic, 8) == 0;
+  if (!has_header) return 0;
+  uint64_t off = get_u64(head + 8);
+  if (crc32(head + 8, 8) != get_u32(head + 16) || off < kSpoolHeaderBytes) return kSpoolHeaderBytes;
+  return off;
+}
+
+// The name's creation stamp (`<name>.<stamp>.<pid>.<seq>.spool`): files of
+// different shippers sort by it.
+std::string_view stamp_of(std::string_view file) {
+  size_t slash = file.rfind('/');
+  std::string_view base = slash == std::string_view::npos ? file : file.substr(slash + 1);
+  size_t dot = base.find('.');
+  return dot == std::string_view::npos ? std::string_view() : base.substr(dot + 1, 16);
+}
+
+std::string_view shipper_of(std::string_view file) {
+  size_t slash = file.rfind('/');
+  std::string_view base = slash == std::string_view::npos ? file : file.substr(slash + 1);
+  return base.substr(0, base.find('.'));
+}
+
+bool contains(const std::vector<std::string>& v, std::string_view x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+enum class SpoolScan { FirstRecord, Everything };
+
+SpoolContent scan_spool(const std::string& path, SpoolScan scan) {
+  SpoolContent c;
+  // Never blocks on, or follows, something that is not a plain file.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return c;
+  struct stat st;
+  char head[kSpoolHeaderBytes];
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return c;
+  }
+  ssize_t got = ::pread(fd, head, sizeof head, 0);
+  bool has_header = false;
+  uint64_t off = start_offset(head, got > 0 ? static_cast<size_t>(got) : 0, has_header);
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  char rec[8 + 2 + 0xffff];
+  while (off + 8 <= size) {
+    if (::pread(fd, rec, 8, static_cast<off_t>(off)) != 8) break;
+    uint32_t len = get_u32(rec);
+    if (len < 2 || off + 8 + len > size) break;
+    if (c.records == 0) {
+      size_t want = std::min<size_t>(len, 2 + 0xffff);
+      if (::pread(fd, rec + 8, want, static_cast<off_t>(off + 8)) != static_cast<ssize_t>(want))
+        break;
+      size_t tag_len =
+          static_cast<unsigned char>(rec[8]) | (static_cast<unsigned char>(rec[9]) << 8);
+      if (tag_len + 2 > want) break;
+      c.first_tag.assign(rec + 10, tag_len);
+    }
+    ++c.records;
+    c.bytes += 8 + uint64_t{len};
+    off += 8 + uint64_t{len};
+    if (scan == SpoolScan::FirstRecord) break;
+  }
+  ::close(fd);
+  return c;
+}
+
 std::string errno_text(const std::string& what, const std::string& path) {
   return what + " " + path + ": " + std::strerror(errno);
 }
@@ -85,6 +169,16 @@ bool SpoolWriter::open(const std::string& path, std::string& error) {
     error = errno_text("cannot create spool file", tmp);
     return false;
   }
+  // The header before the name: a replaying child never sees a file
+  // without it.
+  std::string header(kSpoolMagic, sizeof kSpoolMagic);
+  header += progress_field(kSpoolHeaderBytes);
+  if (::write(fd, header.data(), header.size()) != static_cast<ssize_t>(header.size())) {
+    error = errno_text("cannot write spool file", tmp);
+    ::close(fd);
+    unlink(tmp.c_str());
+    return false;
+  }
   // link(), not rename(): it refuses to replace an existing spool file.
   if (flock(fd, LOCK_EX | LOCK_NB) != 0 || link(tmp.c_str(), path.c_str()) != 0) {
     error = errno_text("cannot lock and name spool file", path);
@@ -94,7 +188,7 @@ bool SpoolWriter::open(const std::string& path, std::string& error) {
   }
   unlink(tmp.c_str());
   fd_ = fd;
-  size_ = 0;
+  size_ = kSpoolHeaderBytes;
   path_ = path;
   return true;
 }
@@ -137,7 +231,8 @@ SpoolReader::~SpoolReader() { close(); }
 
 bool SpoolReader::open(const std::string& path, std::string& error) {
   close();
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Read and write: the header's progress is rewritten as batches go.
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
     error = errno_text("cannot open spool file", path);
     return false;
@@ -151,22 +246,30 @@ bool SpoolReader::open(const std::string& path, std::string& error) {
   // open() and flock(): replaying that copy again would duplicate it all.
   struct stat by_fd, by_name;
   if (fstat(fd, &by_fd) != 0 || stat(path.c_str(), &by_name) != 0 ||
-      by_fd.st_ino != by_name.st_ino || by_fd.st_dev != by_name.st_dev) {
+      by_fd.st_ino != by_name.st_ino || by_fd.st_dev != by_name.st_dev || !S_ISREG(by_fd.st_mode)) {
     error = "spool file " + path + " was removed meanwhile";
     ::close(fd);
     return false;
   }
+  char head[kSpoolHeaderBytes];
+  ssize_t got = ::pread(fd, head, sizeof head, 0);
   fd_ = fd;
-  offset_ = 0;
+  offset_ = start_offset(head, got > 0 ? static_cast<size_t>(got) : 0, has_header_);
   buf_.clear();
+  buf_pos_ = 0;
   path_ = path;
   return true;
 }
 
 bool SpoolReader::fill(size_t need) {
-  while (buf_.size() < need) {
+  if (buf_pos_ > 0 && buf_pos_ >= buf_.size() / 2) {
+    buf_.erase(0, buf_pos_);  // keeps what is consumed from growing
+    buf_pos_ = 0;
+  }
+  while (buf_.size() - buf_pos_ < need) {
     char chunk[65536];
-    ssize_t n = ::pread(fd_, chunk, sizeof chunk, static_cast<off_t>(offset_ + buf_.size()));
+    ssize_t n =
+        ::pread(fd_, chunk, sizeof chunk, static_cast<off_t>(offset_ + (buf_.size() - buf_pos_)));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     buf_.append(chunk, static_cast<size_t>(n));
@@ -176,18 +279,18 @@ bool SpoolReader::fill(size_t need) {
 
 SpoolReader::Status SpoolReader::next(Record& out) {
   if (fd_ < 0) return Status::End;
-  if (!fill(8)) return buf_.empty() ? Status::End : Status::Torn;
-  uint32_t len = get_u32(buf_.data());
-  uint32_t crc = get_u32(buf_.data() + 4);
+  if (!fill(8)) return buf_pos_ == buf_.size() ? Status::End : Status::Torn;
+  uint32_t len = get_u32(buf_.data() + buf_pos_);
+  uint32_t crc = get_u32(buf_.data() + buf_pos_ + 4);
   if (len < 2 || len > kMaxPayload) return Status::Torn;
   if (!fill(8 + size_t{len})) return Status::Torn;
-  const char* p = buf_.data() + 8;
+  const char* p = buf_.data() + buf_pos_ + 8;
   if (crc32(p, len) != crc) return Status::Torn;
   size_t tag_len = static_cast<unsigned char>(p[0]) | (static_cast<unsigned char>(p[1]) << 8);
   if (tag_len + 2 > len) return Status::Torn;
   out.tag.assign(p + 2, tag_len);
   out.body.assign(p + 2 + tag_len, len - 2 - tag_len);
-  buf_.erase(0, 8 + size_t{len});
+  buf_pos_ += 8 + size_t{len};
   offset_ += 8 + uint64_t{len};
   return Status::Ok;
 }
@@ -195,7 +298,18 @@ SpoolReader::Status SpoolReader::next(Record& out) {
 void SpoolReader::seek(uint64_t offset) {
   offset_ = offset;
   buf_.clear();
+  buf_pos_ = 0;
 }
+
+void SpoolReader::record_progress(uint64_t offset) {
+  if (fd_ < 0 || !has_header_) return;
+  const std::string f = progress_field(offset);
+  // A failed write leaves the older offset: that batch may go twice.
+  if (::pwrite(fd_, f.data(), f.size(), 8) != static_cast<ssize_t>(f.size())) {
+  }
+}
+
+bool SpoolReader::at_end() { return !fill(1) && buf_pos_ == buf_.size(); }
 
 void SpoolReader::close() {
   if (fd_ >= 0) {
@@ -203,33 +317,25 @@ void SpoolReader::close() {
     fd_ = -1;
   }
   buf_.clear();
+  buf_pos_ = 0;
+  has_header_ = false;
 }
 
-uint64_t count_spool_records(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  uint64_t count = 0;
-  off_t off = 0;
-  char hdr[8];
-  while (::pread(fd, hdr, 8, off) == 8) {
-    uint32_t len = get_u32(hdr);
-    if (len < 2 || len > kMaxPayload) break;
-    off += 8 + static_cast<off_t>(len);
-    struct stat st;
-    if (fstat(fd, &st) != 0 || off > st.st_size) break;
-    ++count;
-  }
-  ::close(fd);
-  return count;
+SpoolContent read_spool_content(const std::string& path) {
+  return scan_spool(path, SpoolScan::Everything);
 }
+
+uint64_t count_spool_records(const std::string& path) { return read_spool_content(path).records; }
 
 // ---- SpoolDir ----
 
-SpoolDir::SpoolDir(std::string dir, std::string name, uint64_t max_bytes, Reporter report)
+SpoolDir::SpoolDir(std::string dir, std::string name, uint64_t max_bytes, Reporter report,
+                   SpoolFamily family)
     : dir_(std::move(dir)),
       name_(std::move(name)),
       max_bytes_(max_bytes),
-      report_(std::move(report)) {}
+      report_(std::move(report)),
+      family_(std::move(family)) {}
 
 SpoolDir::~SpoolDir() {
   writer_.close();
@@ -252,12 +358,65 @@ std::vector<std::string> SpoolDir::list() const {
   return out;
 }
 
+std::vector<std::string> SpoolDir::list_all() const {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir_.c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n.size() > 6 && n[0] != '.' && n.compare(n.size() - 6, 6, ".spool") == 0)
+      out.push_back(dir_ + "/" + n);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) {
+    std::string_view sa = stamp_of(a), sb = stamp_of(b);
+    return sa != sb ? sa < sb : a < b;
+  });
+  return out;
+}
+
+bool SpoolDir::ours(const std::string& file) const { return shipper_of(file) == name_; }
+
+// Left by a shipper the configuration no longer has. Without a family
+// (a shipper alone with its directory), every other file is somebody
+// else's business.
+bool SpoolDir::orphan(const std::string& file) const {
+  return !family_.names.empty() && !contains(family_.names, shipper_of(file));
+}
+
+void SpoolDir::report_unadopted() {
+  if (!family_.report_once) return;
+  uint32_t unclaimed = 0;
+  if (!family_.report_once->compare_exchange_strong(unclaimed, 1)) return;
+  struct Kept {
+    uint64_t files = 0, records = 0, bytes = 0;
+    std::string example;
+  };
+  std::vector<std::pair<std::string, Kept>> kept;  // by tag, in order of age
+  for (const auto& path : list_all()) {
+    if (!orphan(path)) continue;
+    SpoolContent c = read_spool_content(path);
+    if (c.records == 0 || contains(family_.tags, c.first_tag)) continue;
+    auto it = std::find_if(kept.begin(), kept.end(),
+                           [&](const auto& k) { return k.first == c.first_tag; });
+    if (it == kept.end()) it = kept.insert(kept.end(), {c.first_tag, Kept{0, 0, 0, path}});
+    ++it->second.files;
+    it->second.records += c.records;
+    it->second.bytes += c.bytes;
+  }
+  for (const auto& [tag, k] : kept)
+    report_(Level::Warning,
+            "DE0024: " + std::to_string(k.records) + " spooled lines (" + std::to_string(k.bytes) +
+                " bytes, " + std::to_string(k.files) + " files, e.g. " + k.example +
+                ") of category '" + tag + "' were left by a configuration no longer in force " +
+                "and no log configured now takes that category: kept, and counted against the " +
+                "spool's limit");
+}
 bool SpoolDir::append(const Batch& recs) {
   if (recs.empty()) return true;
   std::string error;
-  // A file per writer rotates at an eighth of the limit, so that shedding
-  // the oldest whole file frees room without dropping recent lines.
-  const uint64_t rotate_at = std::max<uint64_t>(max_bytes_ / 8, 4096);
+  const uint64_t rotate_at =
+      std::clamp<uint64_t>(max_bytes_ / 8, kSpoolHeaderBytes + 4096, kSpoolRotateBytes);
   if (writer_.is_open() && writer_.size() >= rotate_at) writer_.close();
   if (!writer_.is_open()) {
     struct timeval tv;
@@ -294,8 +453,10 @@ uint64_t SpoolDir::bytes_on_disk() const {
   return total;
 }
 
+// The limit holds for the directory: every shipper's files count, and
+// those of shippers no longer configured.
 void SpoolDir::enforce_limit() {
-  std::vector<std::string> files = list();
+  std::vector<std::string> files = list_all();
   std::vector<std::pair<std::string, uint64_t>> sized;
   uint64_t total = 0;
   for (const auto& f : files) {
@@ -311,7 +472,7 @@ void SpoolDir::enforce_limit() {
     SpoolReader probe;
     std::string error;
     if (!probe.open(path, error)) continue;
-    uint64_t n = count_spool_records(path);
+    uint64_t n = read_spool_content(path).records;
     if (unlink(path.c_str()) == 0) {
       dropped_ += n;
       total -= size;
@@ -324,14 +485,33 @@ void SpoolDir::enforce_limit() {
 
 void SpoolDir::seal() { writer_.close(); }
 
+bool SpoolDir::claim(const std::string& path) {
+  std::string error;
+  if (!reader_.open(path, error)) return false;
+  batch_start_ = reader_.offset();
+  return true;
+}
+
+// Oldest first, this shipper's files and the orphans it adopts alike.
 bool SpoolDir::claim_next() {
-  for (const auto& path : list()) {
-    if (path == writer_.path() && writer_.is_open()) continue;
-    std::string error;
-    if (reader_.open(path, error)) {
-      batch_start_ = 0;
-      return true;
+  for (const auto& path : list_all()) {
+    if (ours(path)) {
+      if (path == writer_.path() && writer_.is_open()) continue;
+      if (claim(path)) return true;
+      continue;
     }
+    if (!orphan(path)) continue;
+    // An empty orphan is anybody's to remove.
+    SpoolContent first = scan_spool(path, SpoolScan::FirstRecord);
+    if (first.records > 0 && !contains(family_.own_tags, first.first_tag)) continue;
+    if (!claim(path)) continue;
+    if (first.records > 0) {
+      SpoolContent c = read_spool_content(path);
+      report_(Level::Notice, "DE0023: replaying " + std::to_string(c.records) +
+                                 " spooled lines of category '" + first.first_tag + "' from " +
+                                 path + ", left by a configuration no longer in force");
+    }
+    return true;
   }
   return false;
 }
@@ -362,7 +542,16 @@ bool SpoolDir::next_batch(std::vector<Record>& out, size_t max) {
   }
 }
 
-void SpoolDir::commit() { batch_start_ = reader_.offset(); }
+void SpoolDir::commit() {
+  if (!reader_.is_open()) return;
+  batch_start_ = reader_.offset();
+  reader_.record_progress(batch_start_);
+  // The last record went: the file goes now, not at the next scan.
+  if (reader_.at_end()) {
+    unlink(reader_.path().c_str());
+    reader_.close();
+  }
+}
 
 void SpoolDir::rollback() {
   if (reader_.is_open()) reader_.seek(batch_start_);

@@ -60,6 +60,9 @@ struct alignas(64) SenderSlot {
   std::atomic<uint64_t> queue_bytes;
   std::atomic<uint64_t> spool_bytes;  // the spool directory's files of this target
   std::atomic<uint64_t> counters[kCounterCount];
+  // In a target's first slot only: for what one child of the generation
+  // does for all (see StatusBoard::once_flag).
+  std::atomic<uint32_t> once;
 
   void add(Counter c, uint64_t n) {
     if (n) counters[static_cast<unsigned>(c)].fetch_add(n, std::memory_order_relaxed);
@@ -111,6 +114,13 @@ class StatusBoard {
   static void release(SenderSlot* slot, pid_t pid);
 
   SenderTotals totals(size_t target) const;
+
+  // A flag of `target` that starts at 0 in each generation, for what one
+  // child should do for all of them (a report at startup): the child that
+  // changes it to 1 does it.
+  std::atomic<uint32_t>* once_flag(size_t target) const {
+    return target < targets_ ? &slot(target, 0)->once : nullptr;
+  }
 
  private:
   SenderSlot* slot(size_t target, size_t i) const { return slots_base_ + target * slots_ + i; }

@@ -151,7 +151,8 @@ struct ScribeLogs {
   static int log_index() { return APLOG_MODULE_INDEX; }
 
   struct Destination {
-    std::vector<Endpoint> servers;  // in order of preference
+    std::vector<Endpoint> servers;        // in order of preference
+    std::vector<std::string> categories;  // of the logs that use it
   };
   using SenderT = logchain::Sender<Destination>;
   using Settings = scribe::Settings;
@@ -206,6 +207,9 @@ struct ScribeLogs {
                                      name_of_sender, 0, kReportInterval, "ScribeQueueSize"));
       h->sender->destination.servers = std::move(servers);
     }
+    auto& categories = h->sender->destination.categories;
+    if (std::find(categories.begin(), categories.end(), t.category) == categories.end())
+      categories.push_back(t.category);
     return h;
   }
 
@@ -231,7 +235,24 @@ struct ScribeLogs {
     so.retry_min = delivery::Millis(st.retry_min_ms);
     so.retry_max = delivery::Millis(st.retry_max_ms);
     options = scribe::shipper_options(st, so.servers);
+    options.spool_family = spool_family(gen, sender);
     return std::make_unique<scribe::ScribeSink>(std::move(so), report);
+  }
+
+  // Every sender shares the one ScribeSpoolDir. The first reports what no
+  // sender adopts, in one child of the generation.
+  static delivery::SpoolFamily spool_family(const Gen& gen, const SenderT& sender) {
+    delivery::SpoolFamily family;
+    for (const auto& s : gen.senders) {
+      family.names.push_back(scribe::spool_name_for(s->destination.servers));
+      for (const auto& c : s->destination.categories)
+        if (std::find(family.tags.begin(), family.tags.end(), c) == family.tags.end())
+          family.tags.push_back(c);
+    }
+    family.own_tags = sender.destination.categories;
+    if (gen.board && &sender == gen.senders.front().get())
+      family.report_once = gen.board->once_flag(sender.status_index);
+    return family;
   }
 
   static logchain::LineEnd line_end(const Handle& h) {

@@ -337,7 +337,117 @@ START_TEST(spooldir_rollback) {
   sd.release();
   SpoolDir other(tmpdir, "dest", 1 << 20, rep.reporter());
   auto rest = drain(other, 100);
-  ck_assert_uint_eq(rest.size(), 7u);  // commit offsets are not persisted: at-least-once
+  // The commit is in the file's header: the next replayer starts after it.
+  ck_assert_uint_eq(rest.size(), 4u);
+  ck_assert(rest[0].body == "r3\n");
+}
+END_TEST
+
+// A file goes as soon as its last record is accepted, not at the next look.
+START_TEST(spooldir_file_goes_with_its_last_commit) {
+  Reports rep;
+  SpoolDir sd(tmpdir, "dest", 1 << 20, rep.reporter());
+  ck_assert(sd.append(views_of(make_records(5, "r"))));
+  sd.seal();
+  std::vector<Record> batch;
+  ck_assert(sd.next_batch(batch, 3));
+  sd.commit();
+  ck_assert_uint_eq(sd.list().size(), 1u);
+  batch.clear();
+  ck_assert(sd.next_batch(batch, 3));
+  ck_assert_uint_eq(batch.size(), 2u);
+  sd.commit();
+  ck_assert(files_in(tmpdir).empty());
+}
+END_TEST
+
+static void write_file(const std::string& path, const std::string& bytes) {
+  FILE* f = fopen(path.c_str(), "wb");
+  ck_assert_ptr_nonnull(f);
+  fwrite(bytes.data(), 1, bytes.size(), f);
+  fclose(f);
+}
+
+// A file of the earlier format (no header) is replayed whole; a header whose
+// offset does not check out replays every record rather than losing any.
+START_TEST(spool_files_without_a_sound_header) {
+  std::string raw;
+  for (const auto& r : make_records(3, "v1-")) encode_spool_record(r, raw);
+  write_file(tmpdir + "/dest.0000000000000001.1.0.spool", raw);
+  Reports rep;
+  SpoolDir sd(tmpdir, "dest", 1 << 20, rep.reporter());
+  auto got = drain(sd, 2);
+  ck_assert_uint_eq(got.size(), 3u);
+  ck_assert(got[0].body == "v1-0\n");
+
+  SpoolDir writer(tmpdir, "dest", 1 << 20, rep.reporter());
+  ck_assert(writer.append(views_of(make_records(4, "v2-"))));
+  writer.seal();
+  std::vector<Record> batch;
+  ck_assert(sd.next_batch(batch, 2));
+  sd.commit();
+  sd.release();
+  const std::string path = writer.list().at(0);
+  int fd = open(path.c_str(), O_RDWR);
+  char c;
+  ck_assert_int_eq(pread(fd, &c, 1, 9), 1);
+  c ^= 1;
+  ck_assert_int_eq(pwrite(fd, &c, 1, 9), 1);
+  close(fd);
+  ck_assert_uint_eq(count_spool_records(path), 4u);
+  got = drain(sd, 10);
+  ck_assert_uint_eq(got.size(), 4u);
+}
+END_TEST
+
+// Files of a shipper the configuration no longer has: the shipper of their
+// category adopts them; the others leave them; what nobody takes is
+// reported once, with its counts, and counts against the limit.
+START_TEST(spooldir_adopts_files_of_a_configuration_gone) {
+  Reports rep;
+  auto tagged = [](size_t n, const std::string& tag) {
+    std::vector<Record> recs = make_records(n, tag + "-");
+    for (auto& r : recs) r.tag = tag;
+    return recs;
+  };
+  SpoolDir gone(tmpdir, "old", 1 << 20, rep.reporter());
+  ck_assert(gone.append(views_of(tagged(3, "www"))));
+  gone.seal();
+  SpoolDir gone_too(tmpdir, "older", 1 << 20, rep.reporter());
+  ck_assert(gone_too.append(views_of(tagged(2, "retired"))));
+  gone_too.seal();
+
+  std::atomic<uint32_t> once{0};
+  SpoolFamily api_family{{"new", "api"}, {"www", "api"}, {"api"}, &once};
+  SpoolDir api(tmpdir, "api", 1 << 20, rep.reporter(), api_family);
+  std::vector<Record> batch;
+  ck_assert(!api.next_batch(batch, 10));  // not its category
+
+  api.report_unadopted();
+  ck_assert(rep.has("DE0024", Level::Warning, "2 spooled lines ("));
+  ck_assert(rep.has("DE0024", Level::Warning, "of category 'retired'"));
+  ck_assert(!rep.contains("category 'www' were left"));
+  size_t reports = rep.lines.size();
+  api.report_unadopted();  // once per flag: another child stays quiet
+  ck_assert_uint_eq(rep.lines.size(), reports);
+
+  SpoolFamily www_family{{"new", "api"}, {"www", "api"}, {"www"}, nullptr};
+  SpoolDir www(tmpdir, "new", 1 << 20, rep.reporter(), www_family);
+  auto got = drain(www, 10);
+  ck_assert_uint_eq(got.size(), 3u);
+  ck_assert(got[0].tag == "www" && got[0].body == "www-0\n");
+  ck_assert(rep.has("DE0023", Level::Notice, "replaying 3 spooled lines of category 'www'"));
+  // The unadopted file stays, and counts against the directory's limit.
+  ck_assert_uint_eq(files_in(tmpdir).size(), 1u);
+  SpoolDir small(tmpdir, "new", 4096, rep.reporter(), www_family);
+  // A file rotates at 4120 bytes here: the second append starts another,
+  // and the check then sheds the oldest files, the orphan first.
+  ck_assert(small.append(views_of(tagged(400, "www"))));
+  ck_assert(small.append(views_of(tagged(1, "www"))));
+  small.seal();
+  ck_assert_uint_eq(small.dropped(), 402u);
+  ck_assert(rep.has("DE0012", Level::Warning, "dropped 2 oldest lines"));
+  ck_assert(rep.has("DE0012", Level::Warning, "dropped 400 oldest lines"));
 }
 END_TEST
 
@@ -1945,9 +2055,11 @@ static Suite* delivery_suite() {
        {crc32_known_vector, encode_layout, spool_round_trip, spool_torn_tail_short,
         spool_torn_tail_bad_crc, spool_header_garbage, spool_writer_holds_lock}},
       {"spool_dir",
-       {spooldir_replay_commit, spooldir_rollback, spooldir_oldest_first_and_names,
-        spooldir_skips_file_being_written, spooldir_torn_file_replayed_then_removed,
-        spooldir_limit_sheds_oldest_counted, spooldir_uncreatable_file_is_reported}},
+       {spooldir_replay_commit, spooldir_rollback, spooldir_file_goes_with_its_last_commit,
+        spool_files_without_a_sound_header, spooldir_adopts_files_of_a_configuration_gone,
+        spooldir_oldest_first_and_names, spooldir_skips_file_being_written,
+        spooldir_torn_file_replayed_then_removed, spooldir_limit_sheds_oldest_counted,
+        spooldir_uncreatable_file_is_reported}},
       {"policy",
        {batch_policy_due, batch_policy_wait_for, backoff_doubles_with_jitter_and_caps,
         backoff_jitter_spreads, backoff_min_above_max}},
