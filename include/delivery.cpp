@@ -12,9 +12,11 @@
 #include <cstring>
 #include <ctime>
 #include <new>
+#include <stdexcept>
 #include <system_error>
 
 #include "drop_ledger.h"
+#include "peer_rotation.h"
 #include "resend_store.h"
 #include "spool.h"
 
@@ -362,12 +364,13 @@ bool RecordQueue::push(std::string_view tag, const BodyParts& body, Clock::time_
 
 Batch views_of(const std::vector<Record>& records) { return Batch(records.begin(), records.end()); }
 
-size_t RecordQueue::peek(Batch& out, size_t max) {
+size_t RecordQueue::peek(Batch& out, size_t max, size_t max_bytes) {
   // Room first: nothing below throws, so a view is never taken from the
   // queue without being handed out (and released later).
   max = std::min(max, size());
   out.reserve(out.size() + max);
   size_t n = 0;
+  size_t bytes = 0;
   while (n < max) {
     size_t committed = peek_chunk_->committed.load(std::memory_order_acquire);
     if (peek_offset_ >= committed) {
@@ -382,6 +385,9 @@ size_t RecordQueue::peek(Batch& out, size_t max) {
     const char* at = peek_chunk_->data() + peek_offset_;
     RecordHeader hdr;
     std::memcpy(&hdr, at, sizeof hdr);
+    const size_t record_bytes = size_t{hdr.tag_len} + hdr.body_len;
+    if (n > 0 && bytes + record_bytes > max_bytes) break;
+    bytes += record_bytes;
     out.emplace_back(std::string_view(at + sizeof hdr, hdr.tag_len),
                      std::string_view(at + sizeof hdr + hdr.tag_len, hdr.body_len));
     peek_offset_ += aligned(sizeof hdr + hdr.tag_len + hdr.body_len);
@@ -461,20 +467,58 @@ void RecordQueue::clear_wake() {
 namespace {
 // How long past the exit deadline spooling the queue may go on.
 constexpr Millis kSpillGrace{200};
+// How often spool files left by other children are looked for when nothing
+// says there are any: a crashed child's lines do not wait for an outage.
+constexpr Millis kSpoolScanInterval{10000};
+// Isolating a batch a working peer refuses: calls that broke on the same
+// records (while the peer answered a probe after each) before they are
+// split in two, and before a lone line is dropped.
+constexpr unsigned kRefusalsBeforeSplit = 2;
+constexpr unsigned kRefusalsBeforeDrop = 3;
+// Failures are reported when they start and every this many after.
+constexpr unsigned kFailuresBetweenReports = 10;
+// A record the queue counted but its producer has not published yet is
+// looked for again this soon.
+constexpr Millis kUnpublishedRecheck{1};
+
+std::string name_of(const Peers& peers, const ShipperOptions& o) {
+  if (!o.name.empty()) return o.name;
+  return peers.empty() ? std::string("(no peer)") : peers.front()->describe();
+}
+
+Peers one_peer(std::unique_ptr<Sink> sink) {
+  Peers peers;
+  peers.push_back(std::move(sink));
+  return peers;
+}
+
+bool due_report(unsigned failures_in_a_row) {
+  return failures_in_a_row == 1 || failures_in_a_row % kFailuresBetweenReports == 0;
+}
+
 }  // namespace
 
 Shipper::Shipper(std::unique_ptr<Sink> sink, ShipperOptions opts, Reporter report)
-    : sink_(std::move(sink)),
+    : Shipper(one_peer(std::move(sink)), std::move(opts), std::move(report)) {}
+
+Shipper::Shipper(Peers peers, ShipperOptions opts, Reporter report)
+    : peers_(std::move(peers)),
       opts_(std::move(opts)),
+      name_(name_of(peers_, opts_)),
       report_(std::move(report)),
       queue_(opts_.queue_bytes),
-      policy_(std::max<size_t>(opts_.batch_lines, 1), opts_.flush_interval),
-      backoff_(opts_.retry_min, opts_.retry_max),
+      policy_(std::max<size_t>(opts_.batch_lines, 1), opts_.flush_interval,
+              std::max<size_t>(opts_.batch_bytes, 1)),
+      rotation_(std::make_unique<PeerRotation>(peers_.size(), opts_.retry_min, opts_.retry_max,
+                                               opts_.failover)),
+      pacer_(std::make_unique<ReplayPacer>(opts_.replay_lines_per_second)),
       recent_(std::make_unique<ResendStore>()) {
+  if (peers_.empty() || !peers_.front())
+    throw std::invalid_argument(name_ + ": no peer to send to");
   // Room for the spares now: keeping one never allocates (nor throws) later.
   spare_.reserve(std::min<size_t>(policy_.max_lines(), 1024));
   queue_.set_wake_threshold(policy_.max_lines());
-  sink_->attach(&stop_);
+  for (auto& peer : peers_) peer->attach(&stop_);
   if (!opts_.spool_dir.empty())
     spool_ = std::make_unique<SpoolDir>(opts_.spool_dir, opts_.spool_name, opts_.spool_max_bytes,
                                         report_, opts_.spool_family);
@@ -518,14 +562,11 @@ void Shipper::run_guarded() {
     failed_ = true;  // from now on the glue counts what it would push
     stop_.request(Clock::now());
     try {
-      report_(Level::Error, "DE0009: " + sink_->describe() + ": the sender failed (" + failure +
+      report_(Level::Error, "DE0009: " + name_ + ": the sender failed (" + failure +
                                 "); lines it held are counted lost");
-      rebuild_pending();  // whatever step failed, its views are whole again
-      if (pending_from_spool_) {
-        spool_->rollback();  // still in its file
-        let_pending_go();
-      }
-      finish_without_spool();  // the deadline has passed: counts all
+      rebuild_pending();        // whatever step failed, its views are whole again
+      give_back_spool_batch();  // still in its file
+      finish_without_spool();   // the deadline has passed: counts all
       report_drops(true);
     } catch (...) {
     }
@@ -533,6 +574,12 @@ void Shipper::run_guarded() {
   // The final figures (the gauges no longer matter: the slot is given up).
   publish_status(SenderState::Up, SlotUse::Release);
   stop_.mark_finished();
+}
+
+SenderState Shipper::state_now() const {
+  if (down_) return SenderState::Failing;
+  if (pending_from_spool_ || spool_work_) return SenderState::SendingSpool;
+  return SenderState::Up;
 }
 
 // Never throws: the figures must not cost a line.
@@ -547,10 +594,12 @@ void Shipper::publish_status(SenderState state, SlotUse use) noexcept {
   set(Counter::DroppedQueueFull, s.dropped_queue);
   set(Counter::DroppedSpoolFull, s.dropped_spool);
   set(Counter::DroppedUnsent, s.lost);
+  set(Counter::DroppedRejected, s.rejected);
   set(Counter::Spooled, s.spooled);
   set(Counter::Replayed, s.replayed);
   set(Counter::Resent, s.resent);
-  uint64_t connections = sink_->connections();
+  uint64_t connections = 0;
+  for (const auto& peer : peers_) connections += peer->connections();
   set(Counter::Reconnects, connections > 1 ? connections - 1 : 0);
   bool spool_moved = false;
   for (unsigned c = 0; c < kCounterCount; ++c) {
@@ -569,7 +618,7 @@ void Shipper::publish_status(SenderState state, SlotUse use) noexcept {
   auto now = Clock::now();
   // A directory scan: only when the spool changed, or now and then for
   // what other children did to the same files.
-  if (spool_ && (spool_moved || now - spool_bytes_at_ >= Millis(10000))) {
+  if (spool_ && (spool_moved || now - spool_bytes_at_ >= kSpoolScanInterval)) {
     try {
       spool_bytes_ = spool_->bytes_on_disk();
     } catch (...) {  // out of memory: the last figure stays
@@ -615,15 +664,14 @@ void Shipper::report_drops(bool force) {
   uint64_t q = queue_.dropped();
   uint64_t s = spool_ ? spool_->dropped() : 0;
   if (q > reported_queue_drops_) {
-    report_(Level::Error, "DE0004: " + sink_->describe() + ": dropped " +
-                              std::to_string(q - reported_queue_drops_) +
-                              " lines because the queue (" + std::to_string(opts_.queue_bytes) +
-                              " bytes) was full; " + std::to_string(q) +
-                              " dropped by this child in all");
+    report_(Level::Error,
+            "DE0004: " + name_ + ": dropped " + std::to_string(q - reported_queue_drops_) +
+                " lines because the queue (" + std::to_string(opts_.queue_bytes) +
+                " bytes) was full; " + std::to_string(q) + " dropped by this child in all");
     reported_queue_drops_ = q;
   }
   if (s > reported_spool_drops_) {
-    report_(Level::Error, "DE0005: " + sink_->describe() + ": dropped " +
+    report_(Level::Error, "DE0005: " + name_ + ": dropped " +
                               std::to_string(s - reported_spool_drops_) +
                               " spooled lines because the spool was over its limit; " +
                               std::to_string(s) + " dropped by this child in all");
@@ -636,48 +684,82 @@ void Shipper::report_drops(bool force) {
     const char* why = !started_ ? " lines were refused because this child has no sender; "
                       : spool_  ? " lines could be neither delivered nor spooled; "
                                 : " lines could not be delivered before the child exited; ";
-    report_(Level::Error, id + sink_->describe() + ": " + std::to_string(l - reported_lost_) + why +
+    report_(Level::Error, id + name_ + ": " + std::to_string(l - reported_lost_) + why +
                               std::to_string(l) + " lost by this child in all");
     reported_lost_ = l;
+  }
+  uint64_t r;
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    r = stats_.rejected;
+  }
+  if (r > reported_rejected_) {
+    report_(Level::Error,
+            "DE0025: " + name_ + ": dropped " + std::to_string(r - reported_rejected_) +
+                " lines that the peer refused on " + std::to_string(kRefusalsBeforeDrop) +
+                " calls each while it answered others (the last one " +
+                std::to_string(last_rejected_bytes_) +
+                " bytes long: over the peer's frame limit, or bytes it cannot take); " +
+                std::to_string(r) + " dropped by this child in all");
+    reported_rejected_ = r;
   }
   // On this Shipper's schedule, not the ledger's own.
   if (opts_.ledger)
     for (const auto& [level, text] : opts_.ledger->take(now, true)) report_(level, text);
 }
 
-void Shipper::spool_or_count(const Batch& batch) {
-  if (batch.empty()) return;
-  if (spool_ && spool_->append(batch)) {
-    std::lock_guard<std::mutex> lock(stats_mu_);
-    stats_.spooled += batch.size();
-  } else {
-    lost_.fetch_add(batch.size(), std::memory_order_relaxed);
+bool Shipper::spool(const Batch& batch, SpoolAttempt when) {
+  if (batch.empty()) return true;
+  if (!spool_ || (when == SpoolAttempt::WhenWritable && !spool_->writable(Clock::now())))
+    return false;
+  if (!spool_->append(batch)) return false;
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  stats_.spooled += batch.size();
+  return true;
+}
+
+bool Shipper::spill_pending(SpoolAttempt when) {
+  if (pending_.empty()) return true;
+  if (!spool(pending_, when)) {
+    if (when == SpoolAttempt::WhenWritable) return false;
+    lost_.fetch_add(pending_.size(), std::memory_order_relaxed);
   }
-}
-
-void Shipper::spill_pending() {
-  spool_or_count(pending_);
   let_pending_go();
+  return true;
 }
 
-void Shipper::spill_queue(Clock::time_point until) {
+void Shipper::spill_queue(Clock::time_point until, SpoolAttempt when) {
   // The batch in flight is older, and the queue gives room back oldest
   // first: it goes first.
-  if (pending_queued_ > 0) spill_pending();
+  if (pending_queued_ > 0 && !spill_pending(when)) return;
   Batch chunk;
   size_t n;
-  while ((n = queue_.peek(chunk, 4096)) > 0) {
+  // In batches as the peer takes them: a chunk the spool refuses stays in
+  // flight as one.
+  while ((n = queue_.peek(chunk, policy_.max_lines(), policy_.max_bytes())) > 0) {
+    bool keep = false;
     try {
-      if (Clock::now() >= until)
+      if (Clock::now() >= until) {
         lost_.fetch_add(n, std::memory_order_relaxed);
-      else
-        spool_or_count(chunk);
+      } else if (!spool(chunk, when)) {
+        if (when == SpoolAttempt::Regardless)
+          lost_.fetch_add(n, std::memory_order_relaxed);
+        else
+          keep = true;
+      }
     } catch (...) {
       // Counted, and their room given back, before the failure goes on up
       // (to run_guarded, which counts the rest).
       lost_.fetch_add(n, std::memory_order_relaxed);
       queue_.release(n);
       throw;
+    }
+    if (keep) {
+      // The spool fails (a full disk): these lines, and the queue behind
+      // them, wait in memory; only what the queue cannot hold is dropped.
+      pending_.insert(pending_.end(), chunk.begin(), chunk.end());
+      pending_queued_ += n;
+      return;
     }
     queue_.release(n);
     chunk.clear();
@@ -723,6 +805,26 @@ void Shipper::let_pending_go() {
   pending_queued_ = 0;
   pending_.clear();
   recycle(held_);
+  send_limit_ = 0;
+  refused_calls_ = 0;
+}
+
+void Shipper::let_prefix_go(size_t n) {
+  if (n >= pending_.size()) {
+    let_pending_go();
+    return;
+  }
+  // pending_ is held_'s views, then the queue's: the front may take some
+  // of each.
+  const size_t from_held = std::min(n, held_.size());
+  const size_t from_queue = n - from_held;
+  const auto queued_front = pending_.begin() + static_cast<std::ptrdiff_t>(held_.size());
+  pending_.erase(queued_front, queued_front + static_cast<std::ptrdiff_t>(from_queue));
+  queue_.release(from_queue);
+  pending_queued_ -= from_queue;
+  for (size_t i = 0; i < from_held; ++i) keep_spare(std::move(held_[i]));
+  held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(from_held));
+  rebuild_pending();
 }
 
 void Shipper::rebuild_pending() {
@@ -740,6 +842,17 @@ void Shipper::hold_in_front(std::vector<Record>&& front) {
   for (Record& r : held_) front.push_back(std::move(r));
   held_.swap(front);
   rebuild_pending();
+  // A different batch now: its isolation starts over.
+  send_limit_ = 0;
+  refused_calls_ = 0;
+}
+
+void Shipper::give_back_spool_batch() {
+  if (!pending_from_spool_) return;
+  spool_->rollback();
+  spool_->release();
+  let_pending_go();
+  pending_from_spool_ = false;
 }
 
 // Puts what was recently sent on a connection that turned out dead in front
@@ -752,7 +865,7 @@ void Shipper::take_back_recent(Clock::time_point now) {
   if (recent_->empty()) return;
   // Walking back from the newest line, until the unacknowledged bytes are
   // covered; body sizes leave the framing out, so this errs towards more.
-  size_t unacked = sink_->unacknowledged_at_loss();
+  size_t unacked = current().unacknowledged_at_loss();
   const Millis max_age = std::max(opts_.resend_window, opts_.resend_unacked_max_age);
   size_t keep_from = recent_->size();
   size_t covered = 0;
@@ -771,18 +884,21 @@ void Shipper::take_back_recent(Clock::time_point now) {
     std::lock_guard<std::mutex> lock(stats_mu_);
     stats_.resent += resent;
   }
+  // Lines taken back are not the spool's: a spool batch in flight goes back
+  // to its file rather than be committed with them.
+  give_back_spool_batch();
   hold_in_front(std::move(again));
 }
 
-size_t Shipper::delivered_of(const Batch& batch) const {
-  return batch.size() - std::min(batch.size(), sink_->given_up_in_last_send());
+size_t Shipper::delivered_of(const Sink& sink, const Batch& batch) const {
+  return batch.size() - std::min(batch.size(), sink.given_up_in_last_send());
 }
 
-SendResult Shipper::send_guarded(const Batch& batch) {
+SendResult Shipper::send_guarded(Sink& sink, const Batch& batch) {
   std::string error;
   SendResult res;
   try {
-    res = sink_->send(batch, error);
+    res = sink.send(batch, error);
   } catch (const std::exception& e) {
     error = e.what();
     res = SendResult::Failed;
@@ -790,9 +906,9 @@ SendResult Shipper::send_guarded(const Batch& batch) {
     error = "unknown exception";
     res = SendResult::Failed;
   }
-  if (res == SendResult::Failed) {
+  if (res == SendResult::Failed || res == SendResult::Unreachable) {
     try {
-      sink_->close();
+      sink.close();
     } catch (...) {
     }
   }
@@ -801,143 +917,261 @@ SendResult Shipper::send_guarded(const Batch& batch) {
 }
 
 void Shipper::run() {
-  // Members, so that a sender that fails still accounts for them.
-  bool& from_spool = pending_from_spool_;
-  bool down = false;
-  Clock::time_point retry_at{};
-  // Files left by earlier children are looked for at start and now and then,
-  // so that a crashed child's lines do not wait for the next outage.
-  bool spool_work = spool_ != nullptr;
-  Clock::time_point next_scan = Clock::now() + Millis(10000);
+  spool_work_ = spool_ != nullptr;
+  next_scan_ = Clock::now() + kSpoolScanInterval;
   if (spool_) spool_->report_unadopted();
-
-  while (!stop_.requested()) {
-    auto now = Clock::now();
-    // Read each time: a sink may change kind (a unix path that became a
-    // stream socket and back). What went on the stream it left may not have
-    // been read: it goes again, the new way.
-    bool acks = sink_->acknowledges();
-    if (acks && !recent_->empty()) take_back_recent(now);
-    report_drops(false);
-    publish_status(down                       ? SenderState::Failing
-                   : from_spool || spool_work ? SenderState::SendingSpool
-                                              : SenderState::Up);
-    if (down && now < retry_at) {
-      // Spill early enough that request threads keep finding room.
-      if (spool_ && queue_.bytes() > queue_.capacity() / 2) {
-        if (!from_spool) spill_pending();  // older than anything queued
-        spill_queue();
-        spool_work = true;
-      }
-      idle_wait(std::min(retry_at, now + opts_.flush_interval));
-      continue;
-    }
-    if (spool_ && down && spool_->writing()) {
-      // What was spilled during the outage is older than anything queued:
-      // make it replayable so that it goes first.
-      spool_->seal();
-      spool_work = true;
-    } else if (spool_ && !down && queue_.bytes() > queue_.capacity() / 4 * 3) {
-      // Up but slower than the traffic (or busy replaying): spill before
-      // request threads find the queue full; the spool replays in order.
-      spill_queue();
-      spool_->seal();
-      spool_work = true;
-    }
-    if (pending_.empty()) {
-      from_spool = false;
-      if (spool_work) {
-        from_spool = spool_->next_batch(held_, policy_.max_lines());
-        if (from_spool) rebuild_pending();
-        spool_work = from_spool;
-      }
-      if (pending_.empty()) {
-        if (!acks && !recent_->empty() && sink_->connection_lost()) {
-          sink_->close();
-          take_back_recent(now);
-        } else if (policy_.due(queue_.size(), queue_.oldest(), now)) {
-          // Counted but not yet published by its producer: look again soon.
-          pending_queued_ = queue_.peek(pending_, policy_.max_lines());
-          if (pending_queued_ == 0) {
-            idle_wait(now + Millis(1));
-            continue;
-          }
-        } else {
-          if (spool_ && now >= next_scan) {
-            spool_work = true;
-            next_scan = now + Millis(10000);
-            continue;
-          }
-          idle_wait(now + policy_.wait_for(queue_.size(), queue_.oldest(), now));
-          continue;
-        }
-      }
-    }
-
-    SendResult res = send_guarded(pending_);
-    now = Clock::now();
-    acks = sink_->acknowledges();
-    if (res == SendResult::Ok) {
-      {
-        std::lock_guard<std::mutex> lock(stats_mu_);
-        stats_.sent += delivered_of(pending_);
-        if (from_spool) stats_.replayed += pending_.size();
-      }
-      if (from_spool) spool_->commit();
-      if (!acks) remember_sent(pending_, now);  // copied into the resend store
-      let_pending_go();
-      from_spool = false;  // what goes next (resent lines, say) is not the spool's
-      if (down) {
-        report_(Level::Notice, "DE0003: " + sink_->describe() + ": delivering again after " +
-                                   std::to_string(backoff_.attempts()) + " failed attempts");
-        down = false;
-        if (spool_) {
-          spool_->seal();
-          spool_work = true;
-        }
-      }
-      backoff_.succeeded();
-      continue;
-    }
-
-    {
-      std::lock_guard<std::mutex> lock(stats_mu_);
-      ++stats_.failures;
-    }
-    retry_at = backoff_.failed(now);
-    if (!down || backoff_.attempts() % 10 == 0) {
-      report_(Level::Warning,
-              (res == SendResult::TryLater
-                   ? "DE0002: " + sink_->describe() + ": peer answered TRY_LATER"
-                   : "DE0001: " + sink_->describe() + ": delivery failed: " + last_error_) +
-                  "; retrying in up to " + std::to_string(backoff_.current_ceiling().count()) +
-                  " ms, " + std::to_string(queue_.size()) + " lines queued");
-    }
-    down = true;
-    if (from_spool) {
-      spool_->rollback();
-      let_pending_go();
-      from_spool = false;
-    }
-    if (res == SendResult::Failed && !acks) take_back_recent(now);
-  }
-  finish(from_spool, down);
+  while (!stop_.requested()) step();
+  finish();
 }
 
-void Shipper::finish(bool from_spool, bool down) {
-  if (from_spool) {
-    spool_->rollback();
-    let_pending_go();
+void Shipper::step() {
+  const auto now = Clock::now();
+  // Read each time: a sink may change kind (a unix path that became a
+  // stream socket and back). What went on the stream it left may not have
+  // been read: it goes again, the new way.
+  if (current().acknowledges() && !recent_->empty()) take_back_recent(now);
+  report_drops(false);
+  publish_status(state_now());
+  const std::optional<size_t> peer = rotation_->pick(now);
+  if (!peer) {
+    wait_for_a_peer(now);
+    return;
   }
-  const Peer peer = down ? Peer::Failing : Peer::Answering;
+  keep_room(now);
+  if (pending_.empty() && !take_next_batch(now)) return;
+  attempt(*peer);
+}
+
+void Shipper::wait_for_a_peer(Clock::time_point now) {
+  // Spill early enough that request threads keep finding room. A spool
+  // that just failed a write is left alone for its backoff: lines wait in
+  // the queue meanwhile, and what does not fit there is counted.
+  if (spool_ && queue_.bytes() > queue_.capacity() / 2 && spool_->writable(now)) {
+    give_back_spool_batch();             // it is in its file already
+    if (spill_pending()) spill_queue();  // the batch in flight is older than the queue
+    spool_work_ = true;
+  }
+  idle_wait(std::min(rotation_->next_retry(), now + opts_.flush_interval));
+}
+
+void Shipper::keep_room(Clock::time_point now) {
+  if (!spool_) return;
+  if (down_ && spool_->writing()) {
+    // What was spilled during the outage is older than anything queued:
+    // make it replayable so that it goes first.
+    spool_->seal();
+    spool_work_ = true;
+  } else if (!down_ && queue_.bytes() > queue_.capacity() / 4 * 3 && spool_->writable(now)) {
+    // Up but slower than the traffic (or busy replaying): spill before
+    // request threads find the queue full; the spool replays in order.
+    spill_queue();
+    spool_->seal();
+    spool_work_ = true;
+  }
+}
+
+bool Shipper::take_next_batch(Clock::time_point now) {
+  pending_from_spool_ = false;
+  // Replay, paced: batches of a full batch's lines or a second's worth,
+  // whichever is fewer, so that pacing does not make them small.
+  const size_t replay_lines =
+      pacer_->limited() ? std::min<size_t>(policy_.max_lines(),
+                                           std::max<uint64_t>(opts_.replay_lines_per_second, 1))
+                        : policy_.max_lines();
+  if (spool_work_ && pacer_->allowance(replay_lines, now) >= replay_lines) {
+    pending_from_spool_ = spool_->next_batch(held_, replay_lines, policy_.max_bytes());
+    if (pending_from_spool_) {
+      pacer_->spend(held_.size());
+      rebuild_pending();
+      return true;
+    }
+    spool_work_ = false;
+  }
+  if (!current().acknowledges() && !recent_->empty() && current().connection_lost()) {
+    current().close();
+    take_back_recent(now);
+    if (!pending_.empty()) return true;
+  }
+  if (policy_.due(queue_.size(), queue_.oldest(), now)) {
+    pending_queued_ = queue_.peek(pending_, policy_.max_lines(), policy_.max_bytes());
+    if (pending_queued_ > 0) return true;
+    // Counted but not yet published by its producer: look again soon.
+    idle_wait(now + kUnpublishedRecheck);
+    return false;
+  }
+  if (spool_ && now >= next_scan_) {
+    spool_work_ = true;
+    next_scan_ = now + kSpoolScanInterval;
+    return false;
+  }
+  Clock::time_point wake = now + policy_.wait_for(queue_.size(), queue_.oldest(), now);
+  if (spool_work_) wake = std::min(wake, pacer_->when(replay_lines));
+  idle_wait(wake);
+  return false;
+}
+
+void Shipper::attempt(size_t peer) {
+  Sink& sink = *peers_[peer];
+  Batch part;
+  const bool whole = send_limit_ == 0 || send_limit_ >= pending_.size();
+  if (!whole)
+    part.assign(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(send_limit_));
+  const Batch& batch = whole ? pending_ : part;
+  const SendResult res = send_guarded(sink, batch);
+  const auto now = Clock::now();
+  if (res == SendResult::Ok)
+    delivered(peer, batch, now);
+  else if (res == SendResult::TryLater)
+    refused(peer, now);
+  else
+    broke(peer, res, batch, now);
+}
+
+void Shipper::delivered(size_t peer, const Batch& part, Clock::time_point now) {
+  Sink& sink = *peers_[peer];
+  const size_t n = part.size();
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    stats_.sent += delivered_of(sink, part);
+    if (pending_from_spool_) stats_.replayed += n;
+  }
+  if (pending_from_spool_) spool_->commit(n);
+  if (!sink.acknowledges()) remember_sent(part, now);
+  let_prefix_go(n);
+  send_limit_ = 0;  // the rest goes whole, and is isolated afresh if need be
+  refused_calls_ = 0;
+  if (pending_.empty()) pending_from_spool_ = false;
+  rotation_->succeeded(peer);
+  if (peer != current_ || !ever_delivered_) {
+    // current_ is the peer that took lines last; before any did, the first.
+    const size_t from = ever_delivered_ ? current_ : 0;
+    if (peer < from)
+      report_(Level::Notice, "DE0027: " + name_ + ": now sending to " + sink.describe() +
+                                 " again (the preferred peer answers)");
+    else if (peer > from)
+      report_(Level::Warning, "DE0026: " + name_ + ": now sending to " + sink.describe() +
+                                  " (failover from " + peers_[from]->describe() + ")");
+    // The connection to the peer left behind is not kept idle.
+    if (peer != current_) {
+      try {
+        peers_[current_]->close();
+      } catch (...) {
+      }
+    }
+    current_ = peer;
+    ever_delivered_ = true;
+  }
+  if (down_) {
+    report_(Level::Notice, "DE0003: " + name_ + ": delivering again after " +
+                               std::to_string(failures_in_a_row_) + " failed attempts");
+    down_ = false;
+    if (spool_) {
+      spool_->seal();
+      spool_work_ = true;
+    }
+  }
+  failures_in_a_row_ = 0;
+}
+
+void Shipper::report_failure(size_t peer, SendResult res, const std::string& next_step,
+                             Reporting when) {
+  if (when == Reporting::WhenDue && !due_report(failures_in_a_row_)) return;
+  const std::string what =
+      res == SendResult::TryLater
+          ? "DE0002: " + name_ + ": " + peers_[peer]->describe() + " answered TRY_LATER"
+          : "DE0001: " + name_ + ": delivery failed: " + last_error_;
+  report_(Level::Warning,
+          what + "; " + next_step + ", " + std::to_string(queue_.size()) + " lines queued");
+}
+
+void Shipper::refused(size_t peer, Clock::time_point now) {
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ++stats_.failures;
+  }
+  ++failures_in_a_row_;
+  const PeerRotation::Verdict verdict = rotation_->try_later(peer, now);
+  std::optional<size_t> next = rotation_->pick(now);
+  std::string step =
+      verdict == PeerRotation::Verdict::Wait
+          ? "asking it again in up to " + std::to_string(rotation_->ceiling(peer).count()) + " ms"
+      : next ? "it has answered so for too long: sending to " + peers_[*next]->describe() + " now"
+             : "it has answered so for too long, and every peer backs off: retrying in up to " +
+                   std::to_string(rotation_->ceiling(peer).count()) + " ms";
+  // Giving up on a peer is always said; a run of answers now and then.
+  report_failure(
+      peer, SendResult::TryLater, step,
+      verdict == PeerRotation::Verdict::FailOver ? Reporting::Always : Reporting::WhenDue);
+  down_ = true;
+  give_back_spool_batch();
+}
+
+void Shipper::broke(size_t peer, SendResult res, const Batch& part, Clock::time_point now) {
+  Sink& sink = *peers_[peer];
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ++stats_.failures;
+  }
+  if (res == SendResult::Failed && isolate_refused(peer, part.size())) return;
+  ++failures_in_a_row_;
+  rotation_->failed(peer, now);
+  std::optional<size_t> next = rotation_->pick(now);
+  report_failure(
+      peer, res,
+      next && *next != peer
+          ? "sending to " + peers_[*next]->describe() + " now"
+          : "retrying in up to " + std::to_string(rotation_->ceiling(peer).count()) + " ms");
+  down_ = true;
+  give_back_spool_batch();
+  if (!sink.acknowledges()) take_back_recent(now);
+}
+
+bool Shipper::isolate_refused(size_t peer, size_t sent) {
+  Sink& sink = *peers_[peer];
+  std::string why;
+  Probe probe;
+  try {
+    probe = sink.probe(why);
+  } catch (...) {
+    probe = Probe::Silent;
+  }
+  if (probe != Probe::Answers) return false;  // the peer is in trouble, not the batch
+  // The peer takes an empty call but broke on this one: retry at once,
+  // splitting the batch until the line at fault is alone.
+  rotation_->succeeded(peer);
+  ++refused_calls_;
+  if (sent > 1) {
+    if (refused_calls_ >= kRefusalsBeforeSplit) {
+      send_limit_ = (sent + 1) / 2;
+      refused_calls_ = 0;
+    }
+    return true;
+  }
+  if (refused_calls_ < kRefusalsBeforeDrop) return true;
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ++stats_.rejected;
+  }
+  last_rejected_bytes_ = pending_.front().body.size();
+  if (pending_from_spool_) spool_->commit(1);
+  let_prefix_go(1);
+  send_limit_ = 0;
+  refused_calls_ = 0;
+  if (pending_.empty()) pending_from_spool_ = false;
+  return true;
+}
+
+void Shipper::finish() {
+  give_back_spool_batch();
+  const Peer peer = down_ ? Peer::Failing : Peer::Answering;
   if (spool_)
     finish_to_spool(peer);
   else
     finish_without_spool();
-  try {
-    sink_->close();
-  } catch (...) {
-  }
+  for (auto& p : peers_) try {
+      p->close();
+    } catch (...) {
+    }
   report_drops(true);
 }
 
@@ -945,27 +1179,32 @@ void Shipper::finish(bool from_spool, bool down) {
 // until the deadline: what is not delivered by then stays spooled for the
 // next child, so a hung peer costs no line.
 void Shipper::finish_to_spool(Peer peer) {
-  spill_pending();
+  // A spool that failed a write a moment ago is tried once more all the
+  // same: this is the last chance for what the child holds.
+  spill_pending(SpoolAttempt::Regardless);
   // Spooling comes first even with no time left to deliver (an exit
   // deadline of 0); a spool on a slow disk still gets only a little more
   // (within ChildSenders::kGrace), and what does not fit is counted lost.
   // When the deadline started long before the stop (child_stopping, then a
   // threaded child's slow last requests), the spill still gets its grace.
-  spill_queue(std::max(stop_.deadline(), Clock::now()) + kSpillGrace);
+  spill_queue(std::max(stop_.deadline(), Clock::now()) + kSpillGrace, SpoolAttempt::Regardless);
   spool_->seal();
-  // While the peer is failing, another attempt would only wait out the
+  // While every peer is failing, another attempt would only wait out the
   // deadline: the next child replays.
   while (peer == Peer::Answering && Clock::now() < stop_.deadline()) {
+    const std::optional<size_t> to = rotation_->pick(Clock::now());
+    if (!to) break;
     std::vector<Record> batch;
-    if (!spool_->next_batch(batch, policy_.max_lines())) break;
+    if (!spool_->next_batch(batch, policy_.max_lines(), policy_.max_bytes())) break;
     const Batch views = views_of(batch);
-    if (send_guarded(views) != SendResult::Ok) {
+    Sink& sink = *peers_[*to];
+    if (send_guarded(sink, views) != SendResult::Ok) {
       spool_->rollback();
       break;
     }
-    spool_->commit();
+    spool_->commit_all();
     std::lock_guard<std::mutex> lock(stats_mu_);
-    stats_.sent += delivered_of(views);
+    stats_.sent += delivered_of(sink, views);
     stats_.replayed += batch.size();
   }
   spool_->release();
@@ -975,20 +1214,21 @@ void Shipper::finish_to_spool(Peer peer) {
 // have come back, and there is no spool to fall back on); every line still
 // held then is counted lost.
 void Shipper::finish_without_spool() {
+  Sink& sink = current();
   while (Clock::now() < stop_.deadline()) {
     if (pending_.empty()) {
-      pending_queued_ = queue_.peek(pending_, policy_.max_lines());
+      pending_queued_ = queue_.peek(pending_, policy_.max_lines(), policy_.max_bytes());
       if (pending_queued_ == 0) break;
     }
-    if (send_guarded(pending_) != SendResult::Ok) break;
+    if (send_guarded(sink, pending_) != SendResult::Ok) break;
     {
       std::lock_guard<std::mutex> lock(stats_mu_);
-      stats_.sent += delivered_of(pending_);
+      stats_.sent += delivered_of(sink, pending_);
     }
     let_pending_go();
   }
   // A datagram sink may have sent the front of the batch it failed on.
-  size_t went = std::min(sink_->sent_of_failed(pending_), pending_.size());
+  size_t went = std::min(sink.sent_of_failed(pending_), pending_.size());
   if (went > 0) {
     {
       std::lock_guard<std::mutex> lock(stats_mu_);
@@ -997,8 +1237,9 @@ void Shipper::finish_without_spool() {
     // The queue's room for them goes back with the rest, below.
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(went));
   }
-  spill_pending();
-  spill_queue();
+  // No spool (or a sender that failed): what is left is counted lost.
+  spill_pending(SpoolAttempt::Regardless);
+  spill_queue(Clock::time_point::max(), SpoolAttempt::Regardless);
 }
 
 void Shipper::set_exit_deadline() {

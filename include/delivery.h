@@ -152,9 +152,17 @@ struct BodyParts {
 };
 
 enum class SendResult {
-  Ok,        // every record of the batch was taken
-  TryLater,  // none was taken, the connection is healthy: back off, resend
-  Failed,    // connection dropped; unknown how much arrived: reconnect, resend
+  Ok,           // every record of the batch was taken
+  TryLater,     // none was taken, the connection is healthy: back off, resend
+  Failed,       // the connection broke; unknown how much arrived: reconnect, resend
+  Unreachable,  // no connection could be made: nothing was sent
+};
+
+// What a peer made of an empty call (see Sink::probe).
+enum class Probe {
+  Unsupported,  // the sink cannot tell
+  Answers,      // it took the call (or answered TRY_LATER): the peer works
+  Silent,       // no connection, or no answer
 };
 
 // A destination. Used only by the sender thread, so it needs no locking.
@@ -187,6 +195,12 @@ class Sink {
   // SIOCOUTQ, read before the socket was closed). The Shipper resends at
   // least the lines those bytes hold, however old.
   virtual size_t unacknowledged_at_loss() const { return 0; }
+  // An acknowledging sink: a call that carries no record, on a connection
+  // of its own, to tell a peer that is down from a batch the peer refuses
+  // (a line too long for its frame limit, bytes it cannot decode): the
+  // Shipper probes after a call broke, and isolates and drops a line the
+  // peer keeps refusing while it answers probes.
+  virtual Probe probe(std::string& /*error*/) { return Probe::Unsupported; }
   // The Shipper's stop signal: every wait in send() goes through it, so that
   // a stop cuts the wait short at the exit deadline. Set before start().
   void attach(const StopSignal* stop) { stop_ = stop; }
@@ -211,6 +225,7 @@ class Backoff {
   // Records a failure at `now`; returns the time before which no retry happens.
   Clock::time_point failed(Clock::time_point now);
   void succeeded() { attempt_ = 0; }
+  Millis min() const { return min_; }
   unsigned attempts() const { return attempt_; }
   Millis current_ceiling() const;
 
@@ -220,11 +235,13 @@ class Backoff {
   std::mt19937_64 rng_;
 };
 
-// Collects what should go into the next batch: up to `max_lines` records, or
-// fewer once the oldest has waited `interval`. Pure logic on an explicit clock.
+// Collects what should go into the next batch: up to `max_lines` records
+// and `max_bytes` bytes of them (a single longer record goes alone), or fewer
+// once the oldest has waited `interval`. Pure logic on an explicit clock.
 class BatchPolicy {
  public:
-  BatchPolicy(size_t max_lines, Millis interval) : max_lines_(max_lines), interval_(interval) {}
+  BatchPolicy(size_t max_lines, Millis interval, size_t max_bytes = SIZE_MAX)
+      : max_lines_(max_lines), max_bytes_(max_bytes), interval_(interval) {}
   // Whether a batch should go now, given how many records wait and when the
   // oldest arrived.
   bool due(size_t waiting, Clock::time_point oldest, Clock::time_point now) const {
@@ -233,9 +250,11 @@ class BatchPolicy {
   // How long the sender may sleep before the batch becomes due.
   Clock::duration wait_for(size_t waiting, Clock::time_point oldest, Clock::time_point now) const;
   size_t max_lines() const { return max_lines_; }
+  size_t max_bytes() const { return max_bytes_; }
 
  private:
   size_t max_lines_;
+  size_t max_bytes_;
   Millis interval_;
 };
 
@@ -259,10 +278,11 @@ class RecordQueue {
   bool push(std::string_view tag, std::string_view body, Clock::time_point now);
   bool push(std::string_view tag, const BodyParts& body, Clock::time_point now);
   // Consumer side. Views of up to `max` records after those peeked before,
-  // appended to `out`: they stay valid, and their room taken, until
-  // release() gives it back. The sender sends from them, so a line is not
-  // copied again on its way out.
-  size_t peek(Batch& out, size_t max);
+  // appended to `out`, and no more than `max_bytes` bytes of tags and bodies
+  // (the first record is taken whatever its size): they stay valid, and
+  // their room taken, until release() gives it back. The sender sends from
+  // them, so a line is not copied again on its way out.
+  size_t peek(Batch& out, size_t max, size_t max_bytes = SIZE_MAX);
   // Gives back the room of the `n` oldest peeked records.
   void release(size_t n);
   size_t peeked() const { return peeked_; }
@@ -320,6 +340,14 @@ class RecordQueue {
 
 class DropLedger;
 
+// When TRY_LATER from a peer stops being a hiccup and counts as the peer
+// failing (see peer_rotation.h): after this many answers in a row, or once
+// the answers have lasted this long, whichever comes first.
+struct FailoverPolicy {
+  unsigned try_later_answers = 5;
+  Millis try_later_for{10000};
+};
+
 // Every shipper configured with one spool directory. A file whose name is
 // none of theirs was left by a configuration no longer in force (the
 // collector list changed, say): the shipper that delivers the tag of its
@@ -336,11 +364,24 @@ struct SpoolFamily {
 };
 
 struct ShipperOptions {
+  // Names the sender in messages (the CustomLog target, the collector
+  // set); empty: the first peer's describe().
+  std::string name;
   size_t queue_bytes = 8u << 20;
   size_t batch_lines = 1000;
+  // At most this many bytes of tags and bodies in one batch, from the queue
+  // or the spool: Thrift >= 0.14 servers refuse frames over 16,384,000
+  // bytes. A single longer line goes alone.
+  size_t batch_bytes = 4u << 20;
   Millis flush_interval{200};
+  // Each peer's backoff after a failure or TRY_LATER.
   Millis retry_min{500};
   Millis retry_max{30000};
+  // When TRY_LATER counts as a peer failing (see peer_rotation.h).
+  FailoverPolicy failover;
+  // Spooled lines replayed per second at most; 0: as fast as the peer takes
+  // them. New lines from the queue are sent meanwhile.
+  uint64_t replay_lines_per_second = 0;
   // Spool: empty dir means no spooling (records that do not fit are dropped
   // and counted).
   std::string spool_dir;
@@ -383,8 +424,9 @@ struct ShipperStats {
   uint64_t spooled = 0;        // written to spool files
   uint64_t replayed = 0;       // read back from spool files and sent
   uint64_t resent = 0;         // resent after a connection died under them
-  uint64_t failures = 0;       // Failed or TryLater answers
+  uint64_t failures = 0;       // Failed, Unreachable or TryLater answers
   uint64_t lost = 0;           // neither delivered nor spooled (no spool, or it failed)
+  uint64_t rejected = 0;       // lines a working peer kept refusing: dropped
 };
 
 // Severity of a message from the sender thread; the glue maps it to APLOG_*.
@@ -393,9 +435,31 @@ using Reporter = std::function<void(Level, const std::string&)>;
 
 class SpoolDir;
 class ResendStore;
+class PeerRotation;
+class ReplayPacer;
 
+// The peers of a sender, in order of preference: each its own connection.
+using Peers = std::vector<std::unique_ptr<Sink>>;
+
+// The sender of one destination in one child: a queue that request threads
+// push to, and a thread that delivers it. The thread is a state machine of
+// three states, each with one timer:
+//
+//   streaming       batches from the queue go to the first peer that is
+//                   not backing off (PeerRotation); the timer is the
+//                   batch's flush interval.
+//   failing         every peer backs off: the queue spills to the spool;
+//                   the timer is the earliest peer's retry.
+//   sending spool   a peer answers and spool files wait: they go, oldest
+//                   first, paced by replay_lines_per_second, with new
+//                   lines from the queue between; the timer is the pacer's.
+//
+// A batch a working peer keeps refusing (its connection breaks on it while
+// the peer answers probes) is split until the line at fault is alone, and
+// that line is dropped and counted after a few more tries.
 class Shipper {
  public:
+  Shipper(Peers peers, ShipperOptions opts, Reporter report);
   Shipper(std::unique_ptr<Sink> sink, ShipperOptions opts, Reporter report);
   ~Shipper();
   Shipper(const Shipper&) = delete;
@@ -432,11 +496,33 @@ class Shipper {
   // When the sender must be done; Clock::time_point::max() until stopping.
   Clock::time_point exit_deadline() const { return stop_.deadline(); }
   ShipperStats stats() const;
+  // The name messages give the sender.
+  const std::string& name() const { return name_; }
 
  private:
   void run_guarded();
   void run();
-  void finish(bool from_spool, bool down);
+  // The state machine's turn: one batch attempted, or one wait.
+  void step();
+  // Failing: every peer backs off.
+  void wait_for_a_peer(Clock::time_point now);
+  // Spills and seals as the state asks, so that request threads keep
+  // finding room and spilled lines become replayable.
+  void keep_room(Clock::time_point now);
+  // Fills pending_ from the spool (when due and paced) or the queue (when
+  // a batch is due); false when it waited instead.
+  bool take_next_batch(Clock::time_point now);
+  void attempt(size_t peer);
+  void delivered(size_t peer, const Batch& part, Clock::time_point now);
+  void refused(size_t peer, Clock::time_point now);
+  void broke(size_t peer, SendResult res, const Batch& part, Clock::time_point now);
+  // After a call broke on a peer that answers probes: splits the batch, or
+  // drops the lone line at fault. True when it did either (no backoff).
+  bool isolate_refused(size_t peer, size_t sent);
+  // The spool batch in flight goes back to its file, and the file's claim
+  // with it (a full spool may then shed it).
+  void give_back_spool_batch();
+  void finish();
   // Whether the peer answered the last attempt: a failing one is not tried
   // again on the way out.
   enum class Peer { Answering, Failing };
@@ -445,25 +531,40 @@ class Shipper {
   // Sleeps until records are due, the sender is woken, `until`, or a stop.
   void idle_wait(Clock::time_point until);
   void report_drops(bool force);
-  SendResult send_guarded(const Batch& batch);
-  // Spools `batch` (or, without a spool, counts it lost).
-  void spool_or_count(const Batch& batch);
-  // The same for the batch in flight, which then goes.
-  void spill_pending();
-  // Spools (or counts lost) the queue, after the batch in flight; past
-  // `until`, counts the rest lost.
-  void spill_queue(Clock::time_point until = Clock::time_point::max());
+  enum class Reporting { WhenDue, Always };
+  void report_failure(size_t peer, SendResult res, const std::string& next_step,
+                      Reporting when = Reporting::WhenDue);
+  SendResult send_guarded(Sink& sink, const Batch& batch);
+  Sink& current() { return *peers_[current_]; }
+  // Whether a spool write is tried while the spool backs off after a
+  // failed one (SpoolDir::writable): only at the child's exit, its last
+  // chance.
+  enum class SpoolAttempt { WhenWritable, Regardless };
+  // Writes `batch` to the spool; false when there is none, it backs off,
+  // or the write failed.
+  bool spool(const Batch& batch, SpoolAttempt when);
+  // Spools the batch in flight, which then goes. When the spool cannot take
+  // it, it stays in memory (false), or at exit is counted lost.
+  bool spill_pending(SpoolAttempt when = SpoolAttempt::WhenWritable);
+  // Spools the queue, after the batch in flight; past `until`, counts the
+  // rest lost. When the spool cannot take a batch of it, that batch becomes
+  // the batch in flight and the rest stays queued (at exit: counted lost).
+  void spill_queue(Clock::time_point until = Clock::time_point::max(),
+                   SpoolAttempt when = SpoolAttempt::WhenWritable);
   void remember_sent(const Batch& batch, Clock::time_point now);
   // Adds what changed since the last call to the status slot and sets its
   // gauges; SlotUse::Release also gives the slot up (the sender's last act).
   enum class SlotUse { Keep, Release };
   void publish_status(SenderState state, SlotUse use = SlotUse::Keep) noexcept;
-  // Records of `batch`, which the sink answered Ok for, that it did send.
-  size_t delivered_of(const Batch& batch) const;
+  SenderState state_now() const;
+  // Records of `batch`, which `sink` answered Ok for, that it did send.
+  size_t delivered_of(const Sink& sink, const Batch& batch) const;
   void take_back_recent(Clock::time_point now);
   // The batch in flight is done with (sent, spooled or counted): its room in
   // the queue goes back, the records it held become spares.
   void let_pending_go();
+  // The first `n` records of it are done with.
+  void let_prefix_go(size_t n);
   // `front` goes before the lines of the batch in flight.
   void hold_in_front(std::vector<Record>&& front);
   // pending_ made again: views of held_, then its views of the queue.
@@ -472,13 +573,15 @@ class Shipper {
   void recycle(std::vector<Record>& records);
   void keep_spare(Record&& r);
 
-  std::unique_ptr<Sink> sink_;
+  Peers peers_;
   ShipperOptions opts_;
+  std::string name_;
   Reporter report_;
   StopSignal stop_;
   RecordQueue queue_;
   BatchPolicy policy_;
-  Backoff backoff_;
+  std::unique_ptr<PeerRotation> rotation_;
+  std::unique_ptr<ReplayPacer> pacer_;
   std::unique_ptr<SpoolDir> spool_;
   std::thread thread_;
   std::atomic<bool> started_{false};
@@ -492,6 +595,18 @@ class Shipper {
   std::vector<Record> spare_;        // emptied records, their strings' memory kept
   bool pending_from_spool_ = false;  // pending_ came from the spool (not counted twice)
 
+  // The state machine's memory, sender thread only.
+  size_t current_ = 0;           // the peer that took the last batch
+  bool ever_delivered_ = false;  // current_ means something
+  bool down_ = false;            // the last attempt failed
+  bool spool_work_ = false;      // spool files may wait to be replayed
+  Clock::time_point next_scan_{};
+  unsigned failures_in_a_row_ = 0;
+  // Isolating a batch a working peer refuses: how many records of pending_
+  // the next call carries (0: all), and how many calls broke on that part.
+  size_t send_limit_ = 0;
+  unsigned refused_calls_ = 0;
+
   // Sent-but-unconfirmed lines for non-acknowledging sinks.
   std::unique_ptr<ResendStore> recent_;
 
@@ -501,6 +616,8 @@ class Shipper {
   uint64_t reported_queue_drops_ = 0;
   uint64_t reported_spool_drops_ = 0;
   uint64_t reported_lost_ = 0;
+  uint64_t reported_rejected_ = 0;
+  size_t last_rejected_bytes_ = 0;
   std::atomic<uint64_t> lost_{0};
   std::string last_error_;
   Clock::time_point last_report_{};

@@ -39,10 +39,11 @@
 //                                         nullptr: refused (it logged why)
 //   int post_config(Generation&, server_rec*)   OK or a startup failure
 //   void child_init(Generation&, apr_pool_t* pchild)
-//   std::unique_ptr<delivery::Sink> open_sink(Generation&, SenderFor<M>&,
+//   delivery::Peers open_sink(Generation&, SenderFor<M>&,
 //       delivery::ShipperOptions&, const delivery::Reporter&)
-//                                         nullptr: no address (lines are
-//                                         counted as EDESTADDRREQ)
+//                                         the destination's peers, in order
+//                                         of preference; none: no address
+//                                         (lines are counted as EDESTADDRREQ)
 //   LineEnd line_end(const Handle&)
 //   void write(Handle&, const delivery::BodyParts& line, apr_pool_t* r_pool)
 //                                         offers to handle.sender
@@ -311,8 +312,8 @@ class LogTargetKit {
     ledger->mirror_to(slot);
     delivery::ShipperOptions options;
     delivery::Reporter to_log = reporter_for(sender.report_to, gen.child);
-    std::unique_ptr<delivery::Sink> sink = M::open_sink(gen, sender, options, to_log);
-    if (!sink) {
+    delivery::Peers peers = M::open_sink(gen, sender, options, to_log);
+    if (peers.empty()) {
       sender.no_shipper_errno = EDESTADDRREQ;
       return;
     }
@@ -320,7 +321,7 @@ class LogTargetKit {
     options.thread_name = std::string(M::kExitTag) + "-sender";
     // While the sender runs, it reports what the ledger counts.
     options.ledger = ledger;
-    sender.shipper = std::make_unique<delivery::Shipper>(std::move(sink), options, to_log);
+    sender.shipper = std::make_unique<delivery::Shipper>(std::move(peers), options, to_log);
     gen.child->add(sender.shipper.get());
     sender.shipper->start();  // a failed start leaves a Shipper that counts every line
   }

@@ -2,7 +2,7 @@
 # status board). Included by the top-level Makefile before the modules, whose
 # rules link its archive.
 #
-#   build/libdelivery.a               the shared core: queue and sender, resend store, spool,
+#   build/libdelivery.a               the shared core: queue and sender, failover, resend store, spool,
 #                                     bounded connect, drop ledger, exit log,
 #                                     status board
 #   build/t/unit/test_delivery        Check unit tests of it
@@ -12,11 +12,11 @@
 DELIVERY_DIR := include
 
 # Core: no httpd headers (see the object rules in the Makefile).
-DELIVERY_CORE_SRCS := $(addprefix $(DELIVERY_DIR)/, delivery.cpp resend_store.cpp status_board.cpp \
-	spool.cpp net.cpp drop_ledger.cpp exit_log.cpp)
+DELIVERY_CORE_SRCS := $(addprefix $(DELIVERY_DIR)/, delivery.cpp peer_rotation.cpp resend_store.cpp \
+	status_board.cpp spool.cpp net.cpp drop_ledger.cpp exit_log.cpp)
 DELIVERY_OBJS := $(call OBJS_OF,$(DELIVERY_CORE_SRCS))
 # What the fuzzers compile in: the part of the core that parsing reaches.
-DELIVERY_SRCS := $(addprefix $(DELIVERY_DIR)/, delivery.cpp resend_store.cpp drop_ledger.cpp \
+DELIVERY_SRCS := $(addprefix $(DELIVERY_DIR)/, delivery.cpp peer_rotation.cpp resend_store.cpp drop_ledger.cpp \
 	status_board.cpp spool.cpp)
 
 # Glue: none compiled here. log_writer_chain.h, module_kit.h, status_page.h

@@ -329,13 +329,42 @@ uint64_t count_spool_records(const std::string& path) { return read_spool_conten
 
 // ---- SpoolDir ----
 
+namespace {
+// After a failed spool write (disk full, directory gone), no write is tried
+// for this long, doubling to the maximum while they keep failing.
+constexpr Millis kWriteRetryMin{1000};
+constexpr Millis kWriteRetryMax{60000};
+// A failing spool is reported at most this often.
+constexpr Millis kErrorReportInterval{30000};
+// Appended records between two looks at the directory's total size.
+constexpr uint64_t kRecordsBetweenLimitChecks = 1000;
+}  // namespace
+
 SpoolDir::SpoolDir(std::string dir, std::string name, uint64_t max_bytes, Reporter report,
                    SpoolFamily family)
     : dir_(std::move(dir)),
       name_(std::move(name)),
       max_bytes_(max_bytes),
       report_(std::move(report)),
-      family_(std::move(family)) {}
+      family_(std::move(family)),
+      write_backoff_(kWriteRetryMin, kWriteRetryMax) {}
+
+void SpoolDir::write_failed(const std::string& message) {
+  const auto now = Clock::now();
+  write_retry_at_ = write_backoff_.failed(now);
+  if (now < next_error_report_) {
+    ++unreported_failures_;
+    return;
+  }
+  std::string text = message + "; the next spool write in up to " +
+                     std::to_string(write_backoff_.current_ceiling().count()) +
+                     " ms, lines wait in memory meanwhile";
+  if (unreported_failures_ > 0)
+    text += " (" + std::to_string(unreported_failures_) + " more failures since the last report)";
+  report_(Level::Error, text);
+  unreported_failures_ = 0;
+  next_error_report_ = now + kErrorReportInterval;
+}
 
 SpoolDir::~SpoolDir() {
   writer_.close();
@@ -426,18 +455,20 @@ bool SpoolDir::append(const Batch& recs) {
              static_cast<unsigned long long>(tv.tv_sec) * 1000000ull + tv.tv_usec,
              static_cast<int>(getpid()), static_cast<unsigned long long>(seq_++));
     if (!writer_.open(dir_ + "/" + name_ + stamp, error)) {
-      report_(Level::Error, "DE0010: " + error);
+      write_failed("DE0010: " + error);
       return false;
     }
     enforce_limit();
   }
   if (!writer_.append(recs, error)) {
-    report_(Level::Error, "DE0011: " + error);
+    write_failed("DE0011: " + error);
     writer_.close();
     return false;
   }
+  write_backoff_.succeeded();
+  next_error_report_ = {};
   appended_since_check_ += recs.size();
-  if (appended_since_check_ >= 1000) {
+  if (appended_since_check_ >= kRecordsBetweenLimitChecks) {
     appended_since_check_ = 0;
     enforce_limit();
   }
@@ -516,17 +547,27 @@ bool SpoolDir::claim_next() {
   return false;
 }
 
-bool SpoolDir::next_batch(std::vector<Record>& out, size_t max) {
+bool SpoolDir::next_batch(std::vector<Record>& out, size_t max, size_t max_bytes) {
   for (;;) {
     if (!reader_.is_open() && !claim_next()) return false;
     batch_start_ = reader_.offset();
-    size_t got = 0;
+    batch_ends_.clear();
+    batch_committed_ = 0;
+    size_t got = 0, bytes = 0;
     SpoolReader::Status st = SpoolReader::Status::Ok;
+    Record r;
     while (got < max) {
-      Record r;
+      const uint64_t before = reader_.offset();
       st = reader_.next(r);
       if (st != SpoolReader::Status::Ok) break;
+      if (got > 0 && bytes + r.tag.size() + r.body.size() > max_bytes) {
+        reader_.seek(before);  // the next batch starts with it
+        break;
+      }
+      bytes += r.tag.size() + r.body.size();
+      batch_ends_.push_back(reader_.offset());
       out.push_back(std::move(r));
+      r = Record();
       ++got;
     }
     if (got > 0) return true;
@@ -542,12 +583,14 @@ bool SpoolDir::next_batch(std::vector<Record>& out, size_t max) {
   }
 }
 
-void SpoolDir::commit() {
-  if (!reader_.is_open()) return;
-  batch_start_ = reader_.offset();
+void SpoolDir::commit(size_t n) {
+  if (!reader_.is_open() || n == 0) return;
+  batch_committed_ = std::min(batch_ends_.size(), batch_committed_ + n);
+  batch_start_ = batch_ends_[batch_committed_ - 1];
   reader_.record_progress(batch_start_);
   // The last record went: the file goes now, not at the next scan.
-  if (reader_.at_end()) {
+  if (batch_committed_ == batch_ends_.size() && reader_.offset() == batch_start_ &&
+      reader_.at_end()) {
     unlink(reader_.path().c_str());
     reader_.close();
   }
@@ -555,8 +598,14 @@ void SpoolDir::commit() {
 
 void SpoolDir::rollback() {
   if (reader_.is_open()) reader_.seek(batch_start_);
+  batch_ends_.clear();
+  batch_committed_ = 0;
 }
 
-void SpoolDir::release() { reader_.close(); }
+void SpoolDir::release() {
+  reader_.close();
+  batch_ends_.clear();
+  batch_committed_ = 0;
+}
 
 }  // namespace delivery

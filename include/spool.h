@@ -116,20 +116,31 @@ class SpoolDir {
   ~SpoolDir();
 
   // Appends to this child's file, opening one when needed and shedding the
-  // oldest files when the directory holds more than max_bytes.
+  // oldest files when the directory holds more than max_bytes. A failure
+  // (disk full, directory gone) starts a backoff: see writable().
   bool append(const Batch& recs);
+  // False for a while after append() failed (1 s, doubling up to a
+  // minute): the Shipper keeps lines in its queue meanwhile instead of
+  // failing a write per batch. Failures are reported when they start and
+  // at most every half minute after, with the count in between.
+  bool writable(Clock::time_point now) const { return now >= write_retry_at_; }
   // Closes this child's file so that it can be replayed.
   void seal();
   bool writing() const { return writer_.is_open(); }
 
-  // Reads up to `max` records from the oldest replayable file into `out`.
-  // False when there is nothing to replay.
-  bool next_batch(std::vector<Record>& out, size_t max);
-  // The batch from next_batch() was delivered: never read it again.
-  void commit();
-  // It was not: the next next_batch() returns it again.
+  // Reads up to `max` records, and no more than `max_bytes` bytes of tags
+  // and bodies (a longer first record comes alone), from the oldest
+  // replayable file into `out`. False when there is nothing to replay.
+  bool next_batch(std::vector<Record>& out, size_t max, size_t max_bytes = SIZE_MAX);
+  // The first `n` records of the batch from next_batch() not committed yet
+  // were delivered (or dropped and counted): never read them again. Their
+  // end is recorded in the file's header.
+  void commit(size_t n);
+  void commit_all() { commit(batch_ends_.size()); }
+  // The rest of it was not: the next next_batch() returns it again.
   void rollback();
-  // Drops the claim on the current file (at exit) without deleting it.
+  // Drops the claim on the current file without deleting it: at exit, and
+  // after a failed batch, so that a full spool may shed the file meanwhile.
   void release();
 
   uint64_t dropped() const { return dropped_; }
@@ -150,6 +161,9 @@ class SpoolDir {
   bool ours(const std::string& file) const;
   bool orphan(const std::string& file) const;
   bool claim(const std::string& path);
+  // A failed create or write: backs off, and reports unless one was
+  // reported less than kErrorReportInterval ago.
+  void write_failed(const std::string& message);
 
   std::string dir_, name_;
   uint64_t max_bytes_;
@@ -158,10 +172,16 @@ class SpoolDir {
   SpoolWriter writer_;
   SpoolReader reader_;
   uint64_t batch_start_ = 0;
+  std::vector<uint64_t> batch_ends_;  // of each record of the batch not committed yet
+  size_t batch_committed_ = 0;        // of batch_ends_
   uint64_t seq_ = 0;
   uint64_t dropped_ = 0;
   uint64_t torn_ = 0;
   uint64_t appended_since_check_ = 0;
+  Backoff write_backoff_;
+  Clock::time_point write_retry_at_{};
+  Clock::time_point next_error_report_{};
+  uint64_t unreported_failures_ = 0;
 };
 
 }  // namespace delivery

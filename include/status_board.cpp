@@ -17,8 +17,8 @@ bool exists(pid_t pid) { return pid > 0 && kill(pid, 0) == 0; }
 constexpr const char* kCounterNames[kCounterCount] = {
     "Queued",           "Sent",          "DroppedQueueFull",
     "DroppedSpoolFull", "DroppedUnsent", "DroppedUnsendable",
-    "Truncated",        "Spooled",       "Replayed",
-    "Resent",           "Reconnects",
+    "DroppedRejected",  "Truncated",     "Spooled",
+    "Replayed",         "Resent",        "Reconnects",
 };
 
 }  // namespace
@@ -63,7 +63,8 @@ void SenderSlot::set_state(SenderState s, int64_t now_unix) {
 
 uint64_t SenderTotals::dropped() const {
   return (*this)[Counter::DroppedQueueFull] + (*this)[Counter::DroppedSpoolFull] +
-         (*this)[Counter::DroppedUnsent] + (*this)[Counter::DroppedUnsendable];
+         (*this)[Counter::DroppedUnsent] + (*this)[Counter::DroppedUnsendable] +
+         (*this)[Counter::DroppedRejected];
 }
 
 StatusBoard::StatusBoard(size_t targets, size_t slots_per_target, ChildCheck is_child)

@@ -35,6 +35,7 @@ enum class Counter : unsigned {
   DroppedSpoolFull,   // spooled, then removed to keep the spool under its limit
   DroppedUnsent,      // neither delivered nor spooled (no spool, or it failed)
   DroppedUnsendable,  // refused before reaching a sender (no socket, no sender)
+  DroppedRejected,    // a peer that answered other calls kept refusing them
   Truncated,          // sent cut to the maximum length (not a drop)
   Spooled,            // written to the spool
   Replayed,           // read back from the spool and sent

@@ -21,6 +21,8 @@ static const command_rec scribe_cmds[] = {
                   "bytes of lines each child keeps in memory"),
     AP_INIT_TAKE1("ScribeBatchSize", scribe_cmd_batch_size, NULL, RSRC_CONF,
                   "most lines sent in one Log() call"),
+    AP_INIT_TAKE1("ScribeBatchBytes", scribe_cmd_batch_bytes, NULL, RSRC_CONF,
+                  "most bytes of lines in one Log() call (default 4M)"),
     AP_INIT_TAKE1("ScribeFlushInterval", scribe_cmd_flush_interval, NULL, RSRC_CONF,
                   "milliseconds a line may wait for its batch to fill"),
     AP_INIT_TAKE1("ScribeTimeout", scribe_cmd_timeout, NULL, RSRC_CONF,
@@ -30,6 +32,11 @@ static const command_rec scribe_cmds[] = {
                   "(default 2000, at most 2500)"),
     AP_INIT_TAKE12("ScribeRetryInterval", scribe_cmd_retry_interval, NULL, RSRC_CONF,
                    "minimum and (optional) maximum milliseconds between retries"),
+    AP_INIT_TAKE12("ScribeTryLaterFailover", scribe_cmd_try_later_failover, NULL, RSRC_CONF,
+                   "TRY_LATER answers in a row, and (optional) milliseconds of them, after which "
+                   "the next collector takes the lines (default 5 10000)"),
+    AP_INIT_TAKE1("ScribeReplayRate", scribe_cmd_replay_rate, NULL, RSRC_CONF,
+                  "spooled lines each child replays per second, or off (default 2000)"),
     AP_INIT_FLAG("ScribeStripNewline", scribe_cmd_strip_newline, NULL, RSRC_CONF,
                  "On: send lines without their line end"),
     {NULL}};

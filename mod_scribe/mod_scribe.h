@@ -22,6 +22,10 @@ const char *scribe_cmd_spool_dir(cmd_parms *cmd, void *dummy, const char *arg);
 const char *scribe_cmd_spool_max_size(cmd_parms *cmd, void *dummy, const char *arg);
 const char *scribe_cmd_queue_size(cmd_parms *cmd, void *dummy, const char *arg);
 const char *scribe_cmd_batch_size(cmd_parms *cmd, void *dummy, const char *arg);
+const char *scribe_cmd_batch_bytes(cmd_parms *cmd, void *dummy, const char *arg);
+const char *scribe_cmd_replay_rate(cmd_parms *cmd, void *dummy, const char *arg);
+const char *scribe_cmd_try_later_failover(cmd_parms *cmd, void *dummy, const char *answers_arg,
+                                          const char *ms_arg);
 const char *scribe_cmd_flush_interval(cmd_parms *cmd, void *dummy, const char *arg);
 const char *scribe_cmd_timeout(cmd_parms *cmd, void *dummy, const char *arg);
 const char *scribe_cmd_exit_timeout(cmd_parms *cmd, void *dummy, const char *arg);

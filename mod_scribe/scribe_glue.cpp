@@ -9,6 +9,7 @@
 // spooling in include/delivery.cpp. One Sender per collector set: one
 // connection per child, shared by all categories sent there (the category
 // travels as the record's tag).
+#include <strings.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -225,18 +226,13 @@ struct ScribeLogs {
     apr_pool_cleanup_register(pchild, nullptr, restore_thrift, apr_pool_cleanup_null);
   }
 
-  static std::unique_ptr<delivery::Sink> open_sink(Gen& gen, SenderT& sender,
-                                                   delivery::ShipperOptions& options,
-                                                   const delivery::Reporter& report) {
+  static delivery::Peers open_sink(Gen& gen, SenderT& sender, delivery::ShipperOptions& options,
+                                   const delivery::Reporter&) {
     const Settings& st = gen.settings;
-    scribe::SinkOptions so;
-    so.servers = sender.destination.servers;
-    so.timeout = delivery::Millis(st.timeout_ms);
-    so.retry_min = delivery::Millis(st.retry_min_ms);
-    so.retry_max = delivery::Millis(st.retry_max_ms);
-    options = scribe::shipper_options(st, so.servers);
+    const std::vector<Endpoint>& servers = sender.destination.servers;
+    options = scribe::shipper_options(st, servers);
     options.spool_family = spool_family(gen, sender);
-    return std::make_unique<scribe::ScribeSink>(std::move(so), report);
+    return scribe::collector_sinks(servers, delivery::Millis(st.timeout_ms));
   }
 
   // Every sender shares the one ScribeSpoolDir. The first reports what no
@@ -366,6 +362,40 @@ const char* scribe_cmd_queue_size(cmd_parms* cmd, void*, const char* arg) {
 const char* scribe_cmd_batch_size(cmd_parms* cmd, void*, const char* arg) {
   return set_setting(cmd, arg, &Settings::batch_lines, config_values::parse_number, 1,
                      Limits::kMaxBatchLines);
+}
+
+const char* scribe_cmd_batch_bytes(cmd_parms* cmd, void*, const char* arg) {
+  return set_setting(cmd, arg, &Settings::batch_bytes, config_values::parse_size,
+                     Limits::kMinBatchBytes, Limits::kMaxBatchBytes);
+}
+
+const char* scribe_cmd_replay_rate(cmd_parms* cmd, void*, const char* arg) {
+  const char* err;
+  Settings* st = global_settings(cmd, err);
+  if (!st) return err;
+  if (!strcasecmp(arg, "off")) {
+    st->replay_rate = 0;
+    return nullptr;
+  }
+  return set_setting(cmd, arg, &Settings::replay_rate, config_values::parse_number, 1,
+                     Limits::kMaxReplayRate, " (lines a second, or off)");
+}
+
+const char* scribe_cmd_try_later_failover(cmd_parms* cmd, void*, const char* answers_arg,
+                                          const char* ms_arg) {
+  const char* err;
+  Settings* st = global_settings(cmd, err);
+  if (!st) return err;
+  return logchain::guard_directive(cmd, [&]() -> const char* {
+    std::string e;
+    uint64_t answers = 0, ms = st->try_later_ms;
+    if (!config_values::parse_number(answers_arg, 1, Limits::kMaxTryLaterAnswers, answers, e) ||
+        (ms_arg && !config_values::parse_number(ms_arg, 1, Limits::kMaxTryLaterMs, ms, e)))
+      return directive_error(cmd, e);
+    st->try_later_answers = answers;
+    st->try_later_ms = ms;
+    return nullptr;
+  });
 }
 
 const char* scribe_cmd_flush_interval(cmd_parms* cmd, void*, const char* arg) {

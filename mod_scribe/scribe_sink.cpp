@@ -25,7 +25,6 @@ namespace scribe {
 
 namespace at = apache::thrift;
 using delivery::Clock;
-using delivery::Level;
 using delivery::Millis;
 using delivery::SendResult;
 
@@ -130,7 +129,6 @@ void send_log_call(FramedBinary& out, const delivery::Batch& batch) {
 }  // namespace
 
 struct ScribeSink::Connection {
-  size_t index = 0;
   std::shared_ptr<StopAwareSocket> socket;
   std::shared_ptr<at::transport::TFramedTransport> transport;
   std::shared_ptr<FramedBinary> protocol;
@@ -157,15 +155,17 @@ struct ScribeSink::Connection {
 
 namespace {
 
-// Connects within `timeout` (name lookup included), trying each address of
-// the collector's host; every wait is cut short by a stop.
+// Connects to one of the collector's addresses. The name lookup gets
+// `timeout`, and so does each address's connect: a host name whose first
+// address is unreachable still gets a fair try at the next. Every wait is
+// cut short by a stop.
 int connect_within(const Endpoint& ep, Millis timeout, const delivery::StopSignal* stop,
                    std::string& error) {
-  const auto until = Clock::now() + timeout;
   std::vector<delivery::SocketAddress> addrs;
-  if (!delivery::resolve(ep.host, ep.port, SOCK_STREAM, addrs, error, stop, until)) return -1;
+  if (!delivery::resolve(ep.host, ep.port, SOCK_STREAM, addrs, error, stop, Clock::now() + timeout))
+    return -1;
   for (const auto& a : addrs) {
-    int fd = delivery::connect_stream(a, stop, until, error);
+    int fd = delivery::connect_stream(a, stop, Clock::now() + timeout, error);
     if (fd >= 0) return fd;
   }
   return -1;
@@ -173,98 +173,85 @@ int connect_within(const Endpoint& ep, Millis timeout, const delivery::StopSigna
 
 }  // namespace
 
-ScribeSink::ScribeSink(SinkOptions opts, delivery::Reporter report)
-    : opts_(std::move(opts)),
-      report_(std::move(report)),
-      rotation_(opts_.servers.size(), opts_.retry_min, opts_.retry_max) {}
+ScribeSink::ScribeSink(SinkOptions opts) : opts_(std::move(opts)) {}
 
 ScribeSink::~ScribeSink() = default;
 
-std::string ScribeSink::describe() const {
-  return "scribe collector" + std::string(opts_.servers.size() > 1 ? "s " : " ") +
-         servers_key(opts_.servers);
-}
+std::string ScribeSink::describe() const { return opts_.server.to_string(); }
 
 void ScribeSink::close() { conn_.reset(); }
 
-bool ScribeSink::connect_to(size_t index, std::string& error) {
-  const Endpoint& ep = opts_.servers.at(index);
+bool ScribeSink::ensure_connected(std::string& error) {
+  // An idle connection the collector closed is replaced before a batch
+  // is sent on it, rather than failing the batch.
+  if (conn_ && conn_->looks_closed()) conn_.reset();
+  if (conn_) return true;
   std::string why;
-  int fd = connect_within(ep, opts_.timeout, stop_, why);
+  int fd = connect_within(opts_.server, opts_.timeout, stop_, why);
   if (fd < 0) {
-    error += (error.empty() ? "" : "; ") + ep.to_string() + ": " + why;
+    error = opts_.server.to_string() + ": " + why;
     return false;
   }
   auto c = std::make_unique<Connection>();
-  c->index = index;
   c->socket = std::make_shared<StopAwareSocket>(fd, opts_.timeout, stop_);  // owns fd from here
   c->transport = std::make_shared<at::transport::TFramedTransport>(c->socket);
   c->protocol = std::make_shared<FramedBinary>(c->transport);
   c->client = std::make_unique<gen::scribeClient>(c->protocol);
   conn_ = std::move(c);
-  if (ever_connected_ && index != last_index_) {
-    if (index == 0)
-      report_(Level::Notice, "SC0002: " + describe() + ": now sending to " + ep.to_string() +
-                                 " (the preferred collector answers again)");
-    else
-      report_(Level::Warning, "SC0001: " + describe() + ": now sending to " + ep.to_string() +
-                                  " (failover from " + opts_.servers[last_index_].to_string() +
-                                  ")");
-  }
-  ever_connected_ = true;
-  last_index_ = index;
   count_connection();
   return true;
 }
 
-bool ScribeSink::ensure_connected(std::string& error) {
-  auto now = Clock::now();
-  if (conn_ && conn_->looks_closed()) conn_.reset();
-  if (conn_) {
-    // Go back to a more preferred collector once its backoff has passed.
-    if (auto better = rotation_.preferred_over(conn_->index, now)) {
-      std::unique_ptr<Connection> current = std::move(conn_);
-      std::string why;
-      if (connect_to(*better, why)) return true;
-      rotation_.failed(*better, Clock::now());
-      conn_ = std::move(current);
-    }
-    return true;
+SendResult ScribeSink::call(const delivery::Batch& batch, std::string& error) {
+  send_log_call(*conn_->protocol, batch);
+  gen::ResultCode::type rc = conn_->client->recv_Log();
+  if (rc == gen::ResultCode::OK) return SendResult::Ok;
+  if (rc == gen::ResultCode::TRY_LATER) {
+    error = opts_.server.to_string() + " answered TRY_LATER";
+    return SendResult::TryLater;
   }
-  for (size_t index : rotation_.connect_order(now)) {
-    if (connect_to(index, error)) return true;
-    rotation_.failed(index, Clock::now());
-  }
-  return false;
+  error = opts_.server.to_string() + " answered the unknown result code " +
+          std::to_string(static_cast<int>(rc));
+  conn_.reset();
+  return SendResult::Failed;
 }
 
 SendResult ScribeSink::send(const delivery::Batch& batch, std::string& error) {
   try {
-    if (!ensure_connected(error)) {
-      if (error.empty()) error = "no collector configured";
-      return SendResult::Failed;
-    }
-    send_log_call(*conn_->protocol, batch);
-    gen::ResultCode::type rc = conn_->client->recv_Log();
-    rotation_.succeeded(conn_->index);
-    if (rc == gen::ResultCode::OK) return SendResult::Ok;
-    if (rc == gen::ResultCode::TRY_LATER) {
-      error = opts_.servers[conn_->index].to_string() + " answered TRY_LATER";
-      return SendResult::TryLater;
-    }
-    error = opts_.servers[conn_->index].to_string() + " answered the unknown result code " +
-            std::to_string(static_cast<int>(rc));
+    if (!ensure_connected(error)) return SendResult::Unreachable;
+    return call(batch, error);
   } catch (const std::exception& e) {
     // TTransportException, TProtocolException, TApplicationException or
     // bad_alloc: whatever the cause, the connection's state is unknown (a late
     // reply would be read as the next call's answer), so it goes.
-    error = (conn_ ? opts_.servers[conn_->index].to_string() + ": " : std::string()) + e.what();
+    error = opts_.server.to_string() + ": " + e.what();
   } catch (...) {
-    error = "unknown exception";
+    error = opts_.server.to_string() + ": unknown exception";
   }
-  if (conn_) rotation_.failed(conn_->index, Clock::now());
   conn_.reset();
   return SendResult::Failed;
+}
+
+delivery::Probe ScribeSink::probe(std::string& error) {
+  conn_.reset();  // the call that broke left nothing worth keeping
+  try {
+    if (!ensure_connected(error)) return delivery::Probe::Silent;
+    const SendResult r = call(delivery::Batch(), error);
+    if (r == SendResult::Ok || r == SendResult::TryLater) return delivery::Probe::Answers;
+  } catch (const std::exception& e) {
+    error = opts_.server.to_string() + ": " + e.what();
+  } catch (...) {
+    error = opts_.server.to_string() + ": unknown exception";
+  }
+  conn_.reset();
+  return delivery::Probe::Silent;
+}
+
+delivery::Peers collector_sinks(const std::vector<Endpoint>& servers, delivery::Millis timeout) {
+  delivery::Peers peers;
+  for (const Endpoint& ep : servers)
+    peers.push_back(std::make_unique<ScribeSink>(SinkOptions{ep, timeout}));
+  return peers;
 }
 
 void route_thrift_output(void (*fn)(const char* message)) {

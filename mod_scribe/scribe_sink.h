@@ -1,6 +1,7 @@
-// A delivery::Sink that hands batches to Scribe collectors: Log() over
-// TSocket + TFramedTransport + TBinaryProtocol, with failover across an
-// ordered list of collectors.
+// A delivery::Sink that hands batches to one Scribe collector: Log() over
+// TSocket + TFramedTransport + TBinaryProtocol. A ScribeServer list is one
+// ScribeSink per collector; the Shipper chooses among them (failover,
+// backoff: include/peer_rotation.h).
 //
 // This header names no Thrift type, and scribe_sink.cpp includes no httpd
 // header: the generated code defines ResultCode::OK, which httpd.h's `OK`
@@ -17,37 +18,41 @@
 namespace scribe {
 
 struct SinkOptions {
-  std::vector<Endpoint> servers;    // in order of preference; at least one
-  delivery::Millis timeout{2000};   // connect, send and receive, each
-  delivery::Millis retry_min{500};  // per-collector backoff before going back
-  delivery::Millis retry_max{30000};
+  Endpoint server;
+  // Name lookup (all addresses together), then each address's connect,
+  // then each send and each receive: every one of them gets this long.
+  delivery::Millis timeout{2000};
 };
 
 class ScribeSink : public delivery::Sink {
  public:
-  // `report` receives connection events (failover, reconnects); it runs on
-  // the sender thread.
-  ScribeSink(SinkOptions opts, delivery::Reporter report);
+  explicit ScribeSink(SinkOptions opts);
   ~ScribeSink() override;
 
   delivery::SendResult send(const delivery::Batch& batch, std::string& error) override;
   // Scribe answers each Log(): OK means the collector has the lines.
   bool acknowledges() const override { return true; }
+  // Log() of no message, on a connection of its own: scribed answers it OK
+  // (or TRY_LATER) whenever it takes calls at all.
+  delivery::Probe probe(std::string& error) override;
   void close() override;
+  // "HOST:PORT"
   std::string describe() const override;
 
  private:
   struct Connection;
-  bool connect_to(size_t index, std::string& error);
+  // Connects unless connected; false (with `error`) when no address of the
+  // collector could be reached.
   bool ensure_connected(std::string& error);
+  // One Log() call on the connection; throws whatever Thrift throws.
+  delivery::SendResult call(const delivery::Batch& batch, std::string& error);
 
   SinkOptions opts_;
-  delivery::Reporter report_;
-  CollectorRotation rotation_;
   std::unique_ptr<Connection> conn_;
-  size_t last_index_ = 0;  // collector of the previous connection, for reports
-  bool ever_connected_ = false;
 };
+
+// The peers of a collector list: a sink per collector, in the list's order.
+delivery::Peers collector_sinks(const std::vector<Endpoint>& servers, delivery::Millis timeout);
 
 // libthrift prints its own diagnostics through a global function pointer
 // (apache::thrift::GlobalOutput), by default to stderr. These point it at

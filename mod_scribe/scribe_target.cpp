@@ -175,48 +175,4 @@ std::string spool_name_for(const std::vector<Endpoint>& servers) {
   return "scribe-" + readable + "-" + hash;
 }
 
-// ---- CollectorRotation ----
-
-CollectorRotation::CollectorRotation(size_t count, delivery::Millis retry_min,
-                                     delivery::Millis retry_max, uint64_t seed) {
-  slots_.reserve(count);
-  for (size_t i = 0; i < count; ++i)
-    slots_.push_back(Slot{delivery::Backoff(retry_min, retry_max, seed ? seed + i : 0), {}});
-}
-
-bool CollectorRotation::backing_off(size_t index, delivery::Clock::time_point now) const {
-  return now < slots_.at(index).retry_at;
-}
-
-std::vector<size_t> CollectorRotation::connect_order(delivery::Clock::time_point now) const {
-  std::vector<size_t> order;
-  for (size_t i = 0; i < slots_.size(); ++i)
-    if (!backing_off(i, now)) order.push_back(i);
-  if (order.empty() && !slots_.empty()) {
-    size_t soonest = 0;
-    for (size_t i = 1; i < slots_.size(); ++i)
-      if (slots_[i].retry_at < slots_[soonest].retry_at) soonest = i;
-    order.push_back(soonest);
-  }
-  return order;
-}
-
-std::optional<size_t> CollectorRotation::preferred_over(size_t current,
-                                                        delivery::Clock::time_point now) const {
-  for (size_t i = 0; i < current && i < slots_.size(); ++i)
-    if (!backing_off(i, now)) return i;
-  return std::nullopt;
-}
-
-void CollectorRotation::failed(size_t index, delivery::Clock::time_point now) {
-  Slot& s = slots_.at(index);
-  s.retry_at = s.backoff.failed(now);
-}
-
-void CollectorRotation::succeeded(size_t index) {
-  Slot& s = slots_.at(index);
-  s.backoff.succeeded();
-  s.retry_at = {};
-}
-
 }  // namespace scribe

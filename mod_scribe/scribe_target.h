@@ -1,10 +1,10 @@
 // The pure parts of mod_scribe: parsing of CustomLog targets and collector
-// addresses, and the choice of collector when several are configured. No httpd,
-// APR or Thrift headers, so all of it is unit-tested on its own.
+// addresses, and the names a collector list goes by. No httpd, APR or
+// Thrift headers, so all of it is unit-tested on its own. (Which collector
+// of a list takes the lines is the Shipper's business: peer_rotation.h.)
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,33 +45,5 @@ std::string servers_key(const std::vector<Endpoint>& servers);
 // The key made safe for a spool file name: letters, digits, '_' and '-'
 // only, so it never contains the '.' that separates the name's fields.
 std::string spool_name_for(const std::vector<Endpoint>& servers);
-
-// Which collector of an ordered list to use. The first healthy one in list
-// order is preferred; a collector that failed is skipped until its own
-// backoff expires, and then the sender goes back to it ("the first is retried
-// after the backoff"). Pure logic on an explicit clock.
-class CollectorRotation {
- public:
-  CollectorRotation(size_t count, delivery::Millis retry_min, delivery::Millis retry_max,
-                    uint64_t seed = 0);
-  // Collectors to try for a new connection, in order: those not backing off
-  // first (list order); when every one is backing off, the one whose backoff
-  // ends first, so that a connection attempt is never refused outright.
-  std::vector<size_t> connect_order(delivery::Clock::time_point now) const;
-  // A more preferred collector than `current` whose backoff has expired, if
-  // any: the sender should try it before using `current` again.
-  std::optional<size_t> preferred_over(size_t current, delivery::Clock::time_point now) const;
-  void failed(size_t index, delivery::Clock::time_point now);
-  void succeeded(size_t index);
-  bool backing_off(size_t index, delivery::Clock::time_point now) const;
-  size_t size() const { return slots_.size(); }
-
- private:
-  struct Slot {
-    delivery::Backoff backoff;
-    delivery::Clock::time_point retry_at{};
-  };
-  std::vector<Slot> slots_;
-};
 
 }  // namespace scribe

@@ -285,9 +285,8 @@ struct SyslogLogs {
     }
   }
 
-  static std::unique_ptr<delivery::Sink> open_sink(Gen& gen, SenderT& sender,
-                                                   delivery::ShipperOptions& options,
-                                                   const delivery::Reporter&) {
+  static delivery::Peers open_sink(Gen& gen, SenderT& sender, delivery::ShipperOptions& options,
+                                   const delivery::Reporter&) {
     delivery::DropLedger* ledger = sender.ledger.get();
     Destination& d = sender.destination;
     syslogmod::OpenedSink opened = syslogmod::open_sink(
@@ -297,7 +296,9 @@ struct SyslogLogs {
       ap_log_error(APLOG_MARK, APLOG_INFO, 0, sender.report_to, "SY0004: %s: %s",
                    sender.name.c_str(), opened.note.c_str());
     options = opened.options;
-    return std::move(opened.sink);
+    delivery::Peers peers;
+    if (opened.sink) peers.push_back(std::move(opened.sink));
+    return peers;
   }
 
   static logchain::LineEnd line_end(const Handle&) { return logchain::LineEnd::Strip; }

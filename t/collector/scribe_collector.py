@@ -19,11 +19,19 @@ Tests steer it through a control port that speaks JSON, one object per line:
   {"cmd": "close_next", "count": N}        close the connection on the next N
                                            calls without answering
   {"cmd": "drop_connections"}              close every open client connection
+  {"cmd": "max_frame", "bytes": N}         close the connection, unanswered, on
+                                           a frame over N bytes (as Thrift >= 0.14
+                                           servers do over 16,384,000); 0: no limit
+  {"cmd": "refuse", "text": T}             close the connection, unanswered, on a
+                                           call with a message containing T (as a
+                                           server that cannot decode a line does);
+                                           "": refuse nothing
   {"cmd": "reset"}                         back to normal behaviour
 
 Stopping and starting is done by killing and restarting the process.
 
 Usage: scribe_collector.py --port P --dir D [--control-port C] [--discard]
+                           [--max-frame BYTES]
 Prints "READY <port> <control-port>" on stdout once both ports listen.
 """
 import argparse
@@ -33,6 +41,7 @@ import re
 import select
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -75,6 +84,8 @@ class Collector:
         self.delay_ms = 0
         self.hang = False
         self.close_next = 0
+        self.max_frame = 0
+        self.refuse = ""
         # Counters.
         self.calls = 0
         self.messages = 0
@@ -82,6 +93,9 @@ class Collector:
         self.answered_try_later = 0
         self.hung_calls = 0
         self.closed_calls = 0
+        self.frames_refused = 0
+        self.calls_refused = 0
+        self.largest_frame = 0
         self.connections_total = 0
         self.by_category = {}
         self.without_newline = {}
@@ -103,6 +117,10 @@ class Collector:
                 self.hang = bool(req.get("on", True))
             elif cmd == "close_next":
                 self.close_next = int(req.get("count", 0))
+            elif cmd == "max_frame":
+                self.max_frame = int(req.get("bytes", 0))
+            elif cmd == "refuse":
+                self.refuse = str(req.get("text", ""))
             elif cmd == "drop_connections":
                 for sock in list(self.clients):
                     try:
@@ -112,6 +130,7 @@ class Collector:
             elif cmd == "reset":
                 self.try_later = self.delay_ms = self.close_next = 0
                 self.hang = False
+                self.refuse = ""
             else:
                 return {"ok": False, "error": f"unknown command {cmd!r}"}
             return {"ok": True}
@@ -125,6 +144,9 @@ class Collector:
             "answered_try_later": self.answered_try_later,
             "hung_calls": self.hung_calls,
             "closed_calls": self.closed_calls,
+            "frames_refused": self.frames_refused,
+            "calls_refused": self.calls_refused,
+            "largest_frame": self.largest_frame,
             "connections_total": self.connections_total,
             "connections_open": len(self.clients),
             "by_category": dict(self.by_category),
@@ -132,6 +154,24 @@ class Collector:
             "try_later_pending": self.try_later,
             "hang": self.hang,
         }
+
+    # -- frames and calls it refuses -------------------------------------
+    def frame_allowed(self, size):
+        with self.lock:
+            self.largest_frame = max(self.largest_frame, size)
+            if self.max_frame and size > self.max_frame:
+                self.frames_refused += 1
+                return False
+            return True
+
+    def refuses(self, entries):
+        with self.lock:
+            text = self.refuse
+        if not text or not any(text in e.message for e in entries):
+            return False
+        with self.lock:
+            self.calls_refused += 1
+        return True
 
     # -- one Log() call ------------------------------------------------
     def decide(self):
@@ -200,7 +240,7 @@ class Collector:
         with self.lock:
             self.clients.add(sock)
             self.connections_total += 1
-        tsock = TSocket.TSocket()
+        tsock = FrameCheckingSocket(self)
         tsock.setHandle(sock)
         trans = TTransport.TFramedTransport(tsock)
         # strictRead=False: accepts headers with and without the version word.
@@ -223,6 +263,8 @@ class Collector:
                 args = scribe_service.Log_args()
                 args.read(prot)
                 prot.readMessageEnd()
+                if self.refuses(args.messages or []):
+                    return
                 action, delay = self.decide()
                 if action == "close":
                     return
@@ -240,7 +282,7 @@ class Collector:
                 scribe_service.Log_result(success=code).write(prot)
                 prot.writeMessageEnd()
                 trans.flush()
-        except (TTransport.TTransportException, OSError, EOFError):
+        except (TTransport.TTransportException, OSError, EOFError, FrameTooLarge):
             pass
         except Exception as e:  # a malformed call: report, drop the connection
             print(f"scribe_collector: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
@@ -251,6 +293,31 @@ class Collector:
                 sock.close()
             except OSError:
                 pass
+
+
+class FrameTooLarge(Exception):
+    pass
+
+
+class FrameCheckingSocket(TSocket.TSocket):
+    """The socket under TFramedTransport, which reads a frame's 4-byte length
+    and then the frame: a length over the collector's limit ends the
+    connection before the frame is read, as Thrift's C++ servers do."""
+
+    def __init__(self, collector):
+        super().__init__()
+        self.collector = collector
+        self.at_length = True
+
+    def readAll(self, sz):
+        data = super().readAll(sz)
+        if self.at_length and sz == 4:
+            if not self.collector.frame_allowed(struct.unpack("!i", data)[0]):
+                raise FrameTooLarge()
+            self.at_length = False
+        else:
+            self.at_length = True
+        return data
 
 
 def listen(host, port):
@@ -298,12 +365,15 @@ def main():
                     help="JSON-lines control port (0: pick a free one)")
     ap.add_argument("--dir", required=True, help="where category files are written")
     ap.add_argument("--discard", action="store_true", help="count messages, store nothing")
+    ap.add_argument("--max-frame", type=int, default=0,
+                    help="close connections on frames over this many bytes (0: no limit)")
     opts = ap.parse_args()
     if scribe_service is None:
         sys.exit("scribe_collector: generated Python code not found; run `make scribe-py` "
                  "or set SCRIBE_PY_GEN")
 
     collector = Collector(opts.dir, discard=opts.discard)
+    collector.max_frame = opts.max_frame
     server = listen(opts.host, opts.port)
     control = listen(opts.host, opts.control_port)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))

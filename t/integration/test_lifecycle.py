@@ -174,7 +174,7 @@ def test_hung_tcp_receiver(httpd, action):
 
 @pytest.mark.parametrize("action", ["stop", "graceful"])
 def test_hung_collector(httpd, collector, action):
-    httpd.expect_log_id("DE0001", "DE0002", "SC0001")  # delivery failed, TRY_LATER, failover
+    httpd.expect_log_id("DE0001", "DE0002", "DE0026")  # delivery failed, TRY_LATER, failover
     conf = pad_conf(httpd, f"ScribeServer {collector.address}", FAST_SCRIBE,
                     "ScribeTimeout 8000", 'CustomLog "scribe:www" padline')
     httpd.start(conf)
@@ -305,7 +305,7 @@ def test_unwritable_spool_counts_every_line(httpd_event, collector):
     error log counts every line."""
     httpd = httpd_event
     spool = httpd.root / "spool"
-    httpd.expect_log_id("DE0001", "DE0002", "SC0001")  # delivery failed, TRY_LATER, failover
+    httpd.expect_log_id("DE0001", "DE0002", "DE0026")  # delivery failed, TRY_LATER, failover
     # No spool file can be made, and every line is counted as neither
     # delivered nor spooled.
     httpd.expect_log_id("DE0010", "DE0007")

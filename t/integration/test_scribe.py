@@ -26,7 +26,7 @@ ScribeRetryInterval 50 500
 # delivery failed, TRY_LATER, failover): expected in the fault tests. Dropped
 # or lost lines are [error]s and are never expected unless the test is about
 # them.
-TROUBLE = ("DE0001", "DE0002", "SC0001")
+TROUBLE = ("DE0001", "DE0002", "DE0026")
 
 
 def scribe_conf(httpd, collector, body, fast=True):

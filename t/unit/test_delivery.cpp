@@ -34,6 +34,7 @@
 #include "delivery.h"
 #include "drop_ledger.h"
 #include "exit_log.h"
+#include "peer_rotation.h"
 #include "resend_store.h"
 #include "spool.h"
 #include "status_board.h"
@@ -293,7 +294,7 @@ static std::vector<Record> drain(SpoolDir& sd, size_t max_batch) {
     ck_assert_uint_le(batch.size(), max_batch);
     for (auto& r : batch) all.push_back(r);
     batch.clear();
-    sd.commit();
+    sd.commit_all();
   }
   return all;
 }
@@ -323,7 +324,7 @@ START_TEST(spooldir_rollback) {
   sd.seal();
   std::vector<Record> a, b;
   ck_assert(sd.next_batch(a, 3));
-  sd.commit();
+  sd.commit_all();
   ck_assert(sd.next_batch(b, 3));
   ck_assert(b[0].body == "r3\n");
   sd.rollback();  // not delivered: comes again
@@ -351,12 +352,12 @@ START_TEST(spooldir_file_goes_with_its_last_commit) {
   sd.seal();
   std::vector<Record> batch;
   ck_assert(sd.next_batch(batch, 3));
-  sd.commit();
+  sd.commit_all();
   ck_assert_uint_eq(sd.list().size(), 1u);
   batch.clear();
   ck_assert(sd.next_batch(batch, 3));
   ck_assert_uint_eq(batch.size(), 2u);
-  sd.commit();
+  sd.commit_all();
   ck_assert(files_in(tmpdir).empty());
 }
 END_TEST
@@ -385,7 +386,7 @@ START_TEST(spool_files_without_a_sound_header) {
   writer.seal();
   std::vector<Record> batch;
   ck_assert(sd.next_batch(batch, 2));
-  sd.commit();
+  sd.commit_all();
   sd.release();
   const std::string path = writer.list().at(0);
   int fd = open(path.c_str(), O_RDWR);
@@ -936,6 +937,20 @@ class FakeSink : public Sink {
     for (auto r : s) script_.push_back(r);
   }
   void set_down(bool down) { down_ = down; }
+  // Calls carrying a line that contains `text` break (Failed), as a peer
+  // that cannot take that line breaks the connection.
+  void refuse_lines_with(std::string text) {
+    std::lock_guard<std::mutex> lock(mu_);
+    refused_ = std::move(text);
+  }
+  // What probe() answers (Unsupported by default, as the base's).
+  void set_probe(Probe p) { probe_ = p; }
+  Probe probe(std::string& error) override {
+    ++probes_;
+    if (probe_ == Probe::Silent) error = "fake silence";
+    return down_ && probe_ != Probe::Unsupported ? Probe::Silent : probe_.load();
+  }
+  int probes() const { return probes_; }
   void lose_connection_once() { lost_ = true; }
   // What unacknowledged_at_loss() answers.
   void set_unacknowledged(size_t bytes) { unacked_ = bytes; }
@@ -947,7 +962,11 @@ class FakeSink : public Sink {
     for (const RecordView& v : batch)
       calls_.back().push_back(Record{std::string(v.tag), std::string(v.body)});
     SendResult r = SendResult::Ok;
-    if (down_) {
+    const bool refused =
+        !refused_.empty() && std::any_of(batch.begin(), batch.end(), [&](const RecordView& v) {
+          return v.body.find(refused_) != std::string_view::npos;
+        });
+    if (down_ || refused) {
       r = SendResult::Failed;
     } else if (!script_.empty()) {
       r = script_.front();
@@ -990,6 +1009,9 @@ class FakeSink : public Sink {
   std::atomic<bool> lost_{false};
   std::atomic<int> closes_{0};
   std::atomic<size_t> unacked_{0};
+  std::string refused_;
+  std::atomic<Probe> probe_{Probe::Unsupported};
+  std::atomic<int> probes_{0};
 };
 
 static ShipperOptions fast_options() {
@@ -1086,7 +1108,8 @@ START_TEST(shipper_try_later_resends_same_batch) {
   auto got = fake->delivered();
   ck_assert_uint_eq(got.size(), 30u);  // exactly once: TRY_LATER took nothing
   ck_assert(std::set<std::string>(got.begin(), got.end()) == bodies(30, "t"));
-  ck_assert(rep.has("DE0002", Level::Warning, ": peer answered TRY_LATER; retrying in up to"));
+  ck_assert(
+      rep.has("DE0002", Level::Warning, "fake sink answered TRY_LATER; asking it again in up to"));
   ck_assert_uint_eq(s.stats().failures, 3u);
 }
 END_TEST
@@ -2045,6 +2068,273 @@ START_TEST(config_size_string) {
 }
 END_TEST
 
+// ---- failover, pacing, batch limits, refused lines ----
+
+// The first peer not backing off is used; a failed one is skipped at once
+// and taken back once its own backoff has passed.
+START_TEST(peer_rotation_prefers_first_and_fails_over) {
+  PeerRotation r(3, Millis(500), Millis(4000), FailoverPolicy{}, 1);
+  ck_assert_uint_eq(*r.pick(T0), 0u);
+  r.failed(0, T0);
+  ck_assert(r.backing_off(0, T0));
+  ck_assert_uint_eq(*r.pick(T0), 1u);
+  r.failed(1, T0);
+  ck_assert_uint_eq(*r.pick(T0), 2u);
+  r.failed(2, T0);
+  ck_assert(!r.pick(T0).has_value());  // all back off: wait
+  ck_assert(r.next_retry() > T0);
+  ck_assert(r.next_retry() <= T0 + Millis(500));
+  // After the backoff (at most the ceiling), the first is preferred again.
+  ck_assert_uint_eq(*r.pick(T0 + Millis(501)), 0u);
+  // Backoff grows per peer and a success resets it.
+  r.failed(0, T0);
+  r.failed(0, T0);
+  ck_assert(r.backing_off(0, T0 + Millis(999)));  // ceiling 2000: at least 1000
+  r.succeeded(0);
+  ck_assert(!r.backing_off(0, T0));
+  ck_assert_uint_eq(r.attempts(0), 0u);
+}
+END_TEST
+
+// TRY_LATER holds the sender at its peer (the next one is not tried) until
+// the answers have lasted past the policy, by count or by time.
+START_TEST(peer_rotation_try_later_holds_then_fails_over) {
+  using Verdict = PeerRotation::Verdict;
+  PeerRotation by_count(2, Millis(10), Millis(10), FailoverPolicy{3, Millis(60000)}, 2);
+  ck_assert(by_count.try_later(0, T0) == Verdict::Wait);
+  ck_assert(!by_count.pick(T0).has_value());  // held: peer 1 is not used meanwhile
+  ck_assert(by_count.next_retry() <= T0 + Millis(10));
+  ck_assert_uint_eq(*by_count.pick(T0 + Millis(11)), 0u);
+  ck_assert(by_count.try_later(0, T0 + Millis(11)) == Verdict::Wait);
+  ck_assert(by_count.try_later(0, T0 + Millis(22)) == Verdict::FailOver);
+  ck_assert_uint_eq(*by_count.pick(T0 + Millis(22)), 1u);
+  // A success ends the run: it counts from 1 again.
+  by_count.succeeded(0);
+  ck_assert(by_count.try_later(0, T0 + Millis(40)) == Verdict::Wait);
+
+  PeerRotation by_time(2, Millis(10), Millis(10), FailoverPolicy{100, Millis(1000)}, 3);
+  ck_assert(by_time.try_later(0, T0) == Verdict::Wait);
+  ck_assert(by_time.try_later(0, T0 + Millis(999)) == Verdict::Wait);
+  ck_assert(by_time.try_later(0, T0 + Millis(1000)) == Verdict::FailOver);
+  ck_assert_uint_eq(*by_time.pick(T0 + Millis(1000)), 1u);
+  // A failed peer ahead of a held one is skipped, the held one waited for.
+  PeerRotation mixed(3, Millis(10), Millis(10), FailoverPolicy{5, Millis(60000)}, 4);
+  mixed.failed(0, T0);
+  ck_assert(mixed.try_later(1, T0) == Verdict::Wait);
+  ck_assert(!mixed.pick(T0).has_value());
+}
+END_TEST
+
+START_TEST(replay_pacer_limits_and_refills) {
+  ReplayPacer off(0);
+  ck_assert(!off.limited());
+  ck_assert_uint_eq(off.allowance(5000, T0), 5000u);
+  ReplayPacer p(100);
+  ck_assert_uint_eq(p.allowance(1000, T0), 100u);  // a second's worth to start
+  p.spend(100);
+  ck_assert_uint_eq(p.allowance(1000, T0), 0u);
+  ck_assert(p.when(50) <= T0 + Millis(501));
+  ck_assert(p.when(50) >= T0 + Millis(499));
+  ck_assert_uint_eq(p.allowance(1000, T0 + Millis(500)), 50u);
+  p.spend(50);
+  // Never more than a second's worth, however long it was idle.
+  ck_assert_uint_eq(p.allowance(1000, T0 + std::chrono::hours(1)), 100u);
+}
+END_TEST
+
+// A batch from the queue holds at most max_bytes of lines, but always one.
+START_TEST(queue_peek_caps_bytes) {
+  RecordQueue q(1 << 20);
+  const std::string line(100, 'x');
+  for (int i = 0; i < 30; ++i) ck_assert(q.push("t", line, Clock::now()));
+  ck_assert(q.push("t", std::string(5000, 'y'), Clock::now()));
+  Batch b;
+  for (size_t want : {9u, 9u, 9u, 3u}) {  // 101 bytes a line: 9 in 1000
+    ck_assert_uint_eq(q.peek(b, 100, 1000), want);
+    q.release(want);
+    b.clear();
+  }
+  ck_assert_uint_eq(q.peek(b, 100, 1000), 1u);  // longer than the cap: alone
+  ck_assert_uint_eq(b[0].body.size(), 5000u);
+  q.release(1);
+}
+END_TEST
+
+// Spool batches are capped in bytes too, and a part of a batch can be
+// committed: the next replayer starts after it.
+START_TEST(spooldir_batch_bytes_and_partial_commit) {
+  Reports rep;
+  SpoolDir sd(tmpdir, "dest", 1 << 20, rep.reporter());
+  auto recs = make_records(20, "line-");  // "line-N\n", 6 to 8 bytes, tag "www"
+  ck_assert(sd.append(views_of(recs)));
+  sd.seal();
+  std::vector<Record> batch;
+  ck_assert(sd.next_batch(batch, 100, 40));
+  ck_assert_uint_eq(batch.size(), 4u);  // 4 x 10 bytes
+  sd.commit(3);
+  sd.release();  // the 4th was not delivered
+  SpoolDir other(tmpdir, "dest", 1 << 20, rep.reporter());
+  std::vector<Record> again;
+  ck_assert(other.next_batch(again, 100));
+  ck_assert(again[0].body == "line-3\n");
+  ck_assert_uint_eq(again.size(), 17u);
+  other.commit(1);
+  other.commit(16);  // the last record: the file goes
+  ck_assert(files_in(tmpdir).empty());
+}
+END_TEST
+
+// A spool that cannot be written backs off and says so once, not per batch.
+START_TEST(spooldir_write_failure_backs_off_and_reports_once) {
+  Reports rep;
+  SpoolDir sd(tmpdir + "/missing", "dest", 1 << 20, rep.reporter());
+  ck_assert(sd.writable(Clock::now()));
+  ck_assert(!sd.append(views_of(make_records(3, "x"))));
+  ck_assert(!sd.writable(Clock::now()));
+  ck_assert(sd.writable(Clock::now() + Millis(1001)));
+  ck_assert(rep.has("DE0010", Level::Error, "lines wait in memory meanwhile"));
+  for (int i = 0; i < 5; ++i) ck_assert(!sd.append(views_of(make_records(3, "x"))));
+  size_t reports = 0;
+  for (auto& [level, text] : rep.lines) reports += text.rfind("DE0010: ", 0) == 0;
+  ck_assert_uint_eq(reports, 1u);
+  // Once it works again, the next failure is reported at once.
+  ck_assert_int_eq(mkdir((tmpdir + "/missing").c_str(), 0700), 0);
+  ck_assert(sd.append(views_of(make_records(3, "x"))));
+}
+END_TEST
+
+static Peers two_peers(FakeSink*& first, FakeSink*& second) {
+  auto a = std::make_unique<FakeSink>();
+  auto b = std::make_unique<FakeSink>();
+  first = a.get();
+  second = b.get();
+  Peers peers;
+  peers.push_back(std::move(a));
+  peers.push_back(std::move(b));
+  return peers;
+}
+
+// A peer that fails hands its lines to the next one at once; the first is
+// taken back once its backoff has passed and it answers again.
+START_TEST(shipper_fails_over_at_once_and_goes_back) {
+  FakeSink *first, *second;
+  Peers peers = two_peers(first, second);
+  ShipperOptions o = fast_options();
+  o.retry_min = Millis(300);  // far above the time a failover may take
+  o.retry_max = Millis(300);
+  o.name = "pair";
+  first->set_down(true);
+  Reports rep;
+  Shipper s(std::move(peers), o, rep.reporter());
+  s.start();
+  push_all(s, 50, "a");
+  const auto t = Clock::now();
+  ck_assert(eventually([&] { return second->delivered().size() >= 50; }));
+  ck_assert(Clock::now() - t < Millis(300));  // not after the first's backoff
+  ck_assert(rep.has("DE0026", Level::Warning, "pair: now sending to fake sink (failover from"));
+  first->set_down(false);
+  // The first's backoff passes and the next batch goes to it.
+  std::this_thread::sleep_for(Millis(350));
+  push_all(s, 20, "b");
+  ck_assert(eventually([&] { return first->delivered().size() >= 20; }));
+  ck_assert(rep.has("DE0027", Level::Notice, "pair: now sending to fake sink again"));
+  s.stop();
+  ck_assert_uint_eq(second->delivered().size(), 50u);
+  ck_assert_uint_eq(first->delivered().size(), 20u);
+  ck_assert_uint_eq(s.stats().sent, 70u);
+}
+END_TEST
+
+// TRY_LATER that lasts past the policy moves the lines to the next peer;
+// a shorter run is waited out at the same peer.
+START_TEST(shipper_try_later_persisting_fails_over) {
+  FakeSink *first, *second;
+  Peers peers = two_peers(first, second);
+  first->script({SendResult::TryLater, SendResult::TryLater});
+  ShipperOptions o = fast_options();
+  o.failover = FailoverPolicy{3, Millis(60000)};
+  Reports rep;
+  Shipper s(std::move(peers), o, rep.reporter());
+  s.start();
+  push_all(s, 10, "short");
+  ck_assert(eventually([&] { return first->delivered().size() >= 10; }));
+  ck_assert(second->calls().empty());  // two answers: a hiccup
+  first->script({SendResult::TryLater, SendResult::TryLater, SendResult::TryLater,
+                 SendResult::TryLater, SendResult::TryLater});
+  push_all(s, 10, "long");
+  ck_assert(eventually([&] { return second->delivered().size() >= 10; }));
+  ck_assert(rep.has("DE0002", Level::Warning, "has answered so for too long: sending to"));
+  s.stop();
+  ck_assert_uint_eq(first->delivered().size() + second->delivered().size(), 20u);
+}
+END_TEST
+
+// A line that breaks every call it is in, while the peer answers probes,
+// is isolated by splitting and dropped, counted; every other line goes.
+START_TEST(shipper_isolates_and_drops_a_refused_line) {
+  auto sink = std::make_unique<FakeSink>();
+  FakeSink* fake = sink.get();
+  fake->set_probe(Probe::Answers);
+  fake->refuse_lines_with("POISON");
+  ShipperOptions o = fast_options();
+  o.retry_min = Millis(1000);  // isolation does not wait for backoffs
+  o.retry_max = Millis(1000);
+  o.name = "refusing";
+  Reports rep;
+  Shipper s(std::move(sink), o, rep.reporter());
+  s.start();
+  for (int i = 0; i < 100; ++i)
+    ck_assert(s.push("www", i == 37 ? "POISON\n" : "ok" + std::to_string(i) + "\n"));
+  ck_assert(eventually([&] { return fake->delivered().size() >= 99; }, 5s));
+  ck_assert(eventually([&] { return s.stats().rejected == 1; }));
+  s.stop();
+  auto got = fake->delivered();
+  ck_assert_uint_eq(got.size(), 99u);
+  ck_assert(std::find(got.begin(), got.end(), "POISON\n") == got.end());
+  ck_assert(rep.has("DE0025", Level::Error, "refusing: dropped 1 lines that the peer refused"));
+  ck_assert(rep.has("DE0025", Level::Error, "the last one 7 bytes long"));
+  ShipperStats st = s.stats();
+  ck_assert_uint_eq(st.sent, 99u);
+  ck_assert_uint_eq(st.lost, 0u);
+}
+END_TEST
+
+// A peer that breaks calls and answers no probe is down, not refusing:
+// nothing is dropped, and everything goes once it is back.
+START_TEST(shipper_silent_peer_drops_nothing) {
+  auto sink = std::make_unique<FakeSink>();
+  FakeSink* fake = sink.get();
+  fake->set_probe(Probe::Silent);
+  fake->refuse_lines_with("x");
+  Reports rep;
+  Shipper s(std::move(sink), fast_options(), rep.reporter());
+  s.start();
+  push_all(s, 20, "x");
+  ck_assert(eventually([&] { return fake->probes() >= 6; }));
+  ck_assert_uint_eq(s.stats().rejected, 0u);
+  fake->refuse_lines_with("");
+  ck_assert(eventually([&] { return fake->delivered().size() >= 20; }));
+  s.stop();
+  ck_assert_uint_eq(s.stats().rejected, 0u);
+}
+END_TEST
+
+// Batches from the queue stay under batch_bytes.
+START_TEST(shipper_batches_capped_in_bytes) {
+  auto sink = std::make_unique<FakeSink>();
+  FakeSink* fake = sink.get();
+  ShipperOptions o = fast_options();
+  o.batch_bytes = 1000;  // lines of 103 bytes with their tag: 9 a batch
+  Reports rep;
+  Shipper s(std::move(sink), o, rep.reporter());
+  s.start();
+  for (int i = 0; i < 300; ++i) ck_assert(s.push("www", std::string(99, 'a') + "\n"));
+  ck_assert(eventually([&] { return fake->delivered().size() >= 300; }));
+  s.stop();
+  ck_assert_uint_le(fake->max_batch(), 9u);
+}
+END_TEST
+
 static Suite* delivery_suite() {
   Suite* s = suite_create("delivery");
   struct {
@@ -2093,6 +2383,13 @@ static Suite* delivery_suite() {
         child_senders_never_join_under_prefork,
         shipper_early_deadline_still_spools_late_lines,
         shipper_not_started_counts_every_line}},
+      {"failover",
+       {peer_rotation_prefers_first_and_fails_over, peer_rotation_try_later_holds_then_fails_over,
+        replay_pacer_limits_and_refills, queue_peek_caps_bytes,
+        spooldir_batch_bytes_and_partial_commit, spooldir_write_failure_backs_off_and_reports_once,
+        shipper_fails_over_at_once_and_goes_back, shipper_try_later_persisting_fails_over,
+        shipper_isolates_and_drops_a_refused_line, shipper_silent_peer_drops_nothing,
+        shipper_batches_capped_in_bytes}},
       {"config_values", {config_sizes, config_numbers, config_size_string}},
       {"status",
        {status_board_sums_across_processes, status_board_reclaims_dead_owner,

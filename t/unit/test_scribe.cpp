@@ -169,56 +169,6 @@ START_TEST(keys_and_spool_names) {
 }
 END_TEST
 
-static const Clock::time_point T0 = Clock::time_point{} + std::chrono::hours(1);
-
-START_TEST(rotation_prefers_first_and_fails_over) {
-  CollectorRotation r(3, Millis(500), Millis(4000), 1);
-  ck_assert(r.connect_order(T0) == (std::vector<size_t>{0, 1, 2}));
-  r.failed(0, T0);
-  ck_assert(r.backing_off(0, T0));
-  ck_assert(r.connect_order(T0) == (std::vector<size_t>{1, 2}));
-  r.failed(1, T0);
-  ck_assert(r.connect_order(T0) == (std::vector<size_t>{2}));
-  ck_assert(!r.preferred_over(2, T0).has_value());
-  // After the backoff (at most the ceiling), the first is preferred again.
-  auto later = T0 + Millis(501);
-  ck_assert(!r.backing_off(0, later));
-  auto p = r.preferred_over(2, later);
-  ck_assert(p.has_value());
-  ck_assert_uint_eq(*p, 0u);
-  ck_assert(!r.preferred_over(0, later).has_value());
-}
-END_TEST
-
-START_TEST(rotation_all_down_tries_soonest) {
-  CollectorRotation r(2, Millis(1000), Millis(1000), 5);
-  r.failed(0, T0 + Millis(300));  // retry at T0+800..1300
-  r.failed(1, T0);                // retry at T0+500..1000
-  auto order = r.connect_order(T0 + Millis(10));
-  ck_assert_uint_eq(order.size(), 1u);  // never an empty list
-  r.failed(0, T0 + Millis(300));
-  r.failed(0, T0 + Millis(300));
-  ck_assert_uint_eq(r.connect_order(T0 + Millis(10))[0], 1u);
-}
-END_TEST
-
-START_TEST(rotation_backoff_grows_and_resets) {
-  CollectorRotation r(2, Millis(100), Millis(1600), 9);
-  auto t = T0;
-  // Repeated failures of the first push its retry further out each time.
-  r.failed(0, t);
-  ck_assert(!r.backing_off(0, t + Millis(101)));
-  r.failed(0, t);
-  r.failed(0, t);
-  r.failed(0, t);  // ceiling 800: at least 400 away
-  ck_assert(r.backing_off(0, t + Millis(399)));
-  r.succeeded(0);
-  ck_assert(!r.backing_off(0, t));
-  r.failed(0, t);  // back to the minimum
-  ck_assert(!r.backing_off(0, t + Millis(101)));
-}
-END_TEST
-
 static Suite* scribe_suite() {
   Suite* s = suite_create("scribe");
   TCase* parse = tcase_create("parse");
@@ -231,9 +181,6 @@ static Suite* scribe_suite() {
   tcase_add_checked_fixture(rot, setup, teardown);
   tcase_add_test(rot, keys_and_spool_names);
   tcase_add_test(rot, settings_make_shipper_options);
-  tcase_add_test(rot, rotation_prefers_first_and_fails_over);
-  tcase_add_test(rot, rotation_all_down_tries_soonest);
-  tcase_add_test(rot, rotation_backoff_grows_and_resets);
   suite_add_tcase(s, rot);
   return s;
 }

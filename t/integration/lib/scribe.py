@@ -149,6 +149,12 @@ class Collector:
     def drop_connections(self):
         return self.control("drop_connections")
 
+    def max_frame(self, nbytes):
+        return self.control("max_frame", bytes=nbytes)
+
+    def refuse(self, text):
+        return self.control("refuse", text=text)
+
     def reset(self):
         return self.control("reset")
 
