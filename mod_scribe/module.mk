@@ -86,7 +86,12 @@ $(BUILD)/t/unit/test_spool_setup: $(BUILD)/obj/t/unit/test_spool_setup.o $(SCRIB
 	$(LINK_UNIT)
 
 # Tools and benches: the generated Python (the collector's); bench_scribe.py
-# is a script.
+# is a script, and spool_fill writes the spool its replay figures start from.
+$(BUILD)/obj/t/bench/spool_fill.o: OBJ_CXXFLAGS := -I$(SCRIBE_DIR)
+
+$(BUILD)/t/bench/spool_fill: $(BUILD)/obj/t/bench/spool_fill.o $(SCRIBE_CORE_LIB) $(DELIVERY_LIB)
+	$(LINK_PROGRAM)
+
 .PHONY: scribe scribe-py
 scribe: $(BUILD)/mod_scribe.so $(DELIVERY_TESTS) $(SCRIBE_TESTS) $(SCRIBE_PY_STAMP)
 scribe-py: $(SCRIBE_PY_STAMP)
@@ -105,5 +110,5 @@ MODULES += $(BUILD)/mod_scribe.so
 GLUE_SRCS += $(SCRIBE_GLUE_SRCS)
 TOOLS += $(SCRIBE_PY_STAMP)
 UNIT_TESTS += $(SCRIBE_TESTS)
-BENCHES += t/bench/bench_scribe.py
+BENCHES += t/bench/bench_scribe.py $(BUILD)/t/bench/spool_fill
 FUZZERS += $(BUILD)/t/fuzz/fuzz_scribe_target

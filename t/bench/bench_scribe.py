@@ -19,9 +19,13 @@ ratios computed from those medians. Floors the suite is measured
 against: (d) >= 0.95 x (b) and >= 3 x (c) in requests/s; (e)'s p99 <= 1.5 x
 (d)'s. Then: lines/s one child (ServerLimit 1) delivers to the collector when
 flooded, i.e. how fast a backlog of spooled lines drains once the collector
-answers (batches of ScribeBatchSize lines per Log()).
+answers (batches of ScribeBatchSize lines per Log()). Then the replay of a
+spool of 1M lines (written by build/t/bench/spool_fill as an outage would
+have left it) by one child: lines/s, lines per Log(), spool bytes per line;
+and the same replay with a graceful restart in the middle of it: the
+duplicates it cost.
 
-Prints markdown. Asserts nothing. About 4 minutes.
+Prints markdown. Asserts nothing. About 5 minutes.
 
     /usr/bin/python3 t/bench/bench_scribe.py [--rounds 10] [--seconds 3]
 """
@@ -39,6 +43,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "t" / "integration"))
 
 from lib.httpd import Httpd  # noqa: E402
+from lib.paths import BUILD  # noqa: E402
 from lib.scribe import Collector  # noqa: E402
 
 VARIANTS = [
@@ -167,6 +172,65 @@ CustomLog "scribe:flood" common "expr=%{{REQUEST_URI}} =~ m#^/small#"
         coll.cleanup()
 
 
+ONE_CHILD = """
+StartServers 1
+ServerLimit 1
+ThreadsPerChild 32
+MaxRequestWorkers 32
+MinSpareThreads 1
+MaxSpareThreads 32
+"""
+
+
+def replay(lines, line_bytes, restart_midway):
+    """One child replays a spool of `lines` lines: returns (lines/s, lines per
+    Log(), spool bytes per line, duplicates), or None when the drain did not
+    finish. With `restart_midway`, a graceful restart at half way."""
+    fill = BUILD / "t" / "bench" / "spool_fill"
+    coll = Collector(discard=True)
+    h = Httpd(mpm="event")
+    try:
+        conf = h.conf().load("scribe").add(ONE_CHILD + f"""
+ScribeServer {coll.address}
+ScribeRetryInterval 20 100
+ScribeReplayRate off
+ScribeSpoolMaxSize 4G
+CustomLog "scribe:replay" common "expr=%{{QUERY_STRING}} =~ /^id=/"
+""")
+        h.start(conf)  # makes the spool directory, handed to the children's user
+        h.stop()
+        spool = h.root / "run" / "scribe-spool"
+        out = subprocess.run([str(fill), str(spool), coll.address, "replay", str(lines),
+                              str(line_bytes)], capture_output=True, text=True, check=True)
+        spool_bytes = int(out.stdout.strip())
+        owner = spool.stat()
+        for f in spool.iterdir():
+            os.chown(f, owner.st_uid, owner.st_gid)
+        coll.start()
+        start = time.monotonic()
+        h.start()
+        restarted = False
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            seen = coll.stats()["messages"]
+            if restart_midway and not restarted and seen >= lines // 2:
+                h.graceful()
+                restarted = True
+            if seen >= lines and not any(spool.glob("*.spool")):
+                break
+            time.sleep(0.02)
+        else:
+            return None
+        took = time.monotonic() - start
+        st = coll.stats()
+        return (st["messages"] / took, st["messages"] / max(st["calls"], 1),
+                spool_bytes / lines, st["messages"] - lines)
+    finally:
+        h.stop()
+        h.cleanup()
+        coll.cleanup()
+
+
 def fmt_ms(s):
     return f"{s * 1000:.2f} ms"
 
@@ -178,6 +242,8 @@ def main():
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--flood-seconds", type=int, default=6)
+    ap.add_argument("--replay-lines", type=int, default=1000000)
+    ap.add_argument("--line-bytes", type=int, default=120)
     args = ap.parse_args()
     if not shutil.which("wrk"):
         print("wrk not installed")
@@ -207,6 +273,7 @@ def main():
         up.cleanup()
         hung.cleanup()
     fl = flood(args)
+    replays = [replay(args.replay_lines, args.line_bytes, midway) for midway in (False, True)]
 
     med = {v: (statistics.median(x[0] for x in results[v]),
                statistics.median(x[1] for x in results[v])) for v in results}
@@ -235,6 +302,16 @@ def main():
         print(f"- one child, flooded ({total} lines queued and spooled while the collector was "
               f"away): delivered {seen} at {rate:.0f} lines/s once it answered, "
               f"{per_call:.0f} lines per Log() call")
+    plain, restarted = replays
+    if plain:
+        rate, per_call, per_line, dups = plain
+        print(f"- one child replaying a spool of {args.replay_lines} lines of {args.line_bytes} "
+              f"bytes (ScribeReplayRate off): {rate:.0f} lines/s, {per_call:.0f} lines per "
+              f"Log() call, {per_line:.1f} spool bytes per line, {dups} duplicates")
+    if restarted:
+        rate, per_call, per_line, dups = restarted
+        print(f"- the same with a graceful restart half way: {dups} duplicates "
+              f"({rate:.0f} lines/s overall)")
     return 0
 
 

@@ -335,12 +335,18 @@ def test_stop_under_load_then_start_replays_spool(httpd, collector):
     httpd.start(conf)
     with BackgroundLoad(httpd, concurrency=4, max_seconds=30) as load:
         time.sleep(1.5)
+        stopping = time.monotonic()
         httpd.stop()
     assert len(load.ok) > 50
     assert spool_files(httpd), "nothing was spooled at exit"
     collector.start()
     httpd.start()
-    assert_all_arrive(collector, "www", load.ok)
+    # A prefork child ends on SIGTERM wherever it is (prefork.c, just_die):
+    # a request answered while the stop was under way may not have reached
+    # its log phase, for any CustomLog. Every line of a request answered
+    # before is owed; threaded children finish their requests' logging.
+    owed = load.ok_before(stopping) if httpd.mpm == "prefork" else load.ok
+    assert_all_arrive(collector, "www", owed)
     deadline = time.monotonic() + 15
     while spool_files(httpd) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -423,6 +429,14 @@ BAD_CONFIGS = [
     ("ScribeRetryInterval 500 1000 2000", "ScribeRetryInterval takes 1-2 arguments"),
     ("ScribeRetryInterval 0", "ScribeRetryInterval: '0' is out of range"),
     ("ScribeStripNewline maybe", "ScribeStripNewline must be On or Off"),
+    ("ScribeBatchBytes 1K", "ScribeBatchBytes: '1K' is out of range (4K-1G)"),
+    ("ScribeBatchBytes big", "ScribeBatchBytes: 'big' is not a size"),
+    ("ScribeReplayRate 0", "ScribeReplayRate: '0' is out of range"),
+    ("ScribeReplayRate fast", "ScribeReplayRate: 'fast' is not a number (lines a second, or off)"),
+    ("ScribeTryLaterFailover 0", "ScribeTryLaterFailover: '0' is out of range"),
+    ("ScribeTryLaterFailover 5 soon", "ScribeTryLaterFailover: 'soon' is not a number"),
+    ("<VirtualHost 127.0.0.1:80>\nScribeReplayRate 10\n</VirtualHost>",
+     "ScribeReplayRate cannot occur within <VirtualHost> section"),
     ("<VirtualHost 127.0.0.1:80>\nScribeQueueSize 1M\n</VirtualHost>",
      "ScribeQueueSize cannot occur within <VirtualHost> section"),
 ]
@@ -469,6 +483,9 @@ ScribeBatchSize 500
 ScribeFlushInterval 100
 ScribeTimeout 3000
 ScribeRetryInterval 250 60000
+ScribeBatchBytes 8M
+ScribeReplayRate off
+ScribeTryLaterFailover 20
 ScribeStripNewline Off
 CustomLog "scribe:www" idline
 CustomLog "scribe:api@[::1]:1463" idline

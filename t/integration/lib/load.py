@@ -58,6 +58,7 @@ class BackgroundLoad:
         self.httpd, self.path, self.prefix = httpd, path, prefix
         self.concurrency, self.max_seconds = concurrency, max_seconds
         self.ok, self.failed = [], []
+        self.done_at = {}  # id -> time.monotonic() its 200 came back
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._n = 0
@@ -78,6 +79,7 @@ class BackgroundLoad:
                 with self._lock:
                     if r.status_code == 200:
                         self.ok.append(rid)
+                        self.done_at[rid] = time.monotonic()
                     else:
                         self.failed.append((rid, r.status_code))
             except requests.RequestException as e:
@@ -87,6 +89,11 @@ class BackgroundLoad:
                     self.failed.append((rid, str(e)))
                 s = requests.Session()
                 time.sleep(0.01)
+
+    def ok_before(self, t):
+        """The ids whose 200 came back before time.monotonic() `t`."""
+        with self._lock:
+            return [rid for rid in self.ok if self.done_at[rid] < t]
 
     def __enter__(self):
         for _ in range(self.concurrency):
