@@ -36,7 +36,11 @@ CC ?= gcc
 PYTHON := /usr/bin/python3
 
 # valgrind, apache2-utils (ab) and linux-perf (perf): t/bench/bench_cost.py.
+# libssl-dev and librelp-dev: mod_syslog's tls:// and relp://; rsyslog-openssl,
+# rsyslog-relp and openssl: the receiving rsyslogd and the certificates of
+# their tests.
 DEB_PACKAGES := apache2 apache2-dev libapr1-dev libaprutil1-dev check rsyslog curl \
+	libssl-dev librelp-dev rsyslog-openssl rsyslog-relp openssl \
 	python3-pytest python3-requests libthrift-dev libboost-dev thrift-compiler \
 	python3-thrift wrk pkg-config g++ clang libclang-rt-14-dev dpkg-dev lintian \
 	valgrind apache2-utils linux-perf
@@ -107,7 +111,7 @@ endef
 # Check unit tests (they may use APR: pools, temporary files).
 define LINK_UNIT
 @mkdir -p $(dir $@)
-$(CXX) $(LDOPT) $(LDSAN) -pthread -o $@ $^ $(CHECK_LIBS) $(APR_LIBS)
+$(CXX) $(LDOPT) $(LDSAN) -pthread -o $@ $^ $(CHECK_LIBS) $(APR_LIBS) $(1)
 endef
 
 # libFuzzer targets (make fuzz) need clang. Each fragment adds its own to

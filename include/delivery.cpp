@@ -1168,11 +1168,29 @@ void Shipper::finish() {
     finish_to_spool(peer);
   else
     finish_without_spool();
+  settle_peers();
   for (auto& p : peers_) try {
       p->close();
     } catch (...) {
     }
   report_drops(true);
+}
+
+void Shipper::settle_peers() {
+  std::vector<Record> unconfirmed;
+  for (auto& p : peers_) {
+    try {
+      p->settle(unconfirmed);
+    } catch (...) {  // whatever it could not say is not counted: it said nothing
+    }
+  }
+  if (unconfirmed.empty()) return;
+  // Counted as sent already, they are counted again: spooled for the next
+  // child to send again, or lost.
+  if (spool(views_of(unconfirmed), SpoolAttempt::Regardless))
+    spool_->seal();
+  else
+    lost_.fetch_add(unconfirmed.size(), std::memory_order_relaxed);
 }
 
 // Everything goes to local disk first, then the spool is delivered from

@@ -195,6 +195,11 @@ class Sink {
   // SIOCOUTQ, read before the socket was closed). The Shipper resends at
   // least the lines those bytes hold, however old.
   virtual size_t unacknowledged_at_loss() const { return 0; }
+  // At the sender's exit, after its last send and within the exit
+  // deadline: lets the peer confirm what it was sent, and appends to
+  // `unconfirmed` the records it may not have (RELP's window of lines the
+  // relay has not acknowledged yet), for the Shipper to spool or count.
+  virtual void settle(std::vector<Record>& /*unconfirmed*/) {}
   // An acknowledging sink: a call that carries no record, on a connection
   // of its own, to tell a peer that is down from a batch the peer refuses
   // (a line too long for its frame limit, bytes it cannot decode): the
@@ -528,6 +533,9 @@ class Shipper {
   enum class Peer { Answering, Failing };
   void finish_to_spool(Peer peer);
   void finish_without_spool();
+  // What the peers had not confirmed at the end (Sink::settle): spooled or
+  // counted lost.
+  void settle_peers();
   // Sleeps until records are due, the sender is woken, `until`, or a stop.
   void idle_wait(Clock::time_point until);
   void report_drops(bool force);

@@ -6,6 +6,7 @@
 #                                     bounded connect, drop ledger, exit log,
 #                                     status board
 #   build/t/unit/test_delivery        Check unit tests of it
+#   build/t/unit/test_spool_setup     ... and of making a spool directory safely
 #   build/t/fuzz/fuzz_spool_reader    libFuzzer target: spool files as a
 #                                     replaying child reads them (make fuzz only)
 
@@ -13,15 +14,15 @@ DELIVERY_DIR := include
 
 # Core: no httpd headers (see the object rules in the Makefile).
 DELIVERY_CORE_SRCS := $(addprefix $(DELIVERY_DIR)/, delivery.cpp peer_rotation.cpp resend_store.cpp \
-	status_board.cpp spool.cpp net.cpp drop_ledger.cpp exit_log.cpp)
+	status_board.cpp spool.cpp spool_setup.cpp net.cpp drop_ledger.cpp exit_log.cpp)
 DELIVERY_OBJS := $(call OBJS_OF,$(DELIVERY_CORE_SRCS))
 # What the fuzzers compile in: the part of the core that parsing reaches.
 DELIVERY_SRCS := $(addprefix $(DELIVERY_DIR)/, delivery.cpp peer_rotation.cpp resend_store.cpp drop_ledger.cpp \
 	status_board.cpp spool.cpp)
 
-# Glue: none compiled here. log_writer_chain.h, module_kit.h, status_page.h
-# and delivery_aplog.h include httpd headers and are header-only: each
-# module's glue compiles them.
+# Glue: none compiled here. log_writer_chain.h, module_kit.h, status_page.h,
+# spool_dir_glue.h and delivery_aplog.h include httpd headers and are
+# header-only: each module's glue compiles them.
 DELIVERY_GLUE_SRCS :=
 
 # Archive.
@@ -32,9 +33,12 @@ $(DELIVERY_LIB): $(DELIVERY_OBJS)
 # Module: none; mod_syslog, mod_scribe and mod_cidr_lookup link the archive.
 
 # Unit tests.
-DELIVERY_TESTS := $(BUILD)/t/unit/test_delivery
+DELIVERY_TESTS := $(BUILD)/t/unit/test_delivery $(BUILD)/t/unit/test_spool_setup
 
 $(BUILD)/t/unit/test_delivery: $(BUILD)/obj/t/unit/test_delivery.o $(DELIVERY_LIB)
+	$(LINK_UNIT)
+
+$(BUILD)/t/unit/test_spool_setup: $(BUILD)/obj/t/unit/test_spool_setup.o $(DELIVERY_LIB)
 	$(LINK_UNIT)
 
 # Fuzzers.

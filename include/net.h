@@ -48,4 +48,9 @@ short wait_for(int fd, short events, const StopSignal* stop, Clock::time_point u
 int connect_stream(const SocketAddress& addr, const StopSignal* stop, Clock::time_point until,
                    std::string& error);
 
+// Sets FD_CLOEXEC on this process's sockets connected to `peer` that lack
+// it: for a library that makes its sockets without it (librelp), right after
+// the call that made them.
+void close_on_exec_sockets_to(const SocketAddress& peer);
+
 }  // namespace delivery

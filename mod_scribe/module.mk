@@ -10,7 +10,6 @@
 #                                       spool directory setup
 #   build/mod_scribe.so                 the module
 #   build/t/unit/test_scribe            Check unit tests of the core
-#   build/t/unit/test_spool_setup
 #   t/bench/bench_scribe.py             benchmark (BENCHES)
 #   build/t/fuzz/fuzz_scribe_target     libFuzzer target: targets and directive
 #                                       values (make fuzz only)
@@ -20,8 +19,7 @@ SCRIBE_DIR := mod_scribe
 # Core: no httpd headers (see the object rules in the Makefile). The Thrift
 # translation units must stay so: httpd.h defines OK, scribe.thrift's
 # ResultCode has a member OK.
-SCRIBE_CORE_SRCS := $(addprefix $(SCRIBE_DIR)/, scribe_sink.cpp scribe_target.cpp scribe_settings.cpp \
-	spool_setup.cpp)
+SCRIBE_CORE_SRCS := $(addprefix $(SCRIBE_DIR)/, scribe_sink.cpp scribe_target.cpp scribe_settings.cpp)
 SCRIBE_CORE_OBJS := $(call OBJS_OF,$(SCRIBE_CORE_SRCS))
 
 # The core's generated part.
@@ -74,15 +72,11 @@ $(BUILD)/mod_scribe.so: $(SCRIBE_GLUE_OBJS) $(SCRIBE_CORE_LIB) $(DELIVERY_LIB)
 	$(call LINK_MODULE,-lthrift)
 
 # Unit tests. Neither reaches ScribeSink, so neither links Thrift.
-SCRIBE_TESTS := $(BUILD)/t/unit/test_scribe $(BUILD)/t/unit/test_spool_setup
-$(addprefix $(BUILD)/obj/t/unit/, test_scribe.o test_spool_setup.o): \
-	OBJ_CXXFLAGS := -I$(SCRIBE_DIR)
+SCRIBE_TESTS := $(BUILD)/t/unit/test_scribe
+$(BUILD)/obj/t/unit/test_scribe.o: OBJ_CXXFLAGS := -I$(SCRIBE_DIR)
 
 $(BUILD)/t/unit/test_scribe: $(BUILD)/obj/t/unit/test_scribe.o $(SCRIBE_CORE_LIB) \
 		$(DELIVERY_LIB)
-	$(LINK_UNIT)
-
-$(BUILD)/t/unit/test_spool_setup: $(BUILD)/obj/t/unit/test_spool_setup.o $(SCRIBE_CORE_LIB)
 	$(LINK_UNIT)
 
 # Tools and benches: the generated Python (the collector's); bench_scribe.py

@@ -26,7 +26,6 @@
 #include "scribe_settings.h"
 #include "scribe_sink.h"
 #include "scribe_target.h"
-#include "spool_setup.h"
 
 // httpd.h must come before the other httpd headers (the markers below keep
 // include sorting from moving it).
@@ -40,7 +39,7 @@
 #include "log_target_kit.h"
 #include "mod_scribe.h"
 #include "module_kit.h"
-#include "unixd.h"
+#include "spool_dir_glue.h"
 // clang-format on
 
 APLOG_USE_MODULE(scribe);
@@ -76,39 +75,16 @@ ServerConfig* config_of(server_rec* s) {
 
 // ---- spool directory ----
 
-// The checks and the creation run in the root parent: they are done through
-// directory fds in spool_setup.cpp, never by following a name in a
-// directory that User can write.
-bool prepare_spool_dir(const std::string& dir, std::string& error) {
-  scribe::SpoolOwner owner;
-  if (geteuid() == 0) {
-    owner = scribe::spool_owner_for(ap_unixd_config.user_id, ap_unixd_config.group_id,
-                                    ap_unixd_config.user_name ? ap_unixd_config.user_name : "");
-  } else {
-    owner = scribe::spool_owner_for(geteuid(), getegid(), "");
-  }
-  return scribe::prepare_spool_dir(dir, owner, error);
-}
-
 Settings resolved_settings(apr_pool_t* p, server_rec* main) {
   Settings st = config_of(main)->settings;
   if (st.spool_dir.empty()) st.spool_dir = ap_runtime_dir_relative(p, "scribe-spool");
   return st;
 }
 
-// `apachectl stop` and `-k graceful` read the config too (one pass, then
-// they signal the running parent): a spool problem must not keep an operator
-// from stopping httpd. So the check runs for `apachectl -t` and in a
-// starting or restarting server's second pass, which fails on it.
-bool spool_check_due() {
-  return ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST ||
-         ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG;
-}
-
 bool spool_dir_ready(const Settings& st) {
-  if (!spool_check_due()) return true;
+  if (!logchain::spool_check_due()) return true;
   std::string error;
-  if (prepare_spool_dir(st.spool_dir, error)) return true;
+  if (logchain::prepare_child_spool_dir(st.spool_dir, error)) return true;
   ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, nullptr,
                "SC0004: ScribeSpoolDir %s%s%s: %s", st.spool_dir.c_str(),
                st.spool_dir_origin ? " at " : " (default)",

@@ -2,6 +2,7 @@
 #
 #   build/libsyslog_core.a              the core: target and SyslogTarget
 #                                       parsers, line encoders, transports
+#                                       (TLS with OpenSSL, RELP with librelp)
 #   build/mod_syslog.so                 the module
 #   build/t/unit/test_syslog            Check unit tests of the core
 #   build/t/fuzz/fuzz_syslog_target     libFuzzer target: targets, tags, format
@@ -11,7 +12,9 @@ SYSLOG_DIR := mod_syslog
 
 # Core: no httpd headers (see the object rules in the Makefile).
 SYSLOG_CORE_SRCS := $(addprefix $(SYSLOG_DIR)/, syslog_target.cpp target_definition.cpp \
-	syslog_format.cpp syslog_transport.cpp)
+	syslog_format.cpp syslog_transport.cpp tls_channel.cpp relp_sink.cpp)
+# What the transports link: OpenSSL (tls://) and librelp (relp://).
+SYSLOG_LIBS := -lssl -lcrypto -lrelp
 SYSLOG_CORE_OBJS := $(call OBJS_OF,$(SYSLOG_CORE_SRCS))
 
 # Glue: the module record and the hooks, compiled with httpd's headers.
@@ -26,7 +29,7 @@ $(SYSLOG_CORE_LIB): $(SYSLOG_CORE_OBJS)
 
 # Module: glue, then the core, then the shared code.
 $(BUILD)/mod_syslog.so: $(SYSLOG_GLUE_OBJS) $(SYSLOG_CORE_LIB) $(DELIVERY_LIB)
-	$(LINK_MODULE)
+	$(call LINK_MODULE,$(SYSLOG_LIBS))
 
 # Unit tests.
 SYSLOG_TESTS := $(BUILD)/t/unit/test_syslog
@@ -34,7 +37,7 @@ $(BUILD)/obj/t/unit/test_syslog.o: OBJ_CXXFLAGS := -I$(SYSLOG_DIR)
 
 $(BUILD)/t/unit/test_syslog: $(BUILD)/obj/t/unit/test_syslog.o $(SYSLOG_CORE_LIB) \
 		$(DELIVERY_LIB)
-	$(LINK_UNIT)
+	$(call LINK_UNIT,$(SYSLOG_LIBS))
 
 # Fuzzers.
 SYSLOG_FUZZ_SRCS := $(addprefix $(SYSLOG_DIR)/, syslog_target.cpp syslog_format.cpp)

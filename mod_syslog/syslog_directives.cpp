@@ -118,8 +118,19 @@ const char* syslog_cmd_exit_timeout(cmd_parms* cmd, void*, const char* arg) {
   });
 }
 
+// A file or directory a SyslogTarget names, relative to ServerRoot.
+bool server_root_relative(cmd_parms* cmd, std::string& path) {
+  if (path.empty()) return true;
+  const char* full = ap_server_root_relative(cmd->pool, path.c_str());
+  if (!full) return false;
+  path = full;
+  return true;
+}
+
 // SyslogTarget NAME URL [key=value ...]: main server only, since every
-// vhost's CustomLog may name it.
+// vhost's CustomLog may name it. The parent reads a tls:// target's
+// certificates and key here, as root, so that `apachectl -t` names a bad
+// file and the children never open them.
 const char* syslog_cmd_target(cmd_parms* cmd, void*, int argc, char* const argv[]) {
   if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return err;
   return guarded(cmd, [&](ServerConfig* c) -> const char* {
@@ -128,6 +139,14 @@ const char* syslog_cmd_target(cmd_parms* cmd, void*, int argc, char* const argv[
     std::string error;
     if (!syslogmod::parse_target_definition(args, def, error))
       return apr_psprintf(cmd->pool, "SyslogTarget: %s", error.c_str());
+    syslogmod::TlsCredentials& tls = def.settings.tls;
+    for (std::string* path : {&tls.ca_file, &tls.cert_file, &tls.key_file, &def.settings.spool_dir})
+      if (!server_root_relative(cmd, *path))
+        return apr_psprintf(cmd->pool, "SyslogTarget %s: invalid path '%s'", def.name.c_str(),
+                            path->c_str());
+    if (def.endpoint.transport == syslogmod::Transport::Tls &&
+        !syslogmod::load_credentials(tls, error))
+      return apr_psprintf(cmd->pool, "SyslogTarget %s: %s", def.name.c_str(), error.c_str());
     if (!c->targets) c->targets = logchain::pool_new<syslogmod::TargetDefinitions>(cmd->pool);
     for (const syslogmod::TargetDefinition& t : *c->targets)
       if (t.name == def.name)

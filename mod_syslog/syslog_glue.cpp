@@ -35,6 +35,8 @@
 #include "log_target_kit.h"
 #include "mod_syslog.h"
 #include "module_kit.h"
+#include "spool.h"
+#include "spool_dir_glue.h"
 #include "syslog_config.h"
 #include "syslog_format.h"
 #include "syslog_target.h"
@@ -98,6 +100,13 @@ struct SyslogLogs {
     // udp: resolved in the parent (getaddrinfo may block; requests must not).
     std::vector<syslogmod::SocketAddress> addresses;
     std::string resolve_error;
+    // tls:// and relp://: a SyslogTarget's keys (tls.peer_name empty: an
+    // inline URL, checked against the system's trust store).
+    syslogmod::TlsCredentials tls;
+    int relp_window = syslogmod::kDefaultRelpWindow;
+    std::string spool_dir;  // relp:// with spool=
+    uint64_t spool_bytes = syslogmod::kDefaultRelpSpoolSize;
+    std::string spool_name;  // its files' prefix in spool_dir
   };
   using SenderT = logchain::Sender<Destination>;
 
@@ -142,7 +151,25 @@ struct SyslogLogs {
                    "the URL for a file; declare it with SyslogTarget NAME URL and write "
                    "\"syslog:...@NAME\" instead",
                    t.directive->directive, t.target, t.directive->line_num, t.directive->filename);
-    return refused.empty() ? OK : HTTP_INTERNAL_SERVER_ERROR;
+    if (!refused.empty() || !spool_dirs_ready(s)) return HTTP_INTERNAL_SERVER_ERROR;
+    return OK;
+  }
+
+  // The spool= directories of relp:// targets, made ready for the children
+  // by the root parent (never by following a name User could plant).
+  static bool spool_dirs_ready(server_rec* main) {
+    const ServerConfig* cfg = server_config(main);
+    if (!cfg->targets || !logchain::spool_check_due()) return true;
+    bool ok = true;
+    for (const syslogmod::TargetDefinition& t : *cfg->targets) {
+      if (t.settings.spool_dir.empty()) continue;
+      std::string error;
+      if (logchain::prepare_child_spool_dir(t.settings.spool_dir, error)) continue;
+      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, main, "SY0008: SyslogTarget %s: %s",
+                   t.name.c_str(), error.c_str());
+      ok = false;
+    }
+    return ok;
   }
 
   static void open_logs(Gen& gen, apr_pool_t*, server_rec* s) {
@@ -153,7 +180,7 @@ struct SyslogLogs {
   // A target's settings: its own keys, then the Syslog* directives of
   // `cfg`, then the defaults.
   static void settle(Destination& d, const TargetSettings& keys, const ServerConfig* cfg) {
-    bool network = d.endpoint.transport != Transport::Unix;
+    bool network = d.endpoint.is_network();
     d.format = keys.format        ? *keys.format
                : cfg->format >= 0 ? static_cast<Format>(cfg->format)
                : network          ? Format::Rfc5424
@@ -168,6 +195,17 @@ struct SyslogLogs {
     // syslog(3) leaves the host name out of what it writes to /dev/log; on
     // the network both formats carry it.
     if (network || d.format == Format::Rfc5424) d.hostname = machine_hostname();
+  }
+
+  // A target's spool files' prefix: no '.' (it separates the name's
+  // fields), and distinct for names that differ only there.
+  static std::string spool_name_for(const std::string& name) {
+    std::string safe = "syslog-" + name;
+    for (char& c : safe)
+      if (c == '.') c = '_';
+    char crc[16];
+    snprintf(crc, sizeof crc, "-%08x", delivery::crc32(name.data(), name.size()));
+    return safe + crc;
   }
 
   static std::string describe_settings(const Destination& d) {
@@ -199,6 +237,11 @@ struct SyslogLogs {
       d.key = "@" + def->name;
       name = def->name + " (" + def->endpoint.endpoint() + ")";
       status_name = def->name;
+      d.tls = def->settings.tls;
+      d.relp_window = def->settings.relp_window;
+      d.spool_dir = def->settings.spool_dir;
+      d.spool_bytes = def->settings.spool_bytes;
+      d.spool_name = spool_name_for(def->name);
     } else {
       d.endpoint = spec;
       d.endpoint.facility = syslogmod::kDefaultFacility;
@@ -289,13 +332,25 @@ struct SyslogLogs {
                                    const delivery::Reporter&) {
     delivery::DropLedger* ledger = sender.ledger.get();
     Destination& d = sender.destination;
+    syslogmod::TransportSettings extra;
+    extra.tls = d.tls.peer_name.empty() ? nullptr : &d.tls;
+    extra.relp_window = d.relp_window;
     syslogmod::OpenedSink opened = syslogmod::open_sink(
         d.endpoint, d.framing, d.addresses, sender.name, d.queue_bytes, gen.settings.exit_timeout,
-        [ledger](int err) { ledger->count_dropped(err); });
+        [ledger](int err) { ledger->count_dropped(err); }, extra);
     if (!opened.note.empty())
       ap_log_error(APLOG_MARK, APLOG_INFO, 0, sender.report_to, "SY0004: %s: %s",
                    sender.name.c_str(), opened.note.c_str());
+    if (!opened.error.empty())
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, sender.report_to,
+                   "SY0007: %s: %s; its lines are counted as lost", sender.name.c_str(),
+                   opened.error.c_str());
     options = opened.options;
+    if (!d.spool_dir.empty()) {
+      options.spool_dir = d.spool_dir;
+      options.spool_name = d.spool_name;
+      options.spool_max_bytes = d.spool_bytes;
+    }
     delivery::Peers peers;
     if (opened.sink) peers.push_back(std::move(opened.sink));
     return peers;

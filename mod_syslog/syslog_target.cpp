@@ -33,7 +33,8 @@ constexpr const char* kFacilityList =
     "local0..local7";
 constexpr const char* kSeverityList =
     "emerg, alert, crit, err, warning, notice, info or debug (or panic, error, warn)";
-constexpr const char* kTargetForms = "unix:/path, udp://host[:port] or tcp://host[:port]";
+constexpr const char* kTargetForms =
+    "unix:/path, udp://host[:port], tcp://host[:port], tls://host[:port] or relp://host[:port]";
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -164,7 +165,9 @@ bool parse_host_port(std::string_view scheme, std::string_view rest, SyslogTarge
     }
   }
   out.host = std::string(host);
-  out.port = kDefaultPort;
+  out.port = out.transport == Transport::Tls    ? kDefaultTlsPort
+             : out.transport == Transport::Relp ? kDefaultRelpPort
+                                                : kDefaultPort;
   if (has_port && !parse_port(port, out.port, error)) return false;
   return true;
 }
@@ -191,7 +194,10 @@ bool parse_endpoint(std::string_view word, SyslogTarget& out, std::string& error
     out.path = std::string(path);
     return true;
   }
-  for (auto [scheme, transport] : {std::pair{"udp", Transport::Udp}, {"tcp", Transport::Tcp}}) {
+  for (auto [scheme, transport] : {std::pair{"udp", Transport::Udp},
+                                   {"tcp", Transport::Tcp},
+                                   {"tls", Transport::Tls},
+                                   {"relp", Transport::Relp}}) {
     std::string prefix = std::string(scheme) + "://";
     if (istarts_with(word, prefix)) {
       out.transport = transport;
@@ -212,10 +218,12 @@ std::string SyslogTarget::endpoint() const {
     case Transport::Unix:
       return "unix:" + path;
     case Transport::Udp:
-    case Transport::Tcp: {
+    case Transport::Tcp:
+    case Transport::Tls:
+    case Transport::Relp: {
+      static constexpr const char* kSchemes[] = {"", "udp://", "tcp://", "tls://", "relp://"};
       std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-      return std::string(transport == Transport::Udp ? "udp://" : "tcp://") + h + ":" +
-             std::to_string(port);
+      return kSchemes[static_cast<int>(transport)] + h + ":" + std::to_string(port);
     }
   }
   return "?";

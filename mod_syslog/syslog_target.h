@@ -5,8 +5,10 @@
 // FACILITY and LEVEL are syslog(3)'s names, case-insensitive; "syslog:" alone
 // is local6.info. TAG is the syslog tag (empty here means "use SyslogIdent").
 // TARGET is the NAME of a SyslogTarget (no ':' in it), or an endpoint URL
-// written inline: unix:/path, udp://host[:port] or tcp://host[:port] (host
-// may be [v6addr], port defaults to 514); without it, unix:/dev/log.
+// written inline: unix:/path, udp://host[:port], tcp://host[:port],
+// tls://host[:port] or relp://host[:port] (host may be [v6addr]; the port
+// defaults to 514, 6514 for tls and 2514 for relp); without it,
+// unix:/dev/log.
 #pragma once
 
 #include <cstdint>
@@ -15,12 +17,16 @@
 
 namespace syslogmod {
 
-enum class Transport { Unix, Udp, Tcp };
+// Tls: RFC 5425 (octet-counted messages over TLS); Relp: rsyslog's RELP,
+// whose receiver acknowledges each message.
+enum class Transport { Unix, Udp, Tcp, Tls, Relp };
 
 // Numeric codes as on the wire (RFC 5424 section 6.2.1), not shifted.
 constexpr int kDefaultFacility = 22;  // local6
 constexpr int kDefaultSeverity = 6;   // info
 constexpr uint16_t kDefaultPort = 514;
+constexpr uint16_t kDefaultTlsPort = 6514;   // RFC 5425
+constexpr uint16_t kDefaultRelpPort = 2514;  // rsyslog's examples; RELP has no IANA port
 constexpr const char* kDefaultSocket = "/dev/log";
 // RFC 5424's APP-NAME limit; RFC 3164's TAG limit (32) is widely ignored.
 constexpr size_t kMaxTagLength = 48;
@@ -32,14 +38,16 @@ struct SyslogTarget {
   std::string tag;  // empty: the server's SyslogIdent
   Transport transport = Transport::Unix;
   std::string path = kDefaultSocket;  // unix
-  std::string host;                   // udp/tcp, without brackets
-  uint16_t port = kDefaultPort;       // udp/tcp
+  std::string host;                   // network transports, without brackets
+  uint16_t port = kDefaultPort;       // network transports
   // "@NAME": a SyslogTarget's, whose endpoint the fields above do not hold.
   std::string target_name;
 
   int priority() const { return facility * 8 + severity; }
-  // "unix:/dev/log", "udp://127.0.0.1:514", "tcp://[::1]:514".
+  // "unix:/dev/log", "udp://127.0.0.1:514", "tcp://[::1]:514",
+  // "tls://relay.example.net:6514".
   std::string endpoint() const;
+  bool is_network() const { return transport != Transport::Unix; }
 };
 
 // An endpoint URL alone (what follows '@' inline, or a SyslogTarget's URL)

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <thread>
 
+#include "relp_sink.h"
 #include "syslog_format.h"
 
 namespace syslogmod {
@@ -269,6 +270,15 @@ std::unique_ptr<StreamSink> StreamSink::tcp(std::string host, uint16_t port, Fra
   return s;
 }
 
+std::unique_ptr<StreamSink> StreamSink::tls(std::string host, uint16_t port,
+                                            std::shared_ptr<TlsContext> tls, std::string who,
+                                            Options opts) {
+  std::unique_ptr<StreamSink> s =
+      StreamSink::tcp(std::move(host), port, Framing::OctetCounted, std::move(who), opts);
+  s->tls_ = std::move(tls);
+  return s;
+}
+
 std::unique_ptr<StreamSink> StreamSink::unix_stream(SocketAddress address, std::string who,
                                                     Options opts) {
   std::unique_ptr<StreamSink> s(new StreamSink(Delimiter::Nul, std::move(who), opts));
@@ -280,6 +290,8 @@ std::unique_ptr<StreamSink> StreamSink::unix_stream(SocketAddress address, std::
 StreamSink::~StreamSink() { close(); }
 
 void StreamSink::close() {
+  if (tls_stream_) tls_stream_->shutdown();
+  tls_stream_.reset();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
 }
@@ -311,6 +323,17 @@ bool StreamSink::connect_to(const SocketAddress& addr, std::string& error) {
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
     setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout);
   }
+  if (tls_) {
+    // Nothing goes on this connection before the relay is verified.
+    auto stream = std::make_unique<TlsStream>(tls_, fd);
+    std::string why;
+    if (!stream->handshake(stop_, SteadyClock::now() + opts_.connect_timeout, why)) {
+      ::close(fd);
+      error = addr.text + ": " + why;
+      return false;
+    }
+    tls_stream_ = std::move(stream);
+  }
   fd_ = fd;
   unacked_at_loss_ = 0;
   count_connection();
@@ -332,13 +355,21 @@ bool StreamSink::write_all(std::string_view data, std::string& error, size_t& of
   off = 0;
   auto stall_until = SteadyClock::now() + opts_.stall_timeout;
   while (off < data.size()) {
-    ssize_t n = ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    short wait = POLLOUT;
+    ssize_t n;
+    if (tls_stream_) {
+      n = tls_stream_->write(data.data() + off, data.size() - off, wait, error);
+      if (n < 0) return false;
+      if (n == 0) errno = EAGAIN;
+    } else {
+      n = ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
     if (n > 0) {
       off += static_cast<size_t>(n);
       stall_until = SteadyClock::now() + opts_.stall_timeout;
       continue;
     }
-    int err = n < 0 ? errno : EIO;
+    int err = n < 0 ? errno : tls_stream_ ? EAGAIN : EIO;
     if (err == EINTR) continue;
     if (err == EAGAIN || err == EWOULDBLOCK) {
       auto until = stop_ ? stop_->cap(stall_until) : stall_until;
@@ -347,7 +378,7 @@ bool StreamSink::write_all(std::string_view data, std::string& error, size_t& of
                 " ms (or the child is exiting)";
         return false;
       }
-      delivery::wait_for(fd_, POLLOUT, stop_, until);
+      delivery::wait_for(fd_, wait, stop_, until);
       continue;
     }
     error = "send: " + errno_string(err);
@@ -357,7 +388,7 @@ bool StreamSink::write_all(std::string_view data, std::string& error, size_t& of
 }
 
 delivery::SendResult StreamSink::send(const delivery::Batch& batch, std::string& error) {
-  if (fd_ < 0 && !connect(error)) return delivery::SendResult::Failed;
+  if (fd_ < 0 && !connect(error)) return delivery::SendResult::Unreachable;
   // The batch framed in one buffer, one write.
   size_t need = 0;
   for (const delivery::RecordView& r : batch) need += framed_size(r.body);
@@ -393,6 +424,11 @@ delivery::SendResult StreamSink::send(const delivery::Batch& batch, std::string&
 
 bool StreamSink::connection_lost() {
   if (fd_ < 0) return false;
+  if (tls_stream_) {
+    if (tls_stream_->alive()) return false;
+    close_lost(0);
+    return true;
+  }
   char scratch[4096];
   for (;;) {
     ssize_t n = ::recv(fd_, scratch, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -514,7 +550,9 @@ std::string unreachable_reason(const SyslogTarget& t, const std::vector<SocketAd
     }
     case Transport::Udp:
       return addresses.empty() ? resolve_error : "";
-    case Transport::Tcp: {
+    case Transport::Tcp:
+    case Transport::Tls:
+    case Transport::Relp: {
       std::vector<SocketAddress> addrs;
       std::string error;
       if (!resolve(t.host, t.port, SOCK_STREAM, addrs, error)) return error;
@@ -553,7 +591,11 @@ delivery::ShipperOptions shipper_preset(SinkKind kind, size_t queue_bytes, Milli
   o.flush_interval = kFlushInterval;
   o.exit_deadline = exit_deadline;
   o.report_interval = kReportInterval;
-  if (kind == SinkKind::Stream) {
+  if (kind == SinkKind::Acknowledged) {
+    o.batch_lines = kStreamBatchLines;
+    o.retry_min = kStreamRetryMin;
+    o.retry_max = kStreamRetryMax;
+  } else if (kind == SinkKind::Stream) {
     o.batch_lines = kStreamBatchLines;
     o.retry_min = kStreamRetryMin;
     o.retry_max = kStreamRetryMax;
@@ -570,9 +612,28 @@ delivery::ShipperOptions shipper_preset(SinkKind kind, size_t queue_bytes, Milli
 
 OpenedSink open_sink(const SyslogTarget& target, Framing tcp_framing,
                      std::vector<SocketAddress>& udp_addresses, const std::string& who,
-                     size_t queue_bytes, Millis exit_deadline, std::function<void(int)> on_drop) {
+                     size_t queue_bytes, Millis exit_deadline, std::function<void(int)> on_drop,
+                     const TransportSettings& extra) {
   OpenedSink out;
   switch (target.transport) {
+    case Transport::Tls: {
+      TlsCredentials system_store;
+      system_store.peer_name = target.host;
+      std::shared_ptr<TlsContext> context =
+          TlsContext::make(extra.tls ? *extra.tls : system_store, out.error);
+      if (!context) break;
+      out.sink =
+          StreamSink::tls(target.host, target.port, std::move(context), who, StreamSink::Options());
+      out.options = shipper_preset(SinkKind::Stream, queue_bytes, exit_deadline);
+      break;
+    }
+    case Transport::Relp: {
+      RelpSink::Options relp;
+      relp.window = extra.relp_window;
+      out.sink = std::make_unique<RelpSink>(target.host, target.port, who, relp);
+      out.options = shipper_preset(SinkKind::Acknowledged, queue_bytes, exit_deadline);
+      break;
+    }
     case Transport::Tcp:
       out.sink = StreamSink::tcp(target.host, target.port, tcp_framing, who, StreamSink::Options());
       out.options = shipper_preset(SinkKind::Stream, queue_bytes, exit_deadline);

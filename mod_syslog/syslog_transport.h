@@ -12,11 +12,15 @@
 // unix socket that a restarting rsyslogd recreated is reconnected on the
 // next send; a udp host is resolved again whenever its socket fails.
 //
-// Streams (tcp://, and unix sockets that are stream sockets, as syslog(3)
-// falls back; UnixSink follows a path that changes kind): a StreamSink. TCP frames messages by RFC
-// 6587 octet counting; a unix stream socket gets them NUL-terminated, as syslog(3) sends them. Only
-// the kernel takes the bytes (no acknowledgement), so the Shipper keeps what it sent recently and
+// Streams (tcp://, tls://, and unix sockets that are stream sockets, as
+// syslog(3) falls back; UnixSink follows a path that changes kind): a
+// StreamSink. TCP frames messages by RFC 6587 octet counting, TLS by RFC 5425
+// (the same, inside TLS: tls_channel.h); a unix stream socket gets them
+// NUL-terminated, as syslog(3) sends them. Only the kernel takes the bytes
+// (no acknowledgement), so the Shipper keeps what it sent recently and
 // resends it when connection_lost() sees the peer gone (at-least-once).
+//
+// relp:// is a RelpSink (relp_sink.h): the receiver acknowledges each line.
 #pragma once
 
 #include <sys/socket.h>
@@ -34,6 +38,7 @@
 #include "net.h"
 #include "syslog_target.h"
 #include "target_definition.h"
+#include "tls_channel.h"
 
 namespace syslogmod {
 
@@ -198,6 +203,11 @@ class StreamSink : public delivery::Sink {
   // tcp://host:port, resolved again at every connection, framed as asked.
   static std::unique_ptr<StreamSink> tcp(std::string host, uint16_t port, Framing framing,
                                          std::string who, Options opts);
+  // tls://host:port: octet-counted inside TLS, with `tls` verifying the
+  // relay (nothing is sent before it did).
+  static std::unique_ptr<StreamSink> tls(std::string host, uint16_t port,
+                                         std::shared_ptr<TlsContext> tls, std::string who,
+                                         Options opts);
   // A unix stream socket.
   static std::unique_ptr<StreamSink> unix_stream(SocketAddress address, std::string who,
                                                  Options opts);
@@ -235,6 +245,8 @@ class StreamSink : public delivery::Sink {
   uint16_t port_ = 0;
   SocketAddress unix_address_;
   bool is_unix_ = false;
+  std::shared_ptr<TlsContext> tls_;        // tls:// only
+  std::unique_ptr<TlsStream> tls_stream_;  // while connected over TLS
   int fd_ = -1;
   size_t unacked_at_loss_ = 0;
   std::unique_ptr<char[]> frames_;  // the batch being sent, framed
@@ -286,15 +298,26 @@ std::string unreachable_reason(const SyslogTarget& target,
 // settings that suit it, and a line for the error log (at info) about how
 // it connects, when there is something to say.
 struct OpenedSink {
-  std::unique_ptr<delivery::Sink> sink;  // null: no address (see open_sink)
+  std::unique_ptr<delivery::Sink> sink;  // null: no address, or `error`
   delivery::ShipperOptions options;
   std::string note;
+  std::string error;  // why there is no sink, when there is a reason to say
 };
 
 // The Shipper settings of each kind of sink, with its queue and exit
 // deadline. Datagrams go in smaller batches and retry sooner: a batch is
 // one burst of sends, and a datagram receiver is local or stateless.
-enum class SinkKind { Stream, Datagram };
+// Acknowledged: RELP, whose relay confirms each line (nothing to resend
+// from the Shipper's side).
+enum class SinkKind { Stream, Datagram, Acknowledged };
+
+// What tls:// and relp:// targets need beyond their URL.
+struct TransportSettings {
+  // tls://, as the parent read them; null: the system's trust store and
+  // the URL's host as the name to verify.
+  const TlsCredentials* tls = nullptr;
+  int relp_window = kDefaultRelpWindow;
+};
 delivery::ShipperOptions shipper_preset(SinkKind kind, size_t queue_bytes, Millis exit_deadline);
 
 // Opens the sink of `target` in a child, as syslog(3) would: a unix path is
@@ -306,6 +329,7 @@ delivery::ShipperOptions shipper_preset(SinkKind kind, size_t queue_bytes, Milli
 // datagram that can never be sent. Throws std::bad_alloc only.
 OpenedSink open_sink(const SyslogTarget& target, Framing tcp_framing,
                      std::vector<SocketAddress>& udp_addresses, const std::string& who,
-                     size_t queue_bytes, Millis exit_deadline, std::function<void(int)> on_drop);
+                     size_t queue_bytes, Millis exit_deadline, std::function<void(int)> on_drop,
+                     const TransportSettings& extra = {});
 
 }  // namespace syslogmod

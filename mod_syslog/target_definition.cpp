@@ -7,7 +7,9 @@
 namespace syslogmod {
 namespace {
 
-constexpr const char* kKeys = "format, framing, maxlength or queuesize";
+constexpr const char* kKeys =
+    "format, framing, maxlength, queuesize; for tls:// ca, cert, key, name; for relp:// window, "
+    "spool, spoolsize";
 // Room left in the queue beside one longest line (a batch in flight).
 constexpr size_t kQueueSlack = 4096;
 
@@ -75,6 +77,47 @@ bool parse_setting(std::string_view word, const SyslogTarget& endpoint, TargetSe
       return false;
     }
     s.queue_bytes = static_cast<size_t>(v);
+  } else if (lower_equals(key, "ca") || lower_equals(key, "cert") || lower_equals(key, "key") ||
+             lower_equals(key, "name")) {
+    if (endpoint.transport != Transport::Tls) {
+      error = std::string(key) + "= applies to tls:// targets only";
+      return false;
+    }
+    if (value.empty()) {
+      error = std::string(key) + "= needs a value";
+      return false;
+    }
+    std::string& field = lower_equals(key, "ca")     ? s.tls.ca_file
+                         : lower_equals(key, "cert") ? s.tls.cert_file
+                         : lower_equals(key, "key")  ? s.tls.key_file
+                                                     : s.tls.peer_name;
+    field = std::string(value);
+  } else if (lower_equals(key, "window") || lower_equals(key, "spool") ||
+             lower_equals(key, "spoolsize")) {
+    if (endpoint.transport != Transport::Relp) {
+      error = std::string(key) + "= applies to relp:// targets only";
+      return false;
+    }
+    uint64_t v;
+    if (lower_equals(key, "window")) {
+      if (!config_values::parse_number(value, 1, kMaxRelpWindow, v, why)) {
+        error = "window: " + why;
+        return false;
+      }
+      s.relp_window = static_cast<int>(v);
+    } else if (lower_equals(key, "spool")) {
+      if (value.empty()) {
+        error = "spool= needs a directory";
+        return false;
+      }
+      s.spool_dir = std::string(value);
+    } else {
+      if (!config_values::parse_size(value, kMinRelpSpoolSize, kMaxRelpSpoolSize, v, why)) {
+        error = "spoolsize: " + why;
+        return false;
+      }
+      s.spool_bytes = v;
+    }
   } else {
     error = "unknown key " + quoted(key) + " (expected " + kKeys + ")";
     return false;
@@ -91,8 +134,8 @@ bool parse_target_definition(const std::vector<std::string_view>& args, TargetDe
   out = TargetDefinition{};
   if (args.size() < 2) {
     error =
-        "expected a name and a URL (NAME unix:/path|udp://host[:port]|tcp://host[:port] "
-        "[key=value ...])";
+        "expected a name and a URL (NAME unix:/path|udp://host[:port]|tcp://host[:port]|"
+        "tls://host[:port]|relp://host[:port] [key=value ...])";
     return false;
   }
   if (!check_target_name(args[0], error)) return false;
@@ -100,6 +143,13 @@ bool parse_target_definition(const std::vector<std::string_view>& args, TargetDe
   if (!parse_endpoint(args[1], out.endpoint, error)) return false;
   for (size_t i = 2; i < args.size(); ++i)
     if (!parse_setting(args[i], out.endpoint, out.settings, error)) return false;
+  if (out.endpoint.transport == Transport::Tls && out.settings.tls.peer_name.empty())
+    out.settings.tls.peer_name = out.endpoint.host;
+  if (out.settings.tls.cert_file.empty() != out.settings.tls.key_file.empty()) {
+    error = out.settings.tls.cert_file.empty() ? "key= needs cert= (the client certificate)"
+                                               : "cert= needs key= (its private key)";
+    return false;
+  }
   if (out.settings.max_length && out.settings.queue_bytes) {
     std::string why = queue_too_small(out.settings.queue_bytes, out.settings.max_length);
     if (!why.empty()) {

@@ -2,9 +2,12 @@
 //
 //   SyslogTarget NAME URL [format=bsd|rfc5424] [framing=octet-counted|lf]
 //                         [maxlength=BYTES] [queuesize=SIZE]
+//                         tls:// [ca=FILE] [cert=FILE key=FILE] [name=NAME]
+//                         relp:// [window=N] [spool=DIR] [spoolsize=SIZE]
 //
 // URL is one of the endpoint forms of syslog_target.h (unix:/path,
-// udp://host[:port], tcp://host[:port]). NAME is what CustomLog names after
+// udp://host[:port], tcp://host[:port], tls://host[:port],
+// relp://host[:port]). NAME is what CustomLog names after
 // '@'; it holds no '/' (so mod_log_config's log-directory check finds
 // nothing to check) and no ':' (so it is never taken for a URL).
 //
@@ -20,6 +23,7 @@
 
 #include "syslog_format.h"
 #include "syslog_target.h"
+#include "tls_channel.h"
 
 namespace syslogmod {
 
@@ -38,6 +42,12 @@ constexpr size_t kMaxMaxLength = 1 << 20;
 constexpr size_t kDefaultQueueSize = 4 << 20;
 constexpr size_t kMinQueueSize = 64 << 10;
 constexpr size_t kMaxQueueSize = size_t{1} << 30;
+// window= of relp:// (librelp's own default is 128), and spoolsize=.
+constexpr int kDefaultRelpWindow = 128;
+constexpr int kMaxRelpWindow = 65536;
+constexpr uint64_t kDefaultRelpSpoolSize = uint64_t{1} << 30;
+constexpr uint64_t kMinRelpSpoolSize = 64 << 10;
+constexpr uint64_t kMaxRelpSpoolSize = uint64_t{1} << 50;
 
 // The keys a target may set; unset ones come from elsewhere (see above).
 struct TargetSettings {
@@ -45,6 +55,13 @@ struct TargetSettings {
   std::optional<Framing> framing;
   size_t max_length = 0;   // 0: not set
   size_t queue_bytes = 0;  // 0: not set
+  // tls://: the files named (read later, by the parent) and the name the
+  // relay's certificate must carry (default: the URL's host).
+  TlsCredentials tls;
+  // relp://
+  int relp_window = kDefaultRelpWindow;
+  std::string spool_dir;  // empty: no spool
+  uint64_t spool_bytes = kDefaultRelpSpoolSize;
 };
 
 struct TargetDefinition {

@@ -1,5 +1,5 @@
-// Unit tests of mod_scribe/spool_setup.h: how the root parent makes
-// ScribeSpoolDir ready without following names that User can plant. Run as
+// Unit tests of include/spool_setup.h: how the root parent makes
+// a spool directory ready without following names that User can plant. Run as
 // root (as `make unit` does here) the tests hand directories to `nobody`;
 // as another user the ownership cases are skipped.
 #include <fcntl.h>
@@ -16,8 +16,8 @@
 
 #include "spool_setup.h"
 
-using scribe::prepare_spool_dir;
-using scribe::SpoolOwner;
+using delivery::prepare_spool_dir;
+using delivery::SpoolOwner;
 
 namespace {
 
@@ -42,8 +42,8 @@ bool running_as_root() { return geteuid() == 0; }
 
 // The children's user: nobody under root, ourselves otherwise.
 SpoolOwner owner() {
-  if (running_as_root()) return scribe::spool_owner_for(kNobody, kNogroup, "nobody");
-  return scribe::spool_owner_for(geteuid(), getegid(), "");
+  if (running_as_root()) return delivery::spool_owner_for(kNobody, kNogroup, "nobody");
+  return delivery::spool_owner_for(geteuid(), getegid(), "");
 }
 
 struct stat stat_of(const std::string& path) {

@@ -2,7 +2,9 @@
 
 It listens on a unix datagram socket (imuxsock), UDP and TCP on free loopback
 ports, and writes each message as one JSON object a line with the fields a
-user checks: facility, severity, tag (program name), pid and message.
+user checks: facility, severity, tag (program name), pid and message. Asked
+to, it also takes TLS (RFC 5425: imtcp with the ossl stream driver, with the
+certificate and key given) and RELP (imrelp) on ports of their own.
 """
 import json
 import os
@@ -13,13 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from .ports import free_tcp_udp_port, wait_tcp
+from .ports import free_port, free_tcp_udp_port, wait_tcp
 
 RSYSLOGD = "/usr/sbin/rsyslogd"
 
 CONF = """\
 global(workDirectory="{work}" maxMessageSize="64k"
-       parser.escapeControlCharactersOnReceive="off" net.enableDNS="off")
+       parser.escapeControlCharactersOnReceive="off" net.enableDNS="off"{tls_global})
 module(load="imuxsock" SysSock.Use="off")
 input(type="imuxsock" Socket="{socket}" CreatePath="on" RateLimit.Interval="0"
       UseSpecialParser="off")
@@ -27,6 +29,7 @@ module(load="imudp")
 input(type="imudp" address="127.0.0.1" port="{port}" RateLimit.Interval="0")
 module(load="imtcp" MaxSessions="2000")
 input(type="imtcp" address="127.0.0.1" port="{port}")
+{extra_inputs}
 template(name="suite" type="list" option.jsonf="on") {{
   property(outname="facility" name="syslogfacility-text" format="jsonf")
   property(outname="severity" name="syslogseverity-text" format="jsonf")
@@ -42,8 +45,21 @@ if $programname != "rsyslogd" then {{
 """
 
 
+TLS_GLOBAL = ('\n       DefaultNetstreamDriverCAFile="{ca}" DefaultNetstreamDriverCertFile="{cert}"'
+              '\n       DefaultNetstreamDriverKeyFile="{key}"')
+TLS_INPUT = """input(type="imtcp" address="127.0.0.1" port="{port}" streamDriver.name="ossl"
+      streamDriver.mode="1" streamDriver.authMode="anon")"""
+RELP_INPUT = """module(load="imrelp")
+input(type="imrelp" address="127.0.0.1" port="{port}")"""
+
+
 class Rsyslogd:
-    def __init__(self, root=None):
+    def __init__(self, root=None, tls=None, relp=False):
+        """`tls`: (certificate, key, CA file) of a TLS listener on tls_port;
+        `relp`: a RELP listener on relp_port."""
+        self.tls = tls
+        self.tls_port = free_port() if tls else None
+        self.relp_port = free_port() if relp else None
         self.root = Path(root or tempfile.mkdtemp(prefix="modsuite-rsyslog-"))
         # httpd children (www-data) must reach the socket.
         os.chmod(self.root, 0o755)
@@ -58,8 +74,16 @@ class Rsyslogd:
         self.proc = None
 
     def start(self, timeout=15):
+        tls_global, extra = "", []
+        if self.tls:
+            cert, key, ca = self.tls
+            tls_global = TLS_GLOBAL.format(ca=ca, cert=cert, key=key)
+            extra.append(TLS_INPUT.format(port=self.tls_port))
+        if self.relp_port:
+            extra.append(RELP_INPUT.format(port=self.relp_port))
         self.conf.write_text(CONF.format(work=self.root / "work", socket=self.socket,
-                                         port=self.port, out=self.out))
+                                         port=self.port, out=self.out, tls_global=tls_global,
+                                         extra_inputs="\n".join(extra)))
         log = open(self.root / "rsyslogd.stderr", "ab")
         self.proc = subprocess.Popen(
             [RSYSLOGD, "-n", "-f", str(self.conf), "-i", str(self.pidfile)],
@@ -69,7 +93,9 @@ class Rsyslogd:
             if self.proc.poll() is not None:
                 raise RuntimeError("rsyslogd exited: " +
                                    (self.root / "rsyslogd.stderr").read_text())
-            if os.path.exists(self.socket) and wait_tcp("127.0.0.1", self.tcp_port, 0.2):
+            if os.path.exists(self.socket) and wait_tcp("127.0.0.1", self.tcp_port, 0.2) and \
+                    all(wait_tcp("127.0.0.1", p, 0.2) for p in (self.tls_port, self.relp_port)
+                        if p):
                 os.chmod(self.socket, 0o666)
                 return self
             time.sleep(0.05)

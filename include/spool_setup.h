@@ -1,4 +1,5 @@
-// Making ScribeSpoolDir ready for the children, safely from a root parent.
+// Making a spool directory (ScribeSpoolDir, a SyslogTarget's spool=) ready
+// for the children, safely from a root parent.
 //
 // The parent runs as root and the children as User, who can write the spool
 // directory (and perhaps its parent, such as a world-writable run dir). So
@@ -9,7 +10,7 @@
 // an existing spool directory instead of taking it over. Nothing is opened,
 // created or truncated inside the spool directory itself.
 //
-// No httpd headers: unit-tested on its own (t/unit/test_scribe.cpp).
+// No httpd headers: unit-tested on its own (t/unit/test_spool_setup.cpp).
 #pragma once
 
 #include <sys/types.h>
@@ -17,7 +18,7 @@
 #include <string>
 #include <vector>
 
-namespace scribe {
+namespace delivery {
 
 // Who the spool directory is for: the user and groups the children run as.
 struct SpoolOwner {
@@ -47,4 +48,4 @@ constexpr int kMaxSpoolPathLinks = 40;
 // On failure, `error` names the directory and says what to do.
 bool prepare_spool_dir(const std::string& dir, const SpoolOwner& owner, std::string& error);
 
-}  // namespace scribe
+}  // namespace delivery

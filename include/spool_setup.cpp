@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-namespace scribe {
+namespace delivery {
 namespace {
 
 constexpr mode_t kParentMode = 0755;
@@ -350,4 +350,4 @@ bool prepare_spool_dir(const std::string& dir, const SpoolOwner& owner, std::str
   return false;
 }
 
-}  // namespace scribe
+}  // namespace delivery
