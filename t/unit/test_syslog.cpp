@@ -1255,14 +1255,15 @@ START_TEST(tcp_sink_reports_what_the_peer_did_not_acknowledge) {
 }
 END_TEST
 
-START_TEST(tcp_sink_refused_is_failed) {
+// No connection: nothing was sent (the Shipper backs off, nothing to resend).
+START_TEST(tcp_sink_refused_is_unreachable) {
   uint16_t port = 0;
   int lx = loopback_socket(SOCK_STREAM, port);
   close(lx);  // nobody listens there now
   auto sink = StreamSink::tcp("127.0.0.1", port, Framing::OctetCounted, "t", {});
   std::vector<delivery::Record> batch = {{"", "a"}};
   string error;
-  ck_assert(sink->send(delivery::views_of(batch), error) == delivery::SendResult::Failed);
+  ck_assert(sink->send(delivery::views_of(batch), error) == delivery::SendResult::Unreachable);
   ck_assert_msg(error.find("Connection refused") != string::npos, "%s", error.c_str());
   ck_assert(!sink->connected());
 }
@@ -1557,7 +1558,7 @@ Suite* syslog_suite() {
   tcase_add_test(tr, tcp_sink_frames_by_lf);
   tcase_add_test(tr, tcp_sink_detects_dead_peers);
   tcase_add_test(tr, tcp_sink_reports_what_the_peer_did_not_acknowledge);
-  tcase_add_test(tr, tcp_sink_refused_is_failed);
+  tcase_add_test(tr, tcp_sink_refused_is_unreachable);
   tcase_add_test(tr, unix_stream_sink_nul_terminates);
   tcase_add_test(tr, unreachable_reason_probes_each_transport);
   tcase_add_test(tr, open_sink_picks_sink_and_preset_per_transport);
