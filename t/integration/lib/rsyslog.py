@@ -48,16 +48,18 @@ if $programname != "rsyslogd" then {{
 TLS_GLOBAL = ('\n       DefaultNetstreamDriverCAFile="{ca}" DefaultNetstreamDriverCertFile="{cert}"'
               '\n       DefaultNetstreamDriverKeyFile="{key}"')
 TLS_INPUT = """input(type="imtcp" address="127.0.0.1" port="{port}" streamDriver.name="ossl"
-      streamDriver.mode="1" streamDriver.authMode="anon")"""
+      streamDriver.mode="1" streamDriver.authMode="{auth}")"""
 RELP_INPUT = """module(load="imrelp")
 input(type="imrelp" address="127.0.0.1" port="{port}")"""
 
 
 class Rsyslogd:
-    def __init__(self, root=None, tls=None, relp=False):
-        """`tls`: (certificate, key, CA file) of a TLS listener on tls_port;
-        `relp`: a RELP listener on relp_port."""
+    def __init__(self, root=None, tls=None, tls_auth="anon", relp=False):
+        """`tls`: (certificate, key, CA file) of a TLS listener on tls_port,
+        which asks clients for a certificate of that CA when `tls_auth` is
+        "x509/certvalid"; `relp`: a RELP listener on relp_port."""
         self.tls = tls
+        self.tls_auth = tls_auth
         self.tls_port = free_port() if tls else None
         self.relp_port = free_port() if relp else None
         self.root = Path(root or tempfile.mkdtemp(prefix="modsuite-rsyslog-"))
@@ -78,7 +80,7 @@ class Rsyslogd:
         if self.tls:
             cert, key, ca = self.tls
             tls_global = TLS_GLOBAL.format(ca=ca, cert=cert, key=key)
-            extra.append(TLS_INPUT.format(port=self.tls_port))
+            extra.append(TLS_INPUT.format(port=self.tls_port, auth=self.tls_auth))
         if self.relp_port:
             extra.append(RELP_INPUT.format(port=self.relp_port))
         self.conf.write_text(CONF.format(work=self.root / "work", socket=self.socket,
