@@ -7,6 +7,8 @@ file (keep-alive, event MPM), with a real rsyslogd receiving.
     (c) CustomLog piped to logger(1), which sends to rsyslogd's unix socket
     (d) mod_syslog, unix socket (datagrams)
     (e) mod_syslog, tcp (octet counting, sender thread)
+    (f) mod_syslog, tls (rsyslogd imtcp with the ossl driver)
+    (g) mod_syslog, relp (rsyslogd imrelp)
 
 Each round runs every case once on a fresh httpd, in a rotating order, and
 the table gives the median over the rounds of requests/s and of wrk's p99
@@ -38,6 +40,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "t" / "integration"))
 
 import lib.rsyslog  # noqa: E402
+from lib.certs import Certs  # noqa: E402
 from lib.httpd import Httpd  # noqa: E402
 from lib.rsyslog import Rsyslogd  # noqa: E402
 
@@ -52,11 +55,12 @@ HTTPD_CORE, CLIENT_CORE = 0, 1
 
 # A plain receiver: every message to a file in rsyslog's traditional format.
 BENCH_RSYSLOG_CONF = """\
-global(workDirectory="{work}" maxMessageSize="64k" net.enableDNS="off")
+global(workDirectory="{work}" maxMessageSize="64k" net.enableDNS="off"{tls_global})
 module(load="imuxsock" SysSock.Use="off")
 input(type="imuxsock" Socket="{socket}" CreatePath="on" RateLimit.Interval="0")
 module(load="imtcp" MaxSessions="2000")
 input(type="imtcp" address="127.0.0.1" port="{port}")
+{extra_inputs}
 if $programname != "rsyslogd" then {{
   action(type="omfile" file="{out}" template="RSYSLOG_TraditionalFileFormat")
 }}
@@ -71,8 +75,13 @@ CASES = [
                                            f'common'),
     ("e", "mod_syslog tcp", lambda h, rs: f'CustomLog "syslog:local6.info@tcp://127.0.0.1:'
                                           f'{rs.tcp_port}" common'),
+    ("f", "mod_syslog tls", lambda h, rs: f"SyslogTarget r tls://localhost:{rs.tls_port} "
+                                          f"ca={rs.tls[2]}\n"
+                                          f'CustomLog "syslog:local6.info@r" common'),
+    ("g", "mod_syslog relp", lambda h, rs: f"SyslogTarget r relp://127.0.0.1:{rs.relp_port}\n"
+                                           f'CustomLog "syslog:local6.info@r" common'),
 ]
-THROUGH_RSYSLOG = {"c", "d", "e"}
+THROUGH_RSYSLOG = {"c", "d", "e", "f", "g"}
 if ONLY:
     CASES = [c for c in CASES if c[0] in ONLY]
 
@@ -154,7 +163,8 @@ def measure(pinned):
     all_cores = os.sched_getaffinity(0)
     if pinned:
         pin({CLIENT_CORE})  # rsyslogd inherits it
-    rs = Rsyslogd().start()
+    certs = Certs()
+    rs = Rsyslogd(tls=(certs.relay[0], certs.relay[1], certs.ca), relp=True).start()
     results = {key: [] for key, _, _ in CASES}
     deliveries = {key: [] for key, _, _ in CASES}
     drop_reports = []
@@ -173,6 +183,7 @@ def measure(pinned):
                          else ""), file=sys.stderr, flush=True)
     finally:
         rs.cleanup()
+        certs.cleanup()
         pin(all_cores)
     med = {k: (statistics.median(r for r, _ in v), statistics.median(p for _, p in v))
            for k, v in results.items()}
@@ -196,7 +207,9 @@ def report(pinned, med, deliveries, drop_reports):
         print(f"| ({key}) {name} | {rps:,.0f} | {p99:.2f} ms | {rps / b:.2f} | {rps / c:.2f} | "
               f"{lines} |")
     print()
-    for key in ("d", "e"):
+    for key in ("d", "e", "f", "g"):
+        if key not in med:
+            continue
         rps = med[key][0]
         print(f"- floor ({key}) >= 0.95 x (b): {rps / b:.2f} x (b) -> "
               f"{'met' if rps >= 0.95 * b else 'NOT met'}; ({key}) >= (c): {rps / c:.2f} x (c) -> "

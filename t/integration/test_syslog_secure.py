@@ -213,13 +213,16 @@ CONFIG_ERRORS = [
     ("SyslogTarget r tls://localhost window=5", "window= applies to relp:// targets only"),
     ("SyslogTarget r relp://localhost window=0", "window: '0' is out of range"),
     ("SyslogTarget r relp://localhost spoolsize=1K", "spoolsize: '1K' is out of range"),
+    # A directory root owns and everybody can write is never handed over.
+    ("SyslogTarget r relp://localhost spool=/tmp", "SY0008: SyslogTarget r: /tmp"),
 ]
 
 
 @pytest.mark.parametrize("line,message", CONFIG_ERRORS)
 def test_config_errors_name_the_file(certs, httpd_event, line, message):
     line = line.format(relay_key=certs.relay[1], client_cert=certs.client[0], ca=certs.ca)
-    rc, out = httpd_event.config_test(syslog_conf(httpd_event, line))
+    conf = syslog_conf(httpd_event, line, 'CustomLog "syslog:local0@r" pidline')
+    rc, out = httpd_event.config_test(conf)
     assert rc != 0
     assert message in out, out
 
@@ -290,3 +293,29 @@ def test_relp_relay_away_longer_than_the_queue_holds(relay, httpd_event, tmp_pat
     while any(spool.glob("*.spool")) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(spool.glob("*.spool"))
+
+
+def test_relp_relay_hung_at_exit_loses_nothing_with_spool(relay, httpd_event):
+    """The relay stops answering with lines in the window, and the children
+    exit: those lines go to the spool, and arrive once the relay is back
+    (some twice: it may have read them before it hung)."""
+    httpd = httpd_event
+    httpd.expect_log_id("DE0001")
+    spool = httpd.root / "relp-spool"
+    httpd.start(relp_conf(httpd, relay, f"spool={spool}", "window=32"))
+    first, failed = burst(httpd, 200, concurrency=4, prefix="beforehang")
+    assert not failed
+    assert set(first) <= set(ids_of(wait_ids(relay, "local5", first)))
+    relay.pause()
+    held, failed = burst(httpd, 200, concurrency=4, prefix="hung")
+    assert not failed
+    time.sleep(0.5)
+    httpd.stop()
+    assert any(spool.glob("*.spool")), "nothing was spooled"
+    log = httpd.read_error_log()
+    assert reported_counts(log, EXIT_LOSS) == 0 and reported_counts(log, QUEUE_FULL) == 0
+    relay.resume()
+    httpd.start()
+    recs = wait_ids(relay, "local5", first + held, timeout=30)
+    missing = set(first + held) - set(ids_of(recs))
+    assert not missing, f"{len(missing)} lines never arrived, e.g. {sorted(missing)[:5]}"

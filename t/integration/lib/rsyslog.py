@@ -120,6 +120,13 @@ class Rsyslogd:
             self.proc.wait()
         self.proc = None
 
+    def pause(self):
+        """rsyslogd stops reading (SIGSTOP): a relay that hangs."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self):
+        os.kill(self.proc.pid, signal.SIGCONT)
+
     def restart(self):
         self.stop()
         return self.start()
