@@ -287,6 +287,19 @@ const Definition kDefinitions[] = {
     {{"relay", "tcp://h", "queuesize=4X"}, "queuesize: '4X' is not a size"},
     {{"relay", "tcp://h", "cafile=/x"}, "unknown key 'cafile' (expected format, framing"},
     {{"relay", "tcp://h", "maxlength=65536", "queuesize=64K"}, "must be larger than the longest"},
+    {{"secure", "tls://relay.example.net", "ca=/etc/ssl/ca.pem", "name=logs.example.net"},
+     nullptr},
+    {{"secure", "tls://h", "cert=/c.pem", "key=/k.pem"}, nullptr},
+    {{"secure", "tls://h", "cert=/c.pem"}, "cert= needs key="},
+    {{"secure", "tls://h", "key=/k.pem"}, "key= needs cert="},
+    {{"secure", "tls://h", "ca="}, "ca= needs a value"},
+    {{"secure", "tcp://h", "ca=/x"}, "ca= applies to tls:// targets only"},
+    {{"acked", "relp://h:2514", "window=64", "spool=/var/spool/relp", "spoolsize=2G"}, nullptr},
+    {{"acked", "relp://h", "window=0"}, "window: '0' is out of range (1-65536)"},
+    {{"acked", "relp://h", "spoolsize=1K"}, "spoolsize: '1K' is out of range"},
+    {{"acked", "relp://h", "spool="}, "spool= needs a directory"},
+    {{"acked", "tls://h", "window=5"}, "window= applies to relp:// targets only"},
+    {{"acked", "relp://h", "framing=lf"}, "framing= applies to tcp:// targets only"},
 };
 
 START_TEST(target_definitions) {
@@ -323,6 +336,21 @@ START_TEST(target_definition_keys) {
   ck_assert_uint_eq(def.settings.queue_bytes, 8u << 20);
   ck_assert_str_eq(framing_name(Framing::Lf), "lf");
   ck_assert_str_eq(framing_name(Framing::OctetCounted), "octet-counted");
+  // tls://: the name to verify is the URL's host unless name= says.
+  ck_assert(parse_target_definition({"s", "tls://relay.example.net", "ca=/ca.pem"}, def, error));
+  ck_assert_str_eq(def.settings.tls.peer_name.c_str(), "relay.example.net");
+  ck_assert_str_eq(def.settings.tls.ca_file.c_str(), "/ca.pem");
+  ck_assert(parse_target_definition({"s", "tls://10.0.0.7", "name=logs.example.net"}, def, error));
+  ck_assert_str_eq(def.settings.tls.peer_name.c_str(), "logs.example.net");
+  // relp://: its window, its spool.
+  ck_assert(parse_target_definition({"r", "relp://h"}, def, error));
+  ck_assert_int_eq(def.settings.relp_window, kDefaultRelpWindow);
+  ck_assert(def.settings.spool_dir.empty());
+  ck_assert(parse_target_definition({"r", "relp://h", "window=7", "spool=/s", "spoolsize=64M"}, def,
+                                    error));
+  ck_assert_int_eq(def.settings.relp_window, 7);
+  ck_assert_str_eq(def.settings.spool_dir.c_str(), "/s");
+  ck_assert_uint_eq(def.settings.spool_bytes, 64u << 20);
 }
 END_TEST
 
@@ -333,6 +361,9 @@ START_TEST(target_endpoint_text) {
       {"syslog:", "unix:/dev/log"},
       {"syslog:@udp://127.0.0.1", "udp://127.0.0.1:514"},
       {"syslog:@tcp://[::1]:1514", "tcp://[::1]:1514"},
+      {"syslog:@tls://relay.example.net", "tls://relay.example.net:6514"},
+      {"syslog:@TLS://[::1]:7000", "tls://[::1]:7000"},
+      {"syslog:@relp://relay", "relp://relay:2514"},
   };
   for (auto [spec, want] : cases) {
     ck_assert(parse_target(spec, t, error));
