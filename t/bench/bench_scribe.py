@@ -126,19 +126,23 @@ def queue_drops(h):
                                           h.read_error_log()))
 
 
-def flood(args):
-    """One child, collector away while wrk floods it (lines go to the queue
-    and the spool); then the collector comes back and we time the drain."""
-    coll = Collector()
-    h = Httpd(mpm="event")
-    try:
-        conf = h.conf().load("scribe").add(f"""
+ONE_CHILD = """
 StartServers 1
 ServerLimit 1
 ThreadsPerChild 32
 MaxRequestWorkers 32
 MinSpareThreads 1
 MaxSpareThreads 32
+"""
+
+
+def flood(args):
+    """One child, collector away while wrk floods it (lines go to the queue
+    and the spool); then the collector comes back and we time the drain."""
+    coll = Collector()
+    h = Httpd(mpm="event")
+    try:
+        conf = h.conf().load("scribe").add(ONE_CHILD + f"""
 MaxKeepAliveRequests 0
 ScribeServer {coll.address}
 ScribeRetryInterval 20 100
@@ -170,16 +174,6 @@ CustomLog "scribe:flood" common "expr=%{{REQUEST_URI}} =~ m#^/small#"
         h.stop()
         h.cleanup()
         coll.cleanup()
-
-
-ONE_CHILD = """
-StartServers 1
-ServerLimit 1
-ThreadsPerChild 32
-MaxRequestWorkers 32
-MinSpareThreads 1
-MaxSpareThreads 32
-"""
 
 
 def replay(lines, line_bytes, restart_midway):

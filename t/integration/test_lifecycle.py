@@ -12,13 +12,12 @@ The hung-peer tests point the modules at a tcp receiver that never reads and a
 collector that never answers, then stop or restart httpd: httpd must not have
 to escalate the stop, and every line is either delivered or counted.
 """
-import threading
 import time
 
 import pytest
 import requests
 
-from lib.load import ids_in
+from lib.load import fetch_all, ids_in
 from lib.ports import free_port
 from lib.syslog_helpers import HungTcpReceiver, ids_of, reported_counts, wait_ids
 
@@ -28,36 +27,6 @@ FAST_SCRIBE = "ScribeFlushInterval 50\nScribeRetryInterval 50 500"
 EXIT_LOSS = r"(\d+) lines could not be delivered before the child exited"
 # Lines a full queue refused.
 QUEUE_FULL = r"DE0004: .*: dropped (\d+) lines because the queue"
-
-
-def fetch_all(httpd, ids, new_connection=False, concurrency=4, headers=None):
-    """GETs /small.txt?id=... for each id; returns the ids that got a 200.
-    `new_connection` closes the connection after every request (so that
-    MaxConnectionsPerChild recycles children)."""
-    ok, lock, queue = [], threading.Lock(), list(ids)
-    hdrs = dict(headers or {})
-    if new_connection:
-        hdrs["Connection"] = "close"
-
-    def worker():
-        s = requests.Session()
-        while True:
-            with lock:
-                if not queue:
-                    return
-                rid = queue.pop(0)
-            r = (requests if new_connection else s).get(
-                httpd.url(f"/small.txt?id={rid}"), headers=hdrs, timeout=15)
-            if r.status_code == 200:
-                with lock:
-                    ok.append(rid)
-
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return ok
 
 
 def wait_file_ids(path, want, timeout=10.0):

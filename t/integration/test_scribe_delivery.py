@@ -10,9 +10,8 @@ import threading
 import time
 
 import pytest
-import requests
 
-from lib.load import burst, ids_in
+from lib.load import burst, fetch_all, ids_in
 from test_scribe import FAST, TROUBLE, assert_all_arrive, send, spool_dir, spool_files
 from test_status import scribe_key, wait_figures
 
@@ -32,31 +31,9 @@ def scribe_conf(httpd, collectors, *lines):
 
 
 def fetch(httpd, ids, pad=0, concurrency=4, new_connection=False):
-    """GETs /small.txt?id=... for each id, with an X-Pad header of `pad`
-    bytes; returns the ids that got a 200."""
-    ok, lock, todo = [], threading.Lock(), list(ids)
-    headers = {"X-Pad": "p" * pad} if pad else {}
-    if new_connection:
-        headers["Connection"] = "close"
-
-    def worker():
-        s = requests.Session()
-        while True:
-            with lock:
-                if not todo:
-                    return
-                rid = todo.pop(0)
-            r = s.get(httpd.url(f"/small.txt?id={rid}"), headers=headers, timeout=30)
-            if r.status_code == 200:
-                with lock:
-                    ok.append(rid)
-
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return ok
+    """fetch_all() with an X-Pad header of `pad` bytes (LogFormat padline)."""
+    return fetch_all(httpd, ids, new_connection=new_connection, concurrency=concurrency,
+                     headers={"X-Pad": "p" * pad} if pad else None)
 
 
 def counted(log, pattern):

@@ -51,6 +51,36 @@ def burst(httpd, count, concurrency=8, path="/small.txt", prefix="req", timeout=
     return ok, failed
 
 
+def fetch_all(httpd, ids, new_connection=False, concurrency=4, headers=None):
+    """GETs /small.txt?id=... for each id; returns the ids that got a 200.
+    `new_connection` closes the connection after every request (so that
+    MaxConnectionsPerChild recycles children)."""
+    ok, lock, queue = [], threading.Lock(), list(ids)
+    hdrs = dict(headers or {})
+    if new_connection:
+        hdrs["Connection"] = "close"
+
+    def worker():
+        s = requests.Session()
+        while True:
+            with lock:
+                if not queue:
+                    return
+                rid = queue.pop(0)
+            r = (requests if new_connection else s).get(
+                httpd.url(f"/small.txt?id={rid}"), headers=hdrs, timeout=30)
+            if r.status_code == 200:
+                with lock:
+                    ok.append(rid)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return ok
+
+
 class BackgroundLoad:
     """Keeps sending requests until stopped (bounded by max_seconds)."""
 
