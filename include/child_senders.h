@@ -63,7 +63,14 @@ class ChildSenders {
     begin_stop_all();  // in case no pre-cleanup ran
     size_t late = 0;
     for (Shipper* s : senders_) {
-      if (!s->wait_stopped(kGrace)) {
+      // By the deadline; then a sender caught in a wait only its sink can
+      // end (a library's own) is cut off, and gets the grace to finish.
+      bool done = s->wait_stopped(Millis(0));
+      if (!done) {
+        s->interrupt_sinks();
+        done = s->wait_stopped(kGrace);
+      }
+      if (!done) {
         ++late;
       } else if (join_ == Join::AfterStop) {
         try {

@@ -729,6 +729,9 @@ bool Shipper::spill_pending(SpoolAttempt when) {
 }
 
 void Shipper::spill_queue(Clock::time_point until, SpoolAttempt when) {
+  // A spool batch in flight is in its file already; the queue's lines must
+  // never join it (they would go back with it, uncounted).
+  give_back_spool_batch();
   // The batch in flight is older, and the queue gives room back oldest
   // first: it goes first.
   if (pending_queued_ > 0 && !spill_pending(when)) return;
@@ -947,7 +950,6 @@ void Shipper::wait_for_a_peer(Clock::time_point now) {
   // that just failed a write is left alone for its backoff: lines wait in
   // the queue meanwhile, and what does not fit there is counted.
   if (spool_ && queue_.bytes() > queue_.capacity() / 2 && spool_->writable(now)) {
-    give_back_spool_batch();             // it is in its file already
     if (spill_pending()) spill_queue();  // the batch in flight is older than the queue
     spool_work_ = true;
   }
@@ -1040,6 +1042,7 @@ void Shipper::delivered(size_t peer, const Batch& part, Clock::time_point now) {
   let_prefix_go(n);
   send_limit_ = 0;  // the rest goes whole, and is isolated afresh if need be
   refused_calls_ = 0;
+  probed_ = false;
   if (pending_.empty()) pending_from_spool_ = false;
   rotation_->succeeded(peer);
   if (peer != current_ || !ever_delivered_) {
@@ -1092,11 +1095,14 @@ void Shipper::refused(size_t peer, Clock::time_point now) {
   ++failures_in_a_row_;
   const PeerRotation::Verdict verdict = rotation_->try_later(peer, now);
   std::optional<size_t> next = rotation_->pick(now);
+  const std::string why = verdict == PeerRotation::Verdict::FailOver
+                              ? "it has answered so for too long"
+                              : "it still answers so";
   std::string step =
       verdict == PeerRotation::Verdict::Wait
           ? "asking it again in up to " + std::to_string(rotation_->ceiling(peer).count()) + " ms"
-      : next ? "it has answered so for too long: sending to " + peers_[*next]->describe() + " now"
-             : "it has answered so for too long, and every peer backs off: retrying in up to " +
+      : next ? why + ": sending to " + peers_[*next]->describe() + " now"
+             : why + ", and every peer backs off: retrying in up to " +
                    std::to_string(rotation_->ceiling(peer).count()) + " ms";
   // Giving up on a peer is always said; a run of answers now and then.
   report_failure(
@@ -1113,6 +1119,7 @@ void Shipper::broke(size_t peer, SendResult res, const Batch& part, Clock::time_
     ++stats_.failures;
   }
   if (res == SendResult::Failed && isolate_refused(peer, part.size())) return;
+  probed_ = false;
   ++failures_in_a_row_;
   rotation_->failed(peer, now);
   std::optional<size_t> next = rotation_->pick(now);
@@ -1128,18 +1135,25 @@ void Shipper::broke(size_t peer, SendResult res, const Batch& part, Clock::time_
 
 bool Shipper::isolate_refused(size_t peer, size_t sent) {
   Sink& sink = *peers_[peer];
+  // Only a call the peer broke off (closed the connection on it, answered
+  // it with an error) may be the batch's fault; a timeout is the peer's.
+  if (!sink.last_failure_was_refusal()) return false;
+  // It counts against the batch only on a connection that had just answered
+  // an empty call: behind a load balancer a broken call and an answered
+  // probe may reach different collectors, but one connection reaches one.
+  if (probed_) ++refused_calls_;
   std::string why;
   Probe probe;
   try {
-    probe = sink.probe(why);
+    probe = sink.probe(why);  // leaves its connection for the next call
   } catch (...) {
     probe = Probe::Silent;
   }
-  if (probe != Probe::Answers) return false;  // the peer is in trouble, not the batch
-  // The peer takes an empty call but broke on this one: retry at once,
-  // splitting the batch until the line at fault is alone.
+  probed_ = probe == Probe::Answers;
+  if (!probed_) return false;  // the peer is in trouble, not the batch
+  // The peer works: no backoff; the batch is split until the line at fault
+  // is alone, and that line goes after a few more refusals.
   rotation_->succeeded(peer);
-  ++refused_calls_;
   if (sent > 1) {
     if (refused_calls_ >= kRefusalsBeforeSplit) {
       send_limit_ = (sent + 1) / 2;
@@ -1273,6 +1287,11 @@ bool Shipper::wait_stopped(Millis grace) {
   // A deadline that passed before the stop was asked for (see
   // set_exit_deadline) still leaves the sender `grace` to spool and report.
   return stop_.wait_finished(std::max(stop_.deadline(), stop_.requested_at()) + grace);
+}
+
+void Shipper::interrupt_sinks() {
+  if (!started_) return;
+  for (auto& peer : peers_) peer->interrupt();
 }
 
 void Shipper::join() {

@@ -200,12 +200,21 @@ class Sink {
   // `unconfirmed` the records it may not have (RELP's window of lines the
   // relay has not acknowledged yet), for the Shipper to spool or count.
   virtual void settle(std::vector<Record>& /*unconfirmed*/) {}
+  // Async-signal-safe: the exit deadline has passed and the sender is still
+  // in a wait the StopSignal cannot cut (a library's own poll, librelp's):
+  // end it, by shutting the connection down.
+  virtual void interrupt() {}
   // An acknowledging sink: a call that carries no record, on a connection
   // of its own, to tell a peer that is down from a batch the peer refuses
   // (a line too long for its frame limit, bytes it cannot decode): the
   // Shipper probes after a call broke, and isolates and drops a line the
   // peer keeps refusing while it answers probes.
   virtual Probe probe(std::string& /*error*/) { return Probe::Unsupported; }
+  // After send() answered Failed: whether the peer broke the call off (it
+  // closed the connection on it, or answered it with an error) rather than
+  // let it time out. Only such a failure, on a connection that had just
+  // answered a probe, counts against the batch.
+  virtual bool last_failure_was_refusal() const { return false; }
   // The Shipper's stop signal: every wait in send() goes through it, so that
   // a stop cuts the wait short at the exit deadline. Set before start().
   void attach(const StopSignal* stop) { stop_ = stop; }
@@ -490,6 +499,9 @@ class Shipper {
   // later of the exit deadline and begin_stop() (a deadline started early by
   // set_exit_deadline() still leaves the sender that long). True when done.
   bool wait_stopped(Millis grace);
+  // Async-signal-safe: past the exit deadline, ends the waits of the sinks
+  // that the StopSignal cannot reach (Sink::interrupt).
+  void interrupt_sinks();
   // Joins a sender that wait_stopped() found done. Not from a signal handler
   // (it may free memory).
   void join();
@@ -614,6 +626,7 @@ class Shipper {
   // the next call carries (0: all), and how many calls broke on that part.
   size_t send_limit_ = 0;
   unsigned refused_calls_ = 0;
+  bool probed_ = false;  // the peer's connection just answered a probe
 
   // Sent-but-unconfirmed lines for non-acknowledging sinks.
   std::unique_ptr<ResendStore> recent_;

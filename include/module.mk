@@ -14,7 +14,8 @@ DELIVERY_DIR := include
 
 # Core: no httpd headers (see the object rules in the Makefile).
 DELIVERY_CORE_SRCS := $(addprefix $(DELIVERY_DIR)/, delivery.cpp peer_rotation.cpp resend_store.cpp \
-	status_board.cpp spool.cpp spool_setup.cpp net.cpp drop_ledger.cpp exit_log.cpp)
+	status_board.cpp spool.cpp spool_setup.cpp trusted_file.cpp net.cpp drop_ledger.cpp \
+	exit_log.cpp)
 DELIVERY_OBJS := $(call OBJS_OF,$(DELIVERY_CORE_SRCS))
 # What the fuzzers compile in: the part of the core that parsing reaches.
 DELIVERY_SRCS := $(addprefix $(DELIVERY_DIR)/, delivery.cpp peer_rotation.cpp resend_store.cpp drop_ledger.cpp \

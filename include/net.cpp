@@ -209,9 +209,10 @@ bool same_endpoint(const sockaddr_storage& a, const sockaddr_storage& b) {
 }
 }  // namespace
 
-void close_on_exec_sockets_to(const SocketAddress& peer) {
+int close_on_exec_sockets_to(const SocketAddress& peer) {
   DIR* d = opendir("/proc/self/fd");
-  if (!d) return;
+  if (!d) return -1;
+  int found = -1;
   const int own = dirfd(d);
   while (dirent* e = readdir(d)) {
     char* end = nullptr;
@@ -222,9 +223,12 @@ void close_on_exec_sockets_to(const SocketAddress& peer) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     if (getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&ss), &len) != 0) continue;
-    if (same_endpoint(ss, peer.storage)) fcntl(static_cast<int>(fd), F_SETFD, flags | FD_CLOEXEC);
+    if (!same_endpoint(ss, peer.storage)) continue;
+    fcntl(static_cast<int>(fd), F_SETFD, flags | FD_CLOEXEC);
+    found = static_cast<int>(fd);
   }
   closedir(d);
+  return found;
 }
 
 }  // namespace delivery

@@ -50,7 +50,7 @@ int connect_stream(const SocketAddress& addr, const StopSignal* stop, Clock::tim
 
 // Sets FD_CLOEXEC on this process's sockets connected to `peer` that lack
 // it: for a library that makes its sockets without it (librelp), right after
-// the call that made them.
-void close_on_exec_sockets_to(const SocketAddress& peer);
+// the call that made them. Returns the (last) one it found, or -1.
+int close_on_exec_sockets_to(const SocketAddress& peer);
 
 }  // namespace delivery

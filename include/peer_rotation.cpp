@@ -12,7 +12,8 @@ PeerRotation::PeerRotation(size_t count, Millis retry_min, Millis retry_max, Fai
   peers_.reserve(count);
   // Seeded apart, so that two peers that fail together are retried apart.
   for (size_t i = 0; i < count; ++i)
-    peers_.push_back(Peer{Backoff(retry_min, retry_max, seed ? seed + i : 0), {}, false, 0, {}});
+    peers_.push_back(
+        Peer{Backoff(retry_min, retry_max, seed ? seed + i : 0), {}, false, 0, {}, false});
 }
 
 bool PeerRotation::backing_off(size_t peer, Clock::time_point now) const {
@@ -45,11 +46,18 @@ void PeerRotation::failed(size_t peer, Clock::time_point now) {
 
 PeerRotation::Verdict PeerRotation::try_later(size_t peer, Clock::time_point now) {
   Peer& p = peers_.at(peer);
+  if (p.overloaded) {
+    // Still busy since it was given up on: no new run of answers to wait out.
+    p.retry_at = p.backoff.failed(now);
+    p.held = false;
+    return Verdict::StillOverloaded;
+  }
   if (p.try_later_run++ == 0) p.try_later_since = now;
   const bool lasting = p.try_later_run >= policy_.try_later_answers ||
                        now - p.try_later_since >= policy_.try_later_for;
   if (lasting) {
     failed(peer, now);
+    p.overloaded = true;
     return Verdict::FailOver;
   }
   p.retry_at = p.backoff.failed(now);
@@ -63,6 +71,7 @@ void PeerRotation::succeeded(size_t peer) {
   p.retry_at = {};
   p.held = false;
   p.try_later_run = 0;
+  p.overloaded = false;
 }
 
 // ---- ReplayPacer ----

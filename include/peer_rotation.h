@@ -39,8 +39,11 @@ class PeerRotation {
   void failed(size_t peer, Clock::time_point now);
   // It answered TRY_LATER. Below the policy's limits the peer backs off and
   // stays the one to use (Verdict::Wait); past them it has failed
-  // (Verdict::FailOver).
-  enum class Verdict { Wait, FailOver };
+  // (Verdict::FailOver). A peer failed over for TRY_LATER and tried again
+  // after its backoff is still overloaded at its first TRY_LATER: the next
+  // peer takes the lines at once (Verdict::StillOverloaded), until the peer
+  // takes a call.
+  enum class Verdict { Wait, FailOver, StillOverloaded };
   Verdict try_later(size_t peer, Clock::time_point now);
   // It took a call: its backoff and TRY_LATER run end.
   void succeeded(size_t peer);
@@ -59,6 +62,7 @@ class PeerRotation {
     bool held = false;
     unsigned try_later_run = 0;
     Clock::time_point try_later_since{};
+    bool overloaded = false;  // failed over for TRY_LATER, no call taken since
   };
   std::vector<Peer> peers_;
   FailoverPolicy policy_;

@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "path_walk.h"
+
 namespace delivery {
 namespace {
 
@@ -26,51 +28,12 @@ constexpr mode_t kSpoolMode = 0700;
 // makes the walk look again; a name that keeps changing is an error.
 constexpr int kMaxRaceRetries = 8;
 
-// An owned file descriptor.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() { reset(); }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
-
 std::string errno_text() { return std::strerror(errno); }
 
 std::string octal_mode(mode_t mode) {
   char buf[8];
   std::snprintf(buf, sizeof buf, "%04o", unsigned(mode & 07777));
   return buf;
-}
-
-// Components of a path, without empty ones and ".".
-std::deque<std::string> split_path(const std::string& path) {
-  std::deque<std::string> parts;
-  size_t pos = 0;
-  while (pos <= path.size()) {
-    size_t end = path.find('/', pos);
-    if (end == std::string::npos) end = path.size();
-    std::string part = path.substr(pos, end - pos);
-    if (!part.empty() && part != ".") parts.push_back(std::move(part));
-    pos = end + 1;
-  }
-  return parts;
 }
 
 std::string child_path(const std::string& dir, const std::string& name) {
@@ -92,15 +55,6 @@ bool owner_can_search(const struct stat& st, const SpoolOwner& owner) {
     if (g == st.st_gid) return (st.st_mode & S_IXGRP) != 0;
   }
   return (st.st_mode & S_IXOTH) != 0;
-}
-
-// Whether only root (or we ourselves) can change the entries of a
-// directory: then a symbolic link in it was put there by one of us.
-bool only_trusted_can_write(const struct stat& st, uid_t self) {
-  if (st.st_uid != 0 && st.st_uid != self) return false;
-  if (st.st_mode & S_IWOTH) return false;
-  if ((st.st_mode & S_IWGRP) && st.st_gid != 0) return false;
-  return true;
 }
 
 bool is_empty_directory(int dir_fd) {

@@ -217,13 +217,23 @@ SendResult ScribeSink::call(const delivery::Batch& batch, std::string& error) {
 }
 
 SendResult ScribeSink::send(const delivery::Batch& batch, std::string& error) {
+  refused_ = false;
   try {
     if (!ensure_connected(error)) return SendResult::Unreachable;
     return call(batch, error);
+  } catch (const at::transport::TTransportException& e) {
+    // Closed by the collector while it read the call or after it (a frame
+    // over its limit is cut off before it is whole): perhaps its answer to
+    // the call. A timeout says nothing of the batch.
+    refused_ = e.getType() != at::transport::TTransportException::TIMED_OUT;
+    error = opts_.server.to_string() + ": " + e.what();
+  } catch (const at::TApplicationException& e) {
+    refused_ = true;  // it answered the call with an error
+    error = opts_.server.to_string() + ": " + e.what();
   } catch (const std::exception& e) {
-    // TTransportException, TProtocolException, TApplicationException or
-    // bad_alloc: whatever the cause, the connection's state is unknown (a late
-    // reply would be read as the next call's answer), so it goes.
+    // TProtocolException or bad_alloc: whatever the cause, the connection's
+    // state is unknown (a late reply would be read as the next call's
+    // answer), so it goes.
     error = opts_.server.to_string() + ": " + e.what();
   } catch (...) {
     error = opts_.server.to_string() + ": unknown exception";

@@ -35,6 +35,11 @@ class ScribeSink : public delivery::Sink {
   // Log() of no message, on a connection of its own: scribed answers it OK
   // (or TRY_LATER) whenever it takes calls at all.
   delivery::Probe probe(std::string& error) override;
+  // The collector closed the connection on the call, or answered it with
+  // an exception (a frame over its limit, bytes it cannot decode): not a
+  // timeout. The Shipper counts it against the batch only on a connection
+  // that had just answered a probe.
+  bool last_failure_was_refusal() const override { return refused_; }
   void close() override;
   // "HOST:PORT"
   std::string describe() const override;
@@ -49,6 +54,7 @@ class ScribeSink : public delivery::Sink {
 
   SinkOptions opts_;
   std::unique_ptr<Connection> conn_;
+  bool refused_ = false;  // of the last failed send()
 };
 
 // The peers of a collector list: a sink per collector, in the list's order.

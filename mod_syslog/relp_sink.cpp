@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 // librelp.h declares C functions without saying so.
 extern "C" {
@@ -40,7 +41,9 @@ std::string numeric_host(const delivery::SocketAddress& a) {
 RelpSink::RelpSink(std::string host, uint16_t port, std::string who, Options opts)
     : host_(std::move(host)), port_(port), who_(std::move(who)), opts_(opts) {
   opts_.timeout = std::max(opts_.timeout, std::chrono::seconds(1));
-  opts_.window = std::max(opts_.window, 1);
+  // librelp ignores a window below 2 and keeps its own 128: the copy kept
+  // here must never be smaller than its window.
+  opts_.window = std::max(opts_.window, kMinRelpWindow);
 }
 
 RelpSink::~RelpSink() {
@@ -54,9 +57,17 @@ bool RelpSink::time_left() const {
   return !stop_ || SteadyClock::now() + opts_.timeout < stop_->deadline();
 }
 
+void RelpSink::interrupt() {
+  const int fd = socket_.load(std::memory_order_acquire);
+  if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+}
+
 void RelpSink::drop_session() {
   if (!client_) return;
-  // librelp skips its waits for the close while this is set.
+  // librelp skips its waits for the close while this is set, and its last
+  // write (the close command) cannot block on a socket that is shut down.
+  const int fd = socket_.exchange(-1);
+  if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
   give_up_now_ = 1;
   relpEngineCltDestruct(engine_, &client_);
   give_up_now_ = 0;
@@ -91,6 +102,10 @@ bool RelpSink::connect(std::string& error) {
   }
   const std::string port = std::to_string(port_);
   for (const delivery::SocketAddress& a : addrs) {
+    if (!time_left()) {
+      error = "not connecting: the child is exiting";
+      return false;
+    }
     if (relpEngineCltConstruct(engine_, &client_) != RELP_RET_OK) {
       client_ = nullptr;
       error = "cannot start a RELP client (out of memory)";
@@ -107,8 +122,9 @@ bool RelpSink::connect(std::string& error) {
         reinterpret_cast<unsigned char*>(host.data()));
     // librelp's socket is not close-on-exec: it is made so before any CGI
     // or piped logger this child forks can inherit it.
-    delivery::close_on_exec_sockets_to(a);
+    const int fd = delivery::close_on_exec_sockets_to(a);
     if (rc == RELP_RET_OK) {
+      socket_.store(fd, std::memory_order_release);
       count_connection();
       return true;
     }
@@ -184,7 +200,12 @@ void RelpSink::settle(std::vector<delivery::Record>& unconfirmed) {
     // more than `timeout` (DE0018 then says so, if that outlasts the exit
     // deadline's grace).
     last_error_.clear();
+    // The socket stays reachable by interrupt() during the close: a relay
+    // that hangs now is cut off at the exit deadline. (Should the number
+    // be reused between librelp's close and the store below, an exiting
+    // child shuts down a socket of its own a moment early.)
     relpEngineCltDestruct(engine_, &client_);
+    socket_.store(-1, std::memory_order_release);
     client_ = nullptr;
     if (last_error_.empty()) window_.clear();
   } else {

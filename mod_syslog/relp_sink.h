@@ -18,6 +18,7 @@
 // as librelp returns it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -56,6 +57,8 @@ class RelpSink : public delivery::Sink {
   std::string describe() const override { return who_; }
   size_t sent_of_failed(const delivery::Batch& batch) const override { return resume_.skip(batch); }
   void settle(std::vector<delivery::Record>& unconfirmed) override;
+  // Shuts librelp's socket down: its waits end at once.
+  void interrupt() override;
 
   // Called by librelp (with the sink as its user pointer) on an error.
   void note_error(const char* what);
@@ -76,6 +79,10 @@ class RelpSink : public delivery::Sink {
   relpEngine_t* engine_ = nullptr;
   relpClt_t* client_ = nullptr;
   int give_up_now_ = 0;  // librelp's "shut down immediately" flag
+  // librelp's socket while a session is open, -1 otherwise. It is shut down
+  // (never closed) from outside the sender (interrupt), so it is cleared
+  // before librelp closes it.
+  std::atomic<int> socket_{-1};
   // The last `window` lines handed to librelp in this session or before
   // it broke (a new session sends them again first).
   std::deque<std::string> window_;

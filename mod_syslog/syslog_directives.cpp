@@ -148,9 +148,17 @@ const char* syslog_cmd_target(cmd_parms* cmd, void*, int argc, char* const argv[
         !syslogmod::load_credentials(tls, error))
       return apr_psprintf(cmd->pool, "SyslogTarget %s: %s", def.name.c_str(), error.c_str());
     if (!c->targets) c->targets = logchain::pool_new<syslogmod::TargetDefinitions>(cmd->pool);
-    for (const syslogmod::TargetDefinition& t : *c->targets)
+    for (const syslogmod::TargetDefinition& t : *c->targets) {
       if (t.name == def.name)
         return apr_psprintf(cmd->pool, "SyslogTarget: '%s' is declared twice", def.name.c_str());
+      // Each spool's size limit holds for its whole directory: two targets
+      // sharing one would shed each other's lines.
+      if (!def.settings.spool_dir.empty() && t.settings.spool_dir == def.settings.spool_dir)
+        return apr_psprintf(cmd->pool,
+                            "SyslogTarget %s: spool=%s is the spool of SyslogTarget %s already; "
+                            "give each target a directory of its own",
+                            def.name.c_str(), def.settings.spool_dir.c_str(), t.name.c_str());
+    }
     c->targets->push_back(std::move(def));
     return nullptr;
   });

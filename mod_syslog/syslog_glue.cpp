@@ -338,6 +338,7 @@ struct SyslogLogs {
     syslogmod::OpenedSink opened = syslogmod::open_sink(
         d.endpoint, d.framing, d.addresses, sender.name, d.queue_bytes, gen.settings.exit_timeout,
         [ledger](int err) { ledger->count_dropped(err); }, extra);
+    syslogmod::forget_private_key(d.tls);  // this child's copy: the context has it now
     if (!opened.note.empty())
       ap_log_error(APLOG_MARK, APLOG_INFO, 0, sender.report_to, "SY0004: %s: %s",
                    sender.name.c_str(), opened.note.c_str());

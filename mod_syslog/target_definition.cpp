@@ -100,7 +100,7 @@ bool parse_setting(std::string_view word, const SyslogTarget& endpoint, TargetSe
     }
     uint64_t v;
     if (lower_equals(key, "window")) {
-      if (!config_values::parse_number(value, 1, kMaxRelpWindow, v, why)) {
+      if (!config_values::parse_number(value, kMinRelpWindow, kMaxRelpWindow, v, why)) {
         error = "window: " + why;
         return false;
       }

@@ -42,9 +42,11 @@ constexpr size_t kMaxMaxLength = 1 << 20;
 constexpr size_t kDefaultQueueSize = 4 << 20;
 constexpr size_t kMinQueueSize = 64 << 10;
 constexpr size_t kMaxQueueSize = size_t{1} << 30;
-// window= of relp:// (librelp's own default is 128), and spoolsize=.
+// window= of relp:// (librelp's own default is 128; it takes nothing below
+// 2), and spoolsize=. Each child keeps a copy of a window's lines per target.
 constexpr int kDefaultRelpWindow = 128;
-constexpr int kMaxRelpWindow = 65536;
+constexpr int kMinRelpWindow = 2;
+constexpr int kMaxRelpWindow = 1024;
 constexpr uint64_t kDefaultRelpSpoolSize = uint64_t{1} << 30;
 constexpr uint64_t kMinRelpSpoolSize = 64 << 10;
 constexpr uint64_t kMaxRelpSpoolSize = uint64_t{1} << 50;

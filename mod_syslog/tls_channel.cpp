@@ -10,14 +10,18 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "net.h"
+#include "trusted_file.h"
 
 namespace syslogmod {
 namespace {
+
+// A relay may turn our certificate down only once the handshake is over on
+// our side (TLS 1.3 sends the client's certificate last; rsyslog checks the
+// peer after its accept): its alert or its close comes this soon after.
+constexpr std::chrono::milliseconds kVerdictWait{200};
 
 constexpr const char* kCipherSuites =
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
@@ -32,18 +36,6 @@ std::string openssl_error(const std::string& fallback) {
   // "error:0A000086:SSL routines::certificate verify failed" -> the reason.
   const char* reason = std::strrchr(buf, ':');
   return reason && reason[1] ? reason + 1 : buf;
-}
-
-bool read_file(const std::string& path, std::string& out, std::string& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = path + ": cannot read it: " + std::strerror(errno);
-    return false;
-  }
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  out = buf.str();
-  return true;
 }
 
 struct BioDeleter {
@@ -99,14 +91,15 @@ bool load_credentials(TlsCredentials& c, std::string& error) {
     return false;
   }
   if (!c.ca_file.empty()) {
-    if (!read_file(c.ca_file, c.ca_pem, error)) return false;
+    if (!delivery::read_trusted_file(c.ca_file, c.ca_pem, error)) return false;
     if (certificates_in(c.ca_pem).empty()) {
       error = c.ca_file + ": no PEM certificate in it";
       return false;
     }
   }
   if (c.cert_file.empty()) return true;
-  if (!read_file(c.cert_file, c.cert_pem, error) || !read_file(c.key_file, c.key_pem, error))
+  if (!delivery::read_trusted_file(c.cert_file, c.cert_pem, error) ||
+      !delivery::read_trusted_file(c.key_file, c.key_pem, error))
     return false;
   std::vector<X509Ptr> chain = certificates_in(c.cert_pem);
   if (chain.empty()) {
@@ -125,6 +118,11 @@ bool load_credentials(TlsCredentials& c, std::string& error) {
     return false;
   }
   return true;
+}
+
+void forget_private_key(TlsCredentials& c) {
+  if (!c.key_pem.empty()) OPENSSL_cleanse(c.key_pem.data(), c.key_pem.size());
+  c.key_pem.clear();
 }
 
 // ---- TlsContext ----
@@ -156,6 +154,8 @@ std::shared_ptr<TlsContext> TlsContext::make(const TlsCredentials& c, std::strin
   } else {
     X509_STORE* store = SSL_CTX_get_cert_store(ctx);
     for (X509Ptr& x : certificates_in(c.ca_pem)) X509_STORE_add_cert(store, x.get());
+    // ca= may name an intermediate CA alone: what it names is trusted.
+    X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
   }
   if (!c.cert_pem.empty()) {
     std::vector<X509Ptr> chain = certificates_in(c.cert_pem);
@@ -168,6 +168,9 @@ std::shared_ptr<TlsContext> TlsContext::make(const TlsCredentials& c, std::strin
     for (size_t i = 1; i < chain.size(); ++i)
       if (SSL_CTX_add0_chain_cert(ctx, chain[i].get()) == 1) chain[i].release();
   }
+  // Nothing of this is left on the thread's error queue (under prefork,
+  // the thread that serves requests, mod_ssl's too).
+  ERR_clear_error();
   return t;
 }
 
@@ -182,11 +185,14 @@ TlsStream::TlsStream(std::shared_ptr<TlsContext> context, int fd)
   SSL_set_fd(ssl_, fd_);
   SSL_set_connect_state(ssl_);
   const std::string& name = context_->peer_name();
-  if (is_ip_address(name)) {
-    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), name.c_str());
-  } else {
-    SSL_set_tlsext_host_name(ssl_, name.c_str());  // SNI
-    SSL_set1_host(ssl_, name.c_str());
+  const bool checks_name =
+      is_ip_address(name) ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), name.c_str()) == 1
+                          : SSL_set_tlsext_host_name(ssl_, name.c_str()) == 1 &&  // SNI
+                                SSL_set1_host(ssl_, name.c_str()) == 1;
+  if (!checks_name) {
+    // Never a connection whose relay's name goes unchecked.
+    SSL_free(ssl_);
+    ssl_ = nullptr;
   }
 }
 
@@ -195,14 +201,14 @@ TlsStream::~TlsStream() { SSL_free(ssl_); }
 bool TlsStream::handshake(const delivery::StopSignal* stop,
                           std::chrono::steady_clock::time_point until, std::string& error) {
   if (!ssl_) {
-    error = "cannot start TLS: " + openssl_error("out of memory");
+    error = "cannot start TLS (or set the name to check): " + openssl_error("out of memory");
     return false;
   }
   for (;;) {
     ERR_clear_error();
     errno = 0;
     const int rc = SSL_do_handshake(ssl_);
-    if (rc == 1) return true;
+    if (rc == 1) return await_verdict(stop, until, error);
     const int e = SSL_get_error(ssl_, rc);
     const short wait = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
     if (wait) {
@@ -222,6 +228,30 @@ bool TlsStream::handshake(const delivery::StopSignal* stop,
     } else {
       error = "TLS handshake: " + openssl_error("the relay closed the connection");
     }
+    return false;
+  }
+}
+
+bool TlsStream::await_verdict(const delivery::StopSignal* stop,
+                              std::chrono::steady_clock::time_point until, std::string& error) {
+  const auto quiet_until = std::min(until, std::chrono::steady_clock::now() + kVerdictWait);
+  for (;;) {
+    char first;
+    ERR_clear_error();
+    errno = 0;
+    const int rc = SSL_peek(ssl_, &first, 1);
+    if (rc > 0) return true;  // it talks: it took us
+    const int e = SSL_get_error(ssl_, rc);
+    const short wait = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+    if (wait) {
+      // Session tickets are read on the way; silence until then is a yes.
+      if (delivery::wait_for(fd_, wait, stop, quiet_until) == 0) return true;
+      continue;
+    }
+    error = "the relay ended the connection right after the handshake (" +
+            (e == SSL_ERROR_SYSCALL && errno ? delivery::errno_string(errno)
+                                             : openssl_error("it closed it")) +
+            "); does it want a client certificate (cert=, key=) it trusts?";
     return false;
   }
 }

@@ -43,6 +43,10 @@ struct TlsCredentials {
 // and says what is wrong. For the parent, at config time.
 bool load_credentials(TlsCredentials& c, std::string& error);
 
+// Wipes the private key's text from `c` (a child's copy, once its context
+// holds the key): it does not linger in the child's memory twice.
+void forget_private_key(TlsCredentials& c);
+
 // One child's SSL_CTX for a target, made from credentials in memory.
 class TlsContext {
  public:
@@ -84,6 +88,11 @@ class TlsStream {
   void shutdown();
 
  private:
+  // After our side of the handshake: the relay's alert or close that may
+  // follow (it refused our certificate), or silence, which is a yes.
+  bool await_verdict(const delivery::StopSignal* stop, std::chrono::steady_clock::time_point until,
+                     std::string& error);
+
   std::shared_ptr<TlsContext> context_;
   SSL* ssl_ = nullptr;
   int fd_;

@@ -83,19 +83,24 @@ def test_tls_client_certificate_for_a_relay_that_asks_for_one(certs, httpd):
 
 
 REJECTIONS = {
-    # name: (relay's certificate, our keys, what the error log says)
+    # name: (relay's certificate, its authMode, our keys, what the error log says)
     # rsyslogd sends its CA along: the chain ends in a root we do not trust.
-    "another CA": ("relay", ["ca={other_ca}"], "self-signed certificate in certificate chain"),
-    "another name": ("wrong_name", ["ca={ca}"], "hostname mismatch"),
-    "expired": ("expired", ["ca={ca}"], "certificate has expired"),
+    "another CA": ("relay", "anon", ["ca={other_ca}"],
+                   "certificate rejected: self-signed certificate in certificate chain"),
+    "another name": ("wrong_name", "anon", ["ca={ca}"], "certificate rejected: hostname mismatch"),
+    "expired": ("expired", "anon", ["ca={ca}"], "certificate rejected: certificate has expired"),
+    # The relay wants a client certificate and we have none: it says so
+    # after the handshake is over on our side.
+    "no client certificate": ("relay", "x509/certvalid", ["ca={ca}"],
+                              "the relay ended the connection right after the handshake"),
 }
 
 
 @pytest.mark.parametrize("case", list(REJECTIONS))
 def test_tls_relay_that_does_not_verify_gets_nothing(certs, httpd_event, case):
     httpd = httpd_event
-    cert_name, keys, reason = REJECTIONS[case]
-    r = relay_with(certs, cert=getattr(certs, cert_name))
+    cert_name, auth, keys, reason = REJECTIONS[case]
+    r = relay_with(certs, cert=getattr(certs, cert_name), auth=auth)
     httpd.expect_log_id("DE0001", "DE0006")  # delivery failed; lines lost at the stop
     try:
         keys = [k.format(ca=certs.ca, other_ca=certs.other_ca) for k in keys]
@@ -105,12 +110,11 @@ def test_tls_relay_that_does_not_verify_gets_nothing(certs, httpd_event, case):
         ok, failed = burst(httpd, 30, concurrency=2, prefix="rej")
         assert not failed
         deadline = time.monotonic() + 10
-        while "certificate rejected" not in httpd.read_error_log() and \
-                time.monotonic() < deadline:
+        while reason not in httpd.read_error_log() and time.monotonic() < deadline:
             time.sleep(0.1)
         log = httpd.read_error_log()
         assert re.search(r"DE0001: relay \(tls://localhost:\d+\): delivery failed: "
-                         r"127\.0\.0\.1:\d+: certificate rejected: " + re.escape(reason), log), log
+                         r"127\.0\.0\.1:\d+: " + re.escape(reason), log), log
         httpd.stop()
         assert r.records(where=lambda x: x["tag"] == "rejected") == []
         # Everything the children held is counted.
@@ -204,17 +208,19 @@ def test_tls_relay_killed_mid_burst(relay, certs, httpd):
 
 CONFIG_ERRORS = [
     ("SyslogTarget r tls://localhost ca=/nonexistent/ca.pem",
-     "SyslogTarget r: /nonexistent/ca.pem: cannot read it: No such file or directory"),
+     "SyslogTarget r: /nonexistent: cannot read it: No such file or directory"),
     ("SyslogTarget r tls://localhost ca={relay_key}", "no PEM certificate in it"),
     ("SyslogTarget r tls://localhost cert={client_cert}", "cert= needs key="),
     ("SyslogTarget r tls://localhost cert={client_cert} key={relay_key}",
      "not the private key of the certificate in"),
     ("SyslogTarget r tcp://localhost ca={ca}", "ca= applies to tls:// targets only"),
     ("SyslogTarget r tls://localhost window=5", "window= applies to relp:// targets only"),
-    ("SyslogTarget r relp://localhost window=0", "window: '0' is out of range"),
+    ("SyslogTarget r relp://localhost window=1", "window: '1' is out of range (2-1024)"),
     ("SyslogTarget r relp://localhost spoolsize=1K", "spoolsize: '1K' is out of range"),
     # A directory root owns and everybody can write is never handed over.
     ("SyslogTarget r relp://localhost spool=/tmp", "SY0008: SyslogTarget r: /tmp"),
+    ("SyslogTarget q relp://localhost spool=/var/spool/x\nSyslogTarget r relp://h spool=/var/spool/x",
+     "spool=/var/spool/x is the spool of SyslogTarget q already"),
 ]
 
 

@@ -945,12 +945,17 @@ class FakeSink : public Sink {
   }
   // What probe() answers (Unsupported by default, as the base's).
   void set_probe(Probe p) { probe_ = p; }
+  void behind_balancer() { behind_balancer_ = true; }
   Probe probe(std::string& error) override {
     ++probes_;
+    just_probed_ = true;
     if (probe_ == Probe::Silent) error = "fake silence";
     return down_ && probe_ != Probe::Unsupported ? Probe::Silent : probe_.load();
   }
   int probes() const { return probes_; }
+  // A call with a refused line is broken off by the peer, as a collector
+  // that cannot decode a line closes the connection.
+  bool last_failure_was_refusal() const override { return last_was_refusal_; }
   void lose_connection_once() { lost_ = true; }
   // What unacknowledged_at_loss() answers.
   void set_unacknowledged(size_t bytes) { unacked_ = bytes; }
@@ -966,7 +971,11 @@ class FakeSink : public Sink {
         !refused_.empty() && std::any_of(batch.begin(), batch.end(), [&](const RecordView& v) {
           return v.body.find(refused_) != std::string_view::npos;
         });
-    if (down_ || refused) {
+    // Behind a load balancer with a dead collector: a call on a connection
+    // that did not just answer a probe reaches the dead one.
+    const bool unlucky = behind_balancer_ && !just_probed_.exchange(false);
+    last_was_refusal_ = (refused || unlucky) && !down_;
+    if (down_ || refused || unlucky) {
       r = SendResult::Failed;
     } else if (!script_.empty()) {
       r = script_.front();
@@ -1011,6 +1020,9 @@ class FakeSink : public Sink {
   std::atomic<size_t> unacked_{0};
   std::string refused_;
   std::atomic<Probe> probe_{Probe::Unsupported};
+  std::atomic<bool> last_was_refusal_{false};
+  std::atomic<bool> behind_balancer_{false};
+  std::atomic<bool> just_probed_{false};
   std::atomic<int> probes_{0};
 };
 
@@ -2108,9 +2120,13 @@ START_TEST(peer_rotation_try_later_holds_then_fails_over) {
   ck_assert(by_count.try_later(0, T0 + Millis(11)) == Verdict::Wait);
   ck_assert(by_count.try_later(0, T0 + Millis(22)) == Verdict::FailOver);
   ck_assert_uint_eq(*by_count.pick(T0 + Millis(22)), 1u);
-  // A success ends the run: it counts from 1 again.
+  // Tried again after its backoff and still busy: the next peer at once.
+  ck_assert_uint_eq(*by_count.pick(T0 + Millis(40)), 0u);
+  ck_assert(by_count.try_later(0, T0 + Millis(40)) == Verdict::StillOverloaded);
+  ck_assert_uint_eq(*by_count.pick(T0 + Millis(40)), 1u);
+  // A success ends it: a new run counts from 1 again.
   by_count.succeeded(0);
-  ck_assert(by_count.try_later(0, T0 + Millis(40)) == Verdict::Wait);
+  ck_assert(by_count.try_later(0, T0 + Millis(60)) == Verdict::Wait);
 
   PeerRotation by_time(2, Millis(10), Millis(10), FailoverPolicy{100, Millis(1000)}, 3);
   ck_assert(by_time.try_later(0, T0) == Verdict::Wait);
@@ -2299,6 +2315,25 @@ START_TEST(shipper_isolates_and_drops_a_refused_line) {
 }
 END_TEST
 
+// Calls that break on one collector behind a load balancer while probes
+// reach another are not a refused line: a call made on a connection that
+// just answered a probe goes through, and nothing is dropped.
+START_TEST(shipper_balancer_with_a_dead_collector_drops_nothing) {
+  auto sink = std::make_unique<FakeSink>();
+  FakeSink* fake = sink.get();
+  fake->set_probe(Probe::Answers);
+  fake->behind_balancer();
+  Reports rep;
+  Shipper s(std::move(sink), fast_options(), rep.reporter());
+  s.start();
+  push_all(s, 300, "lb");
+  ck_assert(eventually([&] { return fake->delivered().size() >= 300; }));
+  s.stop();
+  ck_assert_uint_eq(s.stats().rejected, 0u);
+  ck_assert_uint_eq(fake->delivered().size(), 300u);
+}
+END_TEST
+
 // A peer that breaks calls and answers no probe is down, not refusing:
 // nothing is dropped, and everything goes once it is back.
 START_TEST(shipper_silent_peer_drops_nothing) {
@@ -2389,7 +2424,7 @@ static Suite* delivery_suite() {
         spooldir_batch_bytes_and_partial_commit, spooldir_write_failure_backs_off_and_reports_once,
         shipper_fails_over_at_once_and_goes_back, shipper_try_later_persisting_fails_over,
         shipper_isolates_and_drops_a_refused_line, shipper_silent_peer_drops_nothing,
-        shipper_batches_capped_in_bytes}},
+        shipper_balancer_with_a_dead_collector_drops_nothing, shipper_batches_capped_in_bytes}},
       {"config_values", {config_sizes, config_numbers, config_size_string}},
       {"status",
        {status_board_sums_across_processes, status_board_reclaims_dead_owner,

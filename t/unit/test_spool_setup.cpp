@@ -1,7 +1,7 @@
-// Unit tests of include/spool_setup.h: how the root parent makes
-// a spool directory ready without following names that User can plant. Run as
-// root (as `make unit` does here) the tests hand directories to `nobody`;
-// as another user the ownership cases are skipped.
+// Unit tests of include/spool_setup.h and include/trusted_file.h: how the
+// root parent makes a spool directory ready, and reads a certificate, without following names that
+// User can plant. Run as root (as `make unit` does here) the tests hand directories to `nobody`; as
+// another user the ownership cases are skipped.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +15,7 @@
 #include <check.h>
 
 #include "spool_setup.h"
+#include "trusted_file.h"
 
 using delivery::prepare_spool_dir;
 using delivery::SpoolOwner;
@@ -184,6 +185,78 @@ START_TEST(unreachable_or_blocked_paths_are_errors) {
 }
 END_TEST
 
+// ---- reading a certificate as the root parent ----
+
+std::string read_or_error(const std::string& path, bool& ok) {
+  std::string out, error;
+  ok = delivery::read_trusted_file(path, out, error);
+  return ok ? out : error;
+}
+
+START_TEST(trusted_file_reads_what_only_root_can_change) {
+  // g_top sits in /tmp, sticky and writable by all, and is the runner's own.
+  std::string dir = g_top + "/tls";
+  ck_assert_int_eq(mkdir(dir.c_str(), 0755), 0);
+  write_file(dir + "/ca.pem", "PEM\n");
+  bool ok;
+  std::string got = read_or_error(dir + "/ca.pem", ok);
+  ck_assert_msg(ok, "%s", got.c_str());
+  ck_assert_str_eq(got.c_str(), "PEM\n");
+  // Through a link that sits in a directory only we can change.
+  ck_assert_int_eq(symlink("ca.pem", (dir + "/current.pem").c_str()), 0);
+  got = read_or_error(dir + "/current.pem", ok);
+  ck_assert_msg(ok, "%s", got.c_str());
+}
+END_TEST
+
+START_TEST(trusted_file_refuses_what_others_can_change) {
+  std::string dir = g_top + "/tls";
+  ck_assert_int_eq(mkdir(dir.c_str(), 0755), 0);
+  write_file(dir + "/ca.pem", "PEM\n");
+  bool ok;
+  // The file itself.
+  ck_assert_int_eq(chmod((dir + "/ca.pem").c_str(), 0666), 0);
+  std::string got = read_or_error(dir + "/ca.pem", ok);
+  ck_assert(!ok);
+  ck_assert_msg(got.find("others can write it") != std::string::npos, "%s", got.c_str());
+  ck_assert_int_eq(chmod((dir + "/ca.pem").c_str(), 0644), 0);
+  // A directory on the way (not sticky).
+  ck_assert_int_eq(chmod(dir.c_str(), 0777), 0);
+  got = read_or_error(dir + "/ca.pem", ok);
+  ck_assert(!ok);
+  ck_assert_msg(got.find("a directory others can write") != std::string::npos, "%s", got.c_str());
+  // A link planted in such a directory is never followed.
+  ck_assert_int_eq(symlink("/etc/shadow", (dir + "/key.pem").c_str()), 0);
+  got = read_or_error(dir + "/key.pem", ok);
+  ck_assert(!ok);
+  ck_assert_int_eq(chmod(dir.c_str(), 0755), 0);
+  // Not a file; missing; relative.
+  got = read_or_error(dir, ok);
+  ck_assert(!ok);
+  got = read_or_error(dir + "/missing.pem", ok);
+  ck_assert(!ok);
+  ck_assert_msg(got.find("No such file") != std::string::npos, "%s", got.c_str());
+  got = read_or_error("tls/ca.pem", ok);
+  ck_assert(!ok);
+}
+END_TEST
+
+START_TEST(trusted_file_in_a_sticky_directory_only_when_ours) {
+  if (!running_as_root()) return;
+  std::string dir = g_top + "/shared";
+  ck_assert_int_eq(mkdir(dir.c_str(), 01777), 0);
+  ck_assert_int_eq(chmod(dir.c_str(), 01777), 0);
+  write_file(dir + "/ours.pem", "PEM\n");
+  write_file(dir + "/theirs.pem", "PEM\n");
+  ck_assert_int_eq(chown((dir + "/theirs.pem").c_str(), kNobody, kNogroup), 0);
+  bool ok;
+  std::string got = read_or_error(dir + "/ours.pem", ok);
+  ck_assert_msg(ok, "%s", got.c_str());
+  got = read_or_error(dir + "/theirs.pem", ok);
+  ck_assert(!ok);
+}
+END_TEST
+
 static Suite* spool_setup_suite() {
   Suite* s = suite_create("spool_setup");
   TCase* tc = tcase_create("spool_setup");
@@ -197,6 +270,12 @@ static Suite* spool_setup_suite() {
   tcase_add_test(tc, planted_names_inside_the_spool_are_not_touched);
   tcase_add_test(tc, unreachable_or_blocked_paths_are_errors);
   suite_add_tcase(s, tc);
+  TCase* files = tcase_create("trusted_file");
+  tcase_add_checked_fixture(files, make_top, remove_top);
+  tcase_add_test(files, trusted_file_reads_what_only_root_can_change);
+  tcase_add_test(files, trusted_file_refuses_what_others_can_change);
+  tcase_add_test(files, trusted_file_in_a_sticky_directory_only_when_ours);
+  suite_add_tcase(s, files);
   return s;
 }
 
