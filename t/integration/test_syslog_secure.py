@@ -64,9 +64,10 @@ def test_tls_lines_arrive_parsed(relay, certs, httpd):
     assert {int(r["pid"]) for r in recs} <= children | set(httpd.children())
 
 
-def test_tls_client_certificate_for_a_relay_that_asks_for_one(certs, httpd):
+def test_tls_client_certificate_for_a_relay_that_asks_for_one(certs, httpd_event):
     """A relay that takes only clients with a certificate of its CA: cert=
     and key= present one. The key file is readable by root alone."""
+    httpd = httpd_event
     r = relay_with(certs, auth="x509/certvalid")
     try:
         httpd.start(syslog_conf(
@@ -183,10 +184,12 @@ def test_tls_nothing_in_clear_before_the_handshake(certs, httpd_event):
     assert "the TLS handshake did not finish in time" in httpd.read_error_log()
 
 
-def test_tls_relay_killed_mid_burst(relay, certs, httpd):
-    """The relay stops reading, is killed and comes back: the lines its
-    kernel had taken are sent again on the new connection; whatever does
-    not arrive is counted."""
+def test_tls_relay_killed_mid_burst(relay, certs, httpd_event):
+    """The relay is killed and comes back: the lines its kernel had taken
+    are sent again on the new connection; whatever does not arrive is
+    counted. (The MPMs differ only below TLS: test_syslog.py's tcp tests run
+    them all.)"""
+    httpd = httpd_event
     httpd.expect_log_id("DE0001")
     httpd.start(syslog_conf(httpd, tls_target(relay, f"ca={certs.ca}"),
                             'CustomLog "syslog:local4.info:midburst@relay" pidline'))
