@@ -50,6 +50,16 @@ $(BUILD)/cidr-lookup: $(BUILD)/obj/$(CIDR_DIR)/cidr_lookup_cli.o $(CIDR_CORE_LIB
 $(BUILD)/t/bench/bench_cidr: $(BUILD)/obj/t/bench/bench_cidr.o $(CIDR_CORE_LIB)
 	$(LINK_PROGRAM)
 
+# DPDK's rte_lpm on the same lists (bench_cidr_shapes.py's anchor): only
+# where pkg-config finds libdpdk, which make bench installs (BENCH_PACKAGES).
+CIDR_DPDK_CFLAGS := $(shell pkg-config --cflags libdpdk 2>/dev/null)
+ifneq ($(CIDR_DPDK_CFLAGS),)
+$(BUILD)/obj/t/bench/bench_cidr_dpdk.o: OBJ_CXXFLAGS := -I$(CIDR_DIR) $(CIDR_DPDK_CFLAGS)
+$(BUILD)/t/bench/bench_cidr_dpdk: $(BUILD)/obj/t/bench/bench_cidr_dpdk.o $(CIDR_CORE_LIB)
+	$(call LINK_PROGRAM,$(shell pkg-config --libs libdpdk))
+BENCHES += $(BUILD)/t/bench/bench_cidr_dpdk
+endif
+
 # Fuzzers.
 $(BUILD)/t/fuzz/fuzz_cidr_parser: t/fuzz/fuzz_cidr_parser.cpp $(CIDR_CORE_SRCS) \
 		$(wildcard $(CIDR_DIR)/*.h)
