@@ -12,8 +12,8 @@
 CIDR_DIR := mod_cidr_lookup
 
 # Core: no httpd headers (see the object rules in the Makefile).
-CIDR_CORE_SRCS := $(addprefix $(CIDR_DIR)/, cidr_parse.cpp prefix_table.cpp cidr_loader.cpp \
-	cidr_names.cpp)
+CIDR_CORE_SRCS := $(addprefix $(CIDR_DIR)/, cidr_parse.cpp prefix_table.cpp table_builder.cpp \
+	table_image.cpp content_hash.cpp page_array.cpp cidr_loader.cpp cidr_names.cpp)
 CIDR_CORE_OBJS := $(call OBJS_OF,$(CIDR_CORE_SRCS))
 
 # Glue: the module record and the hooks, compiled with httpd's headers.

@@ -250,7 +250,6 @@ double time_build(const std::vector<Prefix>& prefixes, int runs, size_t* bytes) 
   return median(t);
 }
 
-
 // Addresses inside the prefixes of a list file, read the way the module
 // reads it (CIDRFile lines).
 std::vector<Prefix> read_prefixes(const char* path) {
@@ -320,10 +319,11 @@ int list_mode(const char* path) {
   const size_t naddr = 2000000;
   auto inside = inside_addresses(prefixes, naddr, 9);
   auto random = random_addresses(family, naddr, 7);
-  std::printf("prefixes=%zu bytes=%zu load_ms=%.1f inside_ns=%.2f dependent_ns=%.2f random_ns=%.2f\n",
-              table->size(), table->memory_bytes(), median(loads) * 1e3,
-              time_lookups(*table, family, inside, 7), time_dependent(*table, family, inside, 5),
-              time_lookups(*table, family, random, 7));
+  std::printf(
+      "prefixes=%zu bytes=%zu load_ms=%.1f inside_ns=%.2f dependent_ns=%.2f random_ns=%.2f\n",
+      table->size(), table->memory_bytes(), median(loads) * 1e3,
+      time_lookups(*table, family, inside, 7), time_dependent(*table, family, inside, 5),
+      time_lookups(*table, family, random, 7));
   return 0;
 }
 

@@ -12,6 +12,9 @@
 // lookup answers what ours answers. EAL runs without huge pages, PCI or
 // shared files (--no-huge --no-pci --no-shconf), on one lcore; the thread's
 // CPU affinity is put back afterwards so that both benches run alike.
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lpm.h>
 #include <sched.h>
 #include <time.h>
 
@@ -24,10 +27,6 @@
 #include <string>
 #include <unordered_set>
 #include <vector>
-
-#include <rte_eal.h>
-#include <rte_errno.h>
-#include <rte_lpm.h>
 
 #include "cidr_parse.h"
 
@@ -123,9 +122,9 @@ int run(const char* path) {
   cpu_set_t affinity;
   sched_getaffinity(0, sizeof(affinity), &affinity);
   std::string memory = std::to_string(table_bytes / kMiB + kEalHeadroomMiB);
-  const char* eal_args[] = {"bench_cidr_dpdk", "--no-huge",     "--no-pci",     "--no-shconf",
-                            "-l",              "0",             "-m",           memory.c_str(),
-                            "--log-level",     "lib.eal:error", "--no-telemetry"};
+  const char* eal_args[] = {
+      "bench_cidr_dpdk", "--no-huge",   "--no-pci",      "--no-shconf",   "-l", "0", "-m",
+      memory.c_str(),    "--log-level", "lib.eal:error", "--no-telemetry"};
   std::vector<char*> argv;
   for (const char* a : eal_args) argv.push_back(const_cast<char*>(a));
   if (rte_eal_init(int(argv.size()), argv.data()) < 0) {
