@@ -13,7 +13,8 @@ CIDR_DIR := mod_cidr_lookup
 
 # Core: no httpd headers (see the object rules in the Makefile).
 CIDR_CORE_SRCS := $(addprefix $(CIDR_DIR)/, cidr_parse.cpp prefix_table.cpp table_builder.cpp \
-	table_image.cpp content_hash.cpp page_array.cpp cidr_loader.cpp cidr_names.cpp)
+	table_image.cpp content_hash.cpp page_array.cpp cidr_loader.cpp cidr_names.cpp \
+	image_store.cpp)
 CIDR_CORE_OBJS := $(call OBJS_OF,$(CIDR_CORE_SRCS))
 
 # Glue: the module record and the hooks, compiled with httpd's headers.
@@ -31,14 +32,12 @@ $(BUILD)/mod_cidr_lookup.so: $(CIDR_GLUE_OBJS) $(CIDR_CORE_LIB) $(DELIVERY_LIB)
 	$(LINK_MODULE)
 
 # Unit tests.
-CIDR_TESTS := $(BUILD)/t/unit/test_cidr_lookup $(BUILD)/t/unit/test_cidr_names
-$(addprefix $(BUILD)/obj/t/unit/, test_cidr_lookup.o test_cidr_names.o): \
+CIDR_TEST_NAMES := test_cidr_lookup test_cidr_names test_cidr_shapes test_cidr_images
+CIDR_TESTS := $(addprefix $(BUILD)/t/unit/, $(CIDR_TEST_NAMES))
+$(addprefix $(BUILD)/obj/t/unit/, $(addsuffix .o, $(CIDR_TEST_NAMES))): \
 	OBJ_CXXFLAGS := -I$(CIDR_DIR)
 
-$(BUILD)/t/unit/test_cidr_lookup: $(BUILD)/obj/t/unit/test_cidr_lookup.o $(CIDR_CORE_LIB)
-	$(LINK_UNIT)
-
-$(BUILD)/t/unit/test_cidr_names: $(BUILD)/obj/t/unit/test_cidr_names.o $(CIDR_CORE_LIB)
+$(CIDR_TESTS): $(BUILD)/t/unit/%: $(BUILD)/obj/t/unit/%.o $(CIDR_CORE_LIB)
 	$(LINK_UNIT)
 
 # Tools and benches: plain programs on the core (compiled like it).

@@ -159,8 +159,10 @@ void TrieLayout<Key, Entry>::build(unsigned top_bits) {
       out_.lead_bits = lead;
       out_.lead_hi = uint64_t(path >> 64);
       out_.lead_lo = uint64_t(path);
+      // A /0 sorts first (key 0, shortest): it covers what is off the lead too.
+      Result root = len(0) == 0 ? result(0) : 0;
       std::vector<uint32_t> on_lead = longer_than(0, lead, 0, n_);
-      out_.outside = on_lead.empty() ? 0 : add_list(on_lead, 0);
+      out_.outside = on_lead.empty() ? root : add_list(on_lead, root);
     }
   }
   const unsigned depth = lead + top_bits;
@@ -201,6 +203,7 @@ void TrieLayout<Key, Entry>::build(unsigned top_bits) {
     i = end;
     if (++slots % kStopCheckSlots == 0) check_stop(stop_);
   }
+  start_record();  // the pool is whole 8-byte units
   out_.settle();
 }
 

@@ -582,6 +582,19 @@ std::unique_ptr<PrefixTable> open_image_bytes(const void* data, size_t size,
   return open_validated(std::make_unique<BorrowedBytes>(data, size), expect, error);
 }
 
+bool reseal_image(void* data, size_t size) {
+  if (size < sizeof(ImageHeader)) return false;
+  ImageHeader h;
+  std::memcpy(&h, data, sizeof(h));
+  h.checksum = 0;
+  ContentHash sum;
+  sum.update(&h, sizeof(h));
+  sum.update(static_cast<const unsigned char*>(data) + sizeof(h), size - sizeof(h));
+  h.checksum = sum.digest();
+  std::memcpy(data, &h, sizeof(h));
+  return true;
+}
+
 bool read_image_info(int fd, TableInfo& info, std::string& error) {
   ImageHeader h;
   ssize_t n = ::pread(fd, &h, sizeof(h), 0);

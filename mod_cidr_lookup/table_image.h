@@ -53,6 +53,11 @@ std::unique_ptr<PrefixTable> map_image(int fd, const ImageExpectation& expect, s
 std::unique_ptr<PrefixTable> open_image_bytes(const void* data, size_t size,
                                               const ImageExpectation& expect, std::string& error);
 
+// Recomputes the checksum of an image in memory after its bytes were
+// changed on purpose (tests and the fuzzer reach the structure checks so).
+// False when the bytes are too short to hold a header.
+bool reseal_image(void* data, size_t size);
+
 // The TableInfo in an image's header, after checking only the header
 // (finding an image to keep does not need the rest until it is opened).
 bool read_image_info(int fd, TableInfo& info, std::string& error);
