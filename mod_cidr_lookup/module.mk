@@ -14,7 +14,7 @@ CIDR_DIR := mod_cidr_lookup
 # Core: no httpd headers (see the object rules in the Makefile).
 CIDR_CORE_SRCS := $(addprefix $(CIDR_DIR)/, cidr_parse.cpp prefix_table.cpp table_builder.cpp \
 	table_image.cpp content_hash.cpp page_array.cpp cidr_loader.cpp cidr_names.cpp \
-	image_store.cpp)
+	image_store.cpp reload_board.cpp table_holder.cpp list_reload.cpp)
 CIDR_CORE_OBJS := $(call OBJS_OF,$(CIDR_CORE_SRCS))
 
 # Glue: the module record and the hooks, compiled with httpd's headers.
@@ -32,7 +32,8 @@ $(BUILD)/mod_cidr_lookup.so: $(CIDR_GLUE_OBJS) $(CIDR_CORE_LIB) $(DELIVERY_LIB)
 	$(LINK_MODULE)
 
 # Unit tests.
-CIDR_TEST_NAMES := test_cidr_lookup test_cidr_names test_cidr_shapes test_cidr_images
+CIDR_TEST_NAMES := test_cidr_lookup test_cidr_names test_cidr_shapes test_cidr_images \
+	test_cidr_reload
 CIDR_TESTS := $(addprefix $(BUILD)/t/unit/, $(CIDR_TEST_NAMES))
 $(addprefix $(BUILD)/obj/t/unit/, $(addsuffix .o, $(CIDR_TEST_NAMES))): \
 	OBJ_CXXFLAGS := -I$(CIDR_DIR)

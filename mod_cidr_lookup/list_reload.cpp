@@ -1,0 +1,154 @@
+#include "list_reload.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <utility>
+
+#include "content_hash.h"
+
+namespace cidr {
+
+ListReloader::ListReloader(const ImageStore& store, TrustedWriters trusted, ReloadReport report,
+                           StopFlag stop)
+    : store_(store), trusted_(trusted), report_(std::move(report)), stop_(stop) {}
+
+void ListReloader::watch(const WatchedSource& source) {
+  State state;
+  static_cast<WatchedSource&>(state) = source;
+  sources_.push_back(std::move(state));
+}
+
+uint64_t problem_identity(const std::vector<std::string>& errors) {
+  ContentHash h(1);
+  for (const std::string& e : errors) h.update_text(e);
+  return h.digest();
+}
+
+void ListReloader::round(int64_t now) {
+  for (State& s : sources_) {
+    check_stop(stop_);
+    s.holder->retire();
+    check(s, now);
+  }
+}
+
+void ListReloader::check(State& s, int64_t now) {
+  Diagnostics found;
+  std::vector<ListFile> files = find_list_files(s.specs, found);
+  const bool findable = !found.has_errors();
+  const uint64_t stamps = findable ? stamps_fingerprint(files) : problem_identity(found.errors());
+  if (stamps == s.stamps) {
+    // Unchanged here; another child may have built from lists it saw
+    // change first (the same files: the same new identity).
+    uint64_t published = s.slot->published.load();
+    if (published != 0 && published != s.identity) adopt(s, published, stamps);
+    return;
+  }
+  if (stamps != s.pending) {
+    s.pending = stamps;  // act once they have held still for a round
+    return;
+  }
+
+  uint64_t identity = 0;
+  std::string unreadable;
+  if (!findable) {
+    identity = stamps;
+  } else if (!list_identity(files, identity, unreadable)) {
+    identity = problem_identity({unreadable});
+  }
+  if (identity == s.identity) {
+    s.stamps = stamps;  // the same bytes (touched, copied over with the same content)
+    return;
+  }
+  if (s.slot->published.load() == identity && adopt(s, identity, stamps)) return;
+  if (s.slot->failed.load() == identity) {
+    s.stamps = stamps;  // reported already, by whichever child tried
+    return;
+  }
+  if (!findable) return fail(s, identity, found.errors());
+  if (!unreadable.empty()) return fail(s, identity, {unreadable});
+  const pid_t self = ::getpid();
+  if (!claim_build(*s.slot, self, now, kStaleBuildSeconds)) return;  // another child builds: next round
+  try {
+    build(s, files, identity, stamps, now);
+  } catch (...) {
+    release_build(*s.slot, self);
+    throw;
+  }
+  release_build(*s.slot, self);
+}
+
+// Maps the published image of `identity` and switches to it.
+bool ListReloader::adopt(State& s, uint64_t identity, uint64_t stamps) {
+  std::string why;
+  std::shared_ptr<const PrefixTable> table = store_.open(identity, trusted_, why);
+  if (!table) {
+    report_(ReloadEvent::Problem, s.origin,
+            "the image " + ImageStore::image_name(identity) + " another child built " +
+                (why.empty() ? "is gone" : "was refused: " + why) + "; trying again");
+    return false;
+  }
+  if (!s.holder->install(table)) return false;  // every slot still leased: next round
+  s.identity = identity;
+  s.stamps = stamps;
+  report_(ReloadEvent::Switched, s.origin, ImageStore::image_name(identity));
+  return true;
+}
+
+void ListReloader::build(State& s, const std::vector<ListFile>& files, uint64_t identity,
+                         uint64_t stamps, int64_t now) {
+  Loader loader(stop_);
+  Diagnostics diag(kReportedErrors);
+  loader.load_files(files, diag);
+  std::vector<std::string> reasons = diag.errors();
+  for (const Warning& w : diag.warning_list()) {
+    // An automatic reload never empties a list: more likely a list being
+    // rewritten than one meant to be empty. A restart loads it (and warns).
+    if (w.kind == WarningKind::EmptyList) {
+      reasons.push_back(w.text + " (a reload keeps the table in use; a graceful restart loads an "
+                                 "empty list)");
+    }
+  }
+  // The bytes parsed are the identity: if the files changed since they were
+  // read for `identity`, this names what was loaded.
+  const uint64_t loaded = loader.identity();
+  if (!reasons.empty()) return fail(s, loaded == identity ? identity : loaded, reasons);
+
+  std::unique_ptr<PrefixTable> built = loader.build(diag);
+  TableInfo info = built->info();
+  info.config_key = s.config_key;
+  built->set_info(info);
+  std::string name, error;
+  if (!store_.write(*built, name, error)) {
+    report_(ReloadEvent::Problem, s.origin, error + "; trying again next round");
+    return;
+  }
+  std::string why;
+  std::shared_ptr<const PrefixTable> mapped = store_.open(info.identity, trusted_, why);
+  if (!mapped) {
+    report_(ReloadEvent::Problem, s.origin, "the image just written was refused: " + why);
+    return;
+  }
+  s.slot->published.store(info.identity);
+  s.slot->reloads.fetch_add(1);
+  s.slot->reloaded_at.store(now);
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, "%.2f", double(info.load_micros) / 1e6);
+  report_(ReloadEvent::Built, s.origin,
+          std::to_string(mapped->size_v4()) + " IPv4 and " + std::to_string(mapped->size_v6()) +
+              " IPv6 prefixes, " + std::to_string(mapped->type_count()) +
+              " client types, loaded in " + seconds + " s, image " + name);
+  if (s.holder->install(mapped)) {
+    s.identity = info.identity;
+    s.stamps = stamps;
+  }
+}
+
+void ListReloader::fail(State& s, uint64_t identity, const std::vector<std::string>& reasons) {
+  s.slot->failed.store(identity);
+  s.stamps = s.pending;
+  for (const std::string& r : reasons) report_(ReloadEvent::Failed, s.origin, r);
+}
+
+}  // namespace cidr
