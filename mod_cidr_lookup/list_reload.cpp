@@ -25,11 +25,34 @@ uint64_t problem_identity(const std::vector<std::string>& errors) {
   return h.digest();
 }
 
+std::vector<std::string> empty_files(const std::vector<ListFile>& files) {
+  std::vector<std::string> out;
+  for (const ListFile& f : files) {
+    if (f.stamp.size == 0) out.push_back(f.path);
+  }
+  return out;
+}
+
+void ListReloader::now_using(State& s, uint64_t identity, uint64_t stamps,
+                             const std::vector<ListFile>& files) {
+  s.identity = identity;
+  s.stamps = stamps;
+  s.empty_files = empty_files(files);
+}
+
 void ListReloader::round(int64_t now) {
   for (State& s : sources_) {
     check_stop(stop_);
     s.holder->retire();
-    check(s, now);
+    // One source failing (out of memory, a full disk) must not keep the
+    // others from their round; a stop ends the round at once.
+    try {
+      check(s, now);
+    } catch (const LoadStopped&) {
+      throw;
+    } catch (const std::exception& e) {
+      report_(ReloadEvent::Problem, s.origin, e.what());
+    }
   }
 }
 
@@ -42,7 +65,7 @@ void ListReloader::check(State& s, int64_t now) {
     // Unchanged here; another child may have built from lists it saw
     // change first (the same files: the same new identity).
     uint64_t published = s.slot->published.load();
-    if (published != 0 && published != s.identity) adopt(s, published, stamps);
+    if (published != 0 && published != s.identity) adopt(s, published, stamps, files);
     return;
   }
   if (stamps != s.pending) {
@@ -61,7 +84,7 @@ void ListReloader::check(State& s, int64_t now) {
     s.stamps = stamps;  // the same bytes (touched, copied over with the same content)
     return;
   }
-  if (s.slot->published.load() == identity && adopt(s, identity, stamps)) return;
+  if (s.slot->published.load() == identity && adopt(s, identity, stamps, files)) return;
   if (s.slot->failed.load() == identity) {
     s.stamps = stamps;  // reported already, by whichever child tried
     return;
@@ -69,7 +92,8 @@ void ListReloader::check(State& s, int64_t now) {
   if (!findable) return fail(s, identity, found.errors());
   if (!unreadable.empty()) return fail(s, identity, {unreadable});
   const pid_t self = ::getpid();
-  if (!claim_build(*s.slot, self, now, kStaleBuildSeconds)) return;  // another child builds: next round
+  if (!claim_build(*s.slot, self, now, kStaleBuildSeconds))
+    return;  // another child builds: next round
   try {
     build(s, files, identity, stamps, now);
   } catch (...) {
@@ -80,7 +104,8 @@ void ListReloader::check(State& s, int64_t now) {
 }
 
 // Maps the published image of `identity` and switches to it.
-bool ListReloader::adopt(State& s, uint64_t identity, uint64_t stamps) {
+bool ListReloader::adopt(State& s, uint64_t identity, uint64_t stamps,
+                         const std::vector<ListFile>& files) {
   std::string why;
   std::shared_ptr<const PrefixTable> table = store_.open(identity, trusted_, why);
   if (!table) {
@@ -90,8 +115,7 @@ bool ListReloader::adopt(State& s, uint64_t identity, uint64_t stamps) {
     return false;
   }
   if (!s.holder->install(table)) return false;  // every slot still leased: next round
-  s.identity = identity;
-  s.stamps = stamps;
+  now_using(s, identity, stamps, files);
   report_(ReloadEvent::Switched, s.origin, ImageStore::image_name(identity));
   return true;
 }
@@ -102,12 +126,16 @@ void ListReloader::build(State& s, const std::vector<ListFile>& files, uint64_t 
   Diagnostics diag(kReportedErrors);
   loader.load_files(files, diag);
   std::vector<std::string> reasons = diag.errors();
-  for (const Warning& w : diag.warning_list()) {
-    // An automatic reload never empties a list: more likely a list being
-    // rewritten than one meant to be empty. A restart loads it (and warns).
-    if (w.kind == WarningKind::EmptyList) {
-      reasons.push_back(w.text + " (a reload keeps the table in use; a graceful restart loads an "
-                                 "empty list)");
+  // A list emptied to 0 bytes is far more likely one being rewritten in
+  // place than one meant to be empty: a reload does not load it (a restart
+  // does, with CL0009). Lists that were empty already may stay so.
+  for (const std::string& path : empty_files(files)) {
+    bool was_empty = false;
+    for (const std::string& e : s.empty_files) was_empty = was_empty || e == path;
+    if (!was_empty) {
+      reasons.push_back(path +
+                        ": emptied to 0 bytes (a list being rewritten? write the new one "
+                        "beside it and rename it into place); a graceful restart loads it");
     }
   }
   // The bytes parsed are the identity: if the files changed since they were
@@ -139,10 +167,7 @@ void ListReloader::build(State& s, const std::vector<ListFile>& files, uint64_t 
           std::to_string(mapped->size_v4()) + " IPv4 and " + std::to_string(mapped->size_v6()) +
               " IPv6 prefixes, " + std::to_string(mapped->type_count()) +
               " client types, loaded in " + seconds + " s, image " + name);
-  if (s.holder->install(mapped)) {
-    s.identity = info.identity;
-    s.stamps = stamps;
-  }
+  if (s.holder->install(mapped)) now_using(s, info.identity, stamps, files);
 }
 
 void ListReloader::fail(State& s, uint64_t identity, const std::vector<std::string>& reasons) {

@@ -12,8 +12,9 @@
 //     board says so), maps it;
 //  4. else, when it wins the board's claim, loads and builds it, writes the
 //     image, maps it back and publishes it; a load that fails (a bad line,
-//     an unreadable file, an empty list) keeps the table in use and is
-//     reported once, by this child, for that identity;
+//     an unreadable file, a list emptied to 0 bytes: most likely one being
+//     rewritten) keeps the table in use and is reported once, by this
+//     child, for that identity;
 //  5. installs the new table in its holder: requests that start afterwards
 //     use it, those under way keep theirs.
 // No httpd headers: the glue runs the thread and logs what is reported.
@@ -50,10 +51,11 @@ using ReloadReport =
 struct WatchedSource {
   std::vector<ListSpec> specs;
   uint64_t config_key = 0;
-  std::string origin;           // "file:line" of the first directive, for messages
-  uint64_t stamps = 0;          // of the files the table in use was loaded from
-  uint64_t identity = 0;        // of the table in use
-  ReloadSlot* slot = nullptr;   // on the generation's board
+  std::string origin;                    // "file:line" of the first directive, for messages
+  uint64_t stamps = 0;                   // of the files the table in use was loaded from
+  uint64_t identity = 0;                 // of the table in use
+  std::vector<std::string> empty_files;  // of 0 bytes when it was loaded (those may stay so)
+  ReloadSlot* slot = nullptr;            // on the generation's board
   TableHolder* holder = nullptr;
 };
 
@@ -64,8 +66,7 @@ class ListReloader {
   // Errors reported per failed load, the rest counted.
   static constexpr size_t kReportedErrors = 10;
 
-  ListReloader(const ImageStore& store, TrustedWriters trusted, ReloadReport report,
-               StopFlag stop);
+  ListReloader(const ImageStore& store, TrustedWriters trusted, ReloadReport report, StopFlag stop);
 
   void watch(const WatchedSource& source);
   // One round over every source. Throws LoadStopped when told to stop.
@@ -77,9 +78,10 @@ class ListReloader {
   };
 
   void check(State& s, int64_t now);
-  bool adopt(State& s, uint64_t identity, uint64_t stamps);
+  bool adopt(State& s, uint64_t identity, uint64_t stamps, const std::vector<ListFile>& files);
   void build(State& s, const std::vector<ListFile>& files, uint64_t identity, uint64_t stamps,
              int64_t now);
+  void now_using(State& s, uint64_t identity, uint64_t stamps, const std::vector<ListFile>& files);
   void fail(State& s, uint64_t identity, const std::vector<std::string>& reasons);
 
   const ImageStore& store_;
@@ -93,5 +95,8 @@ class ListReloader {
 // a directory without lists): its errors, so that the same problem is
 // reported once and a different one again.
 uint64_t problem_identity(const std::vector<std::string>& errors);
+
+// The files of 0 bytes.
+std::vector<std::string> empty_files(const std::vector<ListFile>& files);
 
 }  // namespace cidr

@@ -19,7 +19,7 @@ CIDR_CORE_OBJS := $(call OBJS_OF,$(CIDR_CORE_SRCS))
 
 # Glue: the module record and the hooks, compiled with httpd's headers.
 CIDR_GLUE_SRCS := $(addprefix $(CIDR_DIR)/, mod_cidr_lookup.c cidr_glue.cpp \
-	cidr_list_sets.cpp)
+	cidr_list_sets.cpp cidr_reload_glue.cpp)
 CIDR_GLUE_OBJS := $(call OBJS_OF,$(CIDR_GLUE_SRCS))
 
 # Archive.

@@ -23,12 +23,12 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free &&
               "board slots are shared between processes");
 
 struct alignas(64) ReloadSlot {
-  std::atomic<uint64_t> published;    // identity of the newest image built (0: none yet)
-  std::atomic<uint64_t> failed;       // identity whose lists failed to load, reported
-  std::atomic<int32_t> builder;       // pid of the child building now, 0: none
+  std::atomic<uint64_t> published;     // identity of the newest image built (0: none yet)
+  std::atomic<uint64_t> failed;        // identity whose lists failed to load, reported
+  std::atomic<int32_t> builder;        // pid of the child building now, 0: none
   std::atomic<int64_t> builder_since;  // Unix seconds it started
-  std::atomic<uint64_t> reloads;      // builds published
-  std::atomic<int64_t> reloaded_at;   // Unix seconds of the last
+  std::atomic<uint64_t> reloads;       // builds published
+  std::atomic<int64_t> reloaded_at;    // Unix seconds of the last
 };
 
 class ReloadBoard {

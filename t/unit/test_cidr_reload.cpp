@@ -72,18 +72,20 @@ struct Child {
   Child(const cidr::ImageStore& store, cidr::ReloadSlot& slot, const std::string& list,
         std::vector<std::string>& log, const std::string& name)
       : holder(load(list), cidr::TableHolder::Switching::OnReload),
-        reloader(store, cidr::TrustedWriters(geteuid()),
-                 [&log, name](cidr::ReloadEvent e, const std::string&, const std::string& text) {
-                   static const char* kNames[] = {"built", "failed", "switched", "problem"};
-                   log.push_back(name + " " + kNames[int(e)] + ": " + text);
-                 },
-                 &stop) {
+        reloader(
+            store, cidr::TrustedWriters(geteuid()),
+            [&log, name](cidr::ReloadEvent e, const std::string&, const std::string& text) {
+              static const char* kNames[] = {"built", "failed", "switched", "problem"};
+              log.push_back(name + " " + kNames[int(e)] + ": " + text);
+            },
+            &stop) {
     cidr::WatchedSource w;
     w.specs = {{cidr::FileKind::List, list}};
     w.origin = "test.conf:1";
     cidr::Diagnostics diag;
     auto files = cidr::find_list_files(w.specs, diag);
     w.stamps = cidr::stamps_fingerprint(files);
+    w.empty_files = cidr::empty_files(files);
     w.identity = holder.current().info().identity;
     w.slot = &slot;
     w.holder = &holder;
@@ -173,7 +175,8 @@ START_TEST(holder_switches_under_load) {
     });
   }
   int switches = 0;
-  for (int i = 1; i <= 300; ++i) switches += holder.install(table_of("10.0.0.0/8 gen" + std::to_string(i) + "\n"));
+  for (int i = 1; i <= 300; ++i)
+    switches += holder.install(table_of("10.0.0.0/8 gen" + std::to_string(i) + "\n"));
   done.store(true);
   for (std::thread& t : readers) t.join();
   holder.retire();
@@ -284,7 +287,7 @@ START_TEST(a_failed_reload_keeps_the_table_and_is_reported_once) {
   next_tick();
   write_file(list, "");
   rounds(4);
-  CHECK(count_with(log, list + ": has no entries") == 1);
+  CHECK(count_with(log, list + ": emptied to 0 bytes") == 1);
   CHECK_STR(type_at(a.holder, "10.1.1.1"), "office");
 
   // Replaced by a FIFO: refused without waiting for a writer.
