@@ -140,6 +140,8 @@ void start_reloads(apr_pool_t* pchild, server_rec* s) {
     w.holder = src->holder.get();
     t->reloader->watch(w);
   }
+  // Before this child serves a request.
+  t->reloader->catch_up();
   t->thread = std::thread(run, t);
   apr_pool_pre_cleanup_register(pchild, t, stop_thread);
   if (logchain::join_policy_for_mpm() == delivery::ChildSenders::Join::Never) {

@@ -40,6 +40,17 @@ void ListReloader::now_using(State& s, uint64_t identity, uint64_t stamps,
   s.empty_files = empty_files(files);
 }
 
+void ListReloader::catch_up() {
+  for (State& s : sources_) {
+    uint64_t published = s.slot->published.load();
+    if (published == 0 || published == s.identity) continue;
+    Diagnostics found;
+    std::vector<ListFile> files = find_list_files(s.specs, found);
+    adopt(s, published,
+          found.has_errors() ? problem_identity(found.errors()) : stamps_fingerprint(files), files);
+  }
+}
+
 void ListReloader::round(int64_t now) {
   for (State& s : sources_) {
     check_stop(stop_);

@@ -69,6 +69,10 @@ class ListReloader {
   ListReloader(const ImageStore& store, TrustedWriters trusted, ReloadReport report, StopFlag stop);
 
   void watch(const WatchedSource& source);
+  // For a child just started: maps what its siblings built since the
+  // generation began (its tables are the generation's first ones), so
+  // that it never answers from lists already replaced.
+  void catch_up();
   // One round over every source. Throws LoadStopped when told to stop.
   void round(int64_t now);
 
