@@ -1,13 +1,16 @@
 # mod_cidr_lookup: included by the top-level Makefile.
 #
-#   build/libcidr_lookup_core.a         the core: list parser, PrefixTable,
-#                                       list loader, list names
+#   build/libcidr_lookup_core.a         the core: list parser, PrefixTable and its
+#                                       builder, images and their directory,
+#                                       list loader, reloads, list names
 #   build/mod_cidr_lookup.so            the module
 #   build/cidr-lookup                   the list checker / lookup tool
-#   build/t/unit/test_cidr_lookup       Check unit tests of the core
-#   build/t/unit/test_cidr_names
+#   build/t/unit/test_cidr_*            Check unit tests of the core: parsing and
+#                                       loading, names, shapes, images, reloads
 #   build/t/bench/bench_cidr            micro-benchmark (BENCHES)
-#   build/t/fuzz/fuzz_cidr_parser       libFuzzer target (make fuzz only)
+#   build/t/bench/bench_cidr_dpdk       rte_lpm on the same lists (with libdpdk)
+#   build/t/fuzz/fuzz_cidr_parser       libFuzzer targets (make fuzz only): lists,
+#   build/t/fuzz/fuzz_cidr_image        table images
 
 CIDR_DIR := mod_cidr_lookup
 
@@ -67,10 +70,16 @@ $(BUILD)/t/fuzz/fuzz_cidr_parser: t/fuzz/fuzz_cidr_parser.cpp $(CIDR_CORE_SRCS) 
 	$(call FUZZ_SEED,fuzz_cidr_parser,cidr)
 	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -I$(CIDR_DIR) -o $@ $< $(CIDR_CORE_SRCS)
 
+$(BUILD)/t/fuzz/fuzz_cidr_image: t/fuzz/fuzz_cidr_image.cpp $(CIDR_CORE_SRCS) \
+		$(wildcard $(CIDR_DIR)/*.h)
+	@mkdir -p $(dir $@)
+	$(call FUZZ_SEED,fuzz_cidr_image,cidr)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -I$(CIDR_DIR) -o $@ $< $(CIDR_CORE_SRCS)
+
 # Registration.
 MODULES += $(BUILD)/mod_cidr_lookup.so
 GLUE_SRCS += $(CIDR_GLUE_SRCS)
 TOOLS += $(BUILD)/cidr-lookup
 UNIT_TESTS += $(CIDR_TESTS)
 BENCHES += $(BUILD)/t/bench/bench_cidr
-FUZZERS += $(BUILD)/t/fuzz/fuzz_cidr_parser
+FUZZERS += $(BUILD)/t/fuzz/fuzz_cidr_parser $(BUILD)/t/fuzz/fuzz_cidr_image

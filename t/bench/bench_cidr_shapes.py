@@ -4,12 +4,15 @@
 Writes one list file per shape (1M entries each, fixed seeds, so every run
 and every machine gets the same files), then for each:
 
-- runs `cidr-lookup --check -f LIST` and reads its peak RSS and CPU time
-  from the kernel (wait4), minus those of a one-line list: what loading the
-  list costs (read + parse + build), transients included;
+- runs `cidr-lookup --compile IMAGE -f LIST` (what httpd's parent does at
+  startup: read, parse, build, write the image; `--check` with a
+  cidr-lookup that cannot compile) and reads its peak RSS and CPU time from
+  the kernel (wait4), minus those of a one-line list: what loading the list
+  costs, transients included;
 - runs `bench_cidr --list LIST`: the table's own size and lookups
   (independent, and as a dependent chain where each address depends on the
-  previous answer), CPU-time medians;
+  previous answer), CPU-time medians, in memory just built and mapped from
+  its image (as children use it);
 - when built, `bench_cidr_dpdk --list LIST` on the IPv4 BGP-like list (all
   IPv4 lists with --dpdk-all: rte_lpm adds rules one by one, in time that
   grows with the square of the list, so a 1M list takes minutes): DPDK's
@@ -154,6 +157,11 @@ def median_load(args, runs):
     return tuple(statistics.median(s[i] for s in samples) for i in range(3))
 
 
+def can_compile():
+    p = subprocess.run([str(CLI), "--help"], capture_output=True, text=True)
+    return "--compile" in p.stdout
+
+
 def key_values(text):
     out = {}
     for word in text.split():
@@ -189,31 +197,39 @@ def main():
 
     empty = directory / "one-line.txt"
     empty.write_text("192.0.2.1\n")
-    base_rss, base_cpu, base_wall = median_load([str(CLI), "--check", "-f", str(empty)], args.runs)
+    image = directory / "bench.cidr"
+    load = ([str(CLI), "--compile", str(image)] if can_compile() else [str(CLI), "--check"])
+    base_rss, base_cpu, base_wall = median_load(load + ["-f", str(empty)], args.runs)
 
     print("### mod_cidr_lookup: 1M-entry lists of every shape\n")
-    print("Peak RSS and CPU time of `cidr-lookup --check -f LIST` (read + parse + build) "
-          "minus a one-line list; table size and lookups from `bench_cidr --list` "
-          "(CPU-time medians; *dependent*: each address depends on the previous answer).\n")
-    print("| list shape | prefixes | peak B/prefix | load s (CPU) | load s (wall) | "
-          "table B/prefix | ns independent | ns dependent | ns random | floors |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print(f"Peak RSS and CPU time of `cidr-lookup {' '.join(load[1:2])} ... -f LIST` (read + parse "
+          "+ build" + (" + write the image" if "--compile" in load else "") + ") minus a one-line "
+          "list; table size (its image's, where there is one) and lookups from `bench_cidr "
+          "--list` (CPU-time medians; *dependent*: each address depends on the previous "
+          "answer; *mapped*: the table mapped from its image, as httpd's children use it).\n")
+    print("| list shape | prefixes | table B/prefix | peak B/prefix | load s (CPU) | load s (wall) "
+          "| ns independent | ns dependent | ns random | mapped: ns independent | "
+          "mapped: ns dependent | floors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     dpdk_rows = []
     for name, description, family, writer, seed in SHAPES:
         if args.only and name not in args.only:
             continue
         path = ensure_list(directory, name, writer, seed)
-        rss, cpu, wall = median_load([str(CLI), "--check", "-f", str(path)], args.runs)
+        rss, cpu, wall = median_load(load + ["-f", str(path)], args.runs)
         kv, err = run_key_values([str(BENCH), "--list", str(path)])
         if kv is None:
-            print(f"| {description} | - | - | - | - | - | - | - | - | bench_cidr failed: {err} |")
+            print(f"| {description} | - | - | - | - | - | - | - | - | - | - | "
+                  f"bench_cidr failed: {err} |")
             continue
         n = int(kv["prefixes"])
         peak = (rss - base_rss) / n
         load_cpu = max(0.0, cpu - base_cpu)
         load_wall = max(0.0, wall - base_wall)
-        per_prefix = int(kv["bytes"]) / n
+        per_prefix = int(kv.get("image_bytes", kv["bytes"])) / n
         inside, dependent = float(kv["inside_ns"]), float(kv["dependent_ns"])
+        mapped = (f"{float(kv['mapped_inside_ns']):.1f} | {float(kv['mapped_dependent_ns']):.1f}"
+                  if "mapped_inside_ns" in kv else "- | -")
         floors = [f"<= {MAX_TABLE_BYTES} B {mark(per_prefix <= MAX_TABLE_BYTES)}",
                   f"peak <= {MAX_PEAK_BYTES} B {mark(peak <= MAX_PEAK_BYTES)}",
                   f"load <= {MAX_LOAD_SECONDS} s {mark(load_cpu * 1e6 / n <= MAX_LOAD_SECONDS)}"]
@@ -222,9 +238,9 @@ def main():
                           f"{mark(inside <= MAX_V4_INDEPENDENT_NS)}")
             floors.append(f"dependent <= {MAX_V4_DEPENDENT_NS} ns "
                           f"{mark(dependent <= MAX_V4_DEPENDENT_NS)}")
-        print(f"| {description} | {n} | {peak:.0f} | {load_cpu:.2f} | {load_wall:.2f} | "
-              f"{per_prefix:.1f} | {inside:.1f} | {dependent:.1f} | {float(kv['random_ns']):.1f} | "
-              f"{', '.join(floors)} |", flush=True)
+        print(f"| {description} | {n} | {per_prefix:.1f} | {peak:.0f} | {load_cpu:.2f} | "
+              f"{load_wall:.2f} | {inside:.1f} | {dependent:.1f} | {float(kv['random_ns']):.1f} | "
+              f"{mapped} | {', '.join(floors)} |", flush=True)
         if family == 4 and (args.dpdk_all or name == DPDK_ANCHOR):
             dpdk_rows.append((description, path))
 
