@@ -111,14 +111,15 @@ def test_an_image_compiled_beforehand_is_used(httpd_event):
 
 def test_unusable_image_directory(httpd_event):
     """When the image directory cannot be made (a file in its place), tables
-    are built in memory, with a warning."""
+    are built in memory, with a warning, and lists are not reloaded."""
     h = httpd_event
     h.expect_log_id("CL0013")
     image_dir(h).write_text("not a directory")
     office = write_list(h, "office.txt", "127.0.0.0/8\n")
-    h.start(cidr_conf(h).add(f'CIDRFile "{office}"'))
+    h.start(cidr_conf(h).add(f'CIDRFile "{office}"\nCIDRLookupReload 1'))
     assert cgi_env(h)["X_CLIENT_TYPE"] == "office"
-    assert re.search(r"CL0013: image directory: cannot open .*cidr-lookup", h.read_error_log())
+    assert re.search(r"CL0013: image directory: cannot open .*cidr-lookup.*"
+                     r"builds its tables in memory, and lists are not reloaded", h.read_error_log())
 
 
 def test_on_error_keep(httpd_event):
@@ -169,6 +170,7 @@ def test_client_type_in_expressions(httpd_event):
              "RewriteRule ^/rewritten$ /small.txt [PT]")
     htdocs = h.root / "htdocs"
     for name, rule in {"mine": "Require expr \"client_type('') == 'office'\"",
+                       "either": "Require expr \"client_type('') in { 'crawler', 'office' }\"",
                        "theirs": "Require expr \"client_type('') == 'partner'\""}.items():
         (htdocs / name).mkdir()
         (htdocs / name / "index.html").write_text(name)
@@ -177,6 +179,7 @@ def test_client_type_in_expressions(httpd_event):
     r = h.get("/small.txt", headers={"X-Client-Type": "partner"})
     assert r.headers.get("X-If") == "office"
     assert h.get("/mine/").status_code == 200
+    assert h.get("/either/").status_code == 200
     assert h.get("/theirs/", headers={"X-Client-Type": "partner"}).status_code == 403
     assert h.get("/rewritten").text == "x" * 64
 

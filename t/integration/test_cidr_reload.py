@@ -153,7 +153,8 @@ def test_a_new_child_starts_with_the_reloaded_table(httpd_event):
     it maps the newest image before it serves."""
     httpd = httpd_event
     lists = write_list(httpd, "clients.map", "127.0.0.0/8 gen0\n")
-    conf = reload_conf(httpd, lists).add("MaxConnectionsPerChild 5")
+    conf = reload_conf(httpd, lists).add("MaxConnectionsPerChild 5").load("status")
+    conf.add('<Location "/server-status">\n  SetHandler server-status\n</Location>')
     httpd.start(conf)
     replace_list(lists, "127.0.0.0/8 gen1\n")
     wait_until(lambda: "CL0015" in httpd.read_error_log(), 20, "the reload")
@@ -170,3 +171,5 @@ def test_a_new_child_starts_with_the_reloaded_table(httpd_event):
         seen.add(seen_type(r))
     assert set(httpd.children()) != before, "no child was replaced"
     assert seen == {"gen1"}, seen
+    status = requests.get(httpd.url("/server-status?auto"), timeout=5).text
+    assert re.search(r"^CIDR \S+ Reloads: 1$", status, re.M), status

@@ -318,6 +318,25 @@ START_TEST(a_failed_reload_keeps_the_table_and_is_reported_once) {
 }
 END_TEST
 
+// A glob is found again at every round: a new file matching it is a change.
+START_TEST(a_new_file_matching_a_glob_is_loaded) {
+  make_dir();
+  write_file(g_dir + "/office.txt", "10.0.0.0/8\n");
+  std::string error;
+  auto store = cidr::ImageStore::open_dir(g_dir, "images", cidr::DirOwner{geteuid(), 0, {}}, error);
+  ck_assert(store != nullptr);
+  cidr::ReloadBoard board(1);
+  std::vector<std::string> log;
+  Child a(*store, board.slot(0), g_dir + "/*.txt", log, "a");
+  write_file(g_dir + "/crawler.txt", "192.0.2.0/24\n");
+  a.reloader.round(1);
+  a.reloader.round(2);
+  CHECK(count_with(log, "a built: 2 IPv4") == 1);
+  CHECK_STR(type_at(a.holder, "192.0.2.1"), "crawler");
+  remove_dir();
+}
+END_TEST
+
 int main() {
   Suite* s = suite_create("cidr_reload");
   TCase* tc = tcase_create("reload");
@@ -327,6 +346,7 @@ int main() {
   tcase_add_test(tc, one_claim_wins_and_stale_ones_are_taken_over);
   tcase_add_test(tc, children_build_once_and_share);
   tcase_add_test(tc, a_failed_reload_keeps_the_table_and_is_reported_once);
+  tcase_add_test(tc, a_new_file_matching_a_glob_is_loaded);
   suite_add_tcase(s, tc);
   SRunner* runner = srunner_create(s);
   srunner_run_all(runner, CK_NORMAL);
