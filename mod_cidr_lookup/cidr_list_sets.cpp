@@ -226,17 +226,15 @@ std::string image_problem(const TableSource& src, const std::string& what) {
 void open_image_store(Generation& g, apr_pool_t* pconf) {
   std::string runtime_dir = ap_runtime_dir_relative(pconf, "");
   while (runtime_dir.size() > 1 && runtime_dir.back() == '/') runtime_dir.pop_back();
-  if (config_test()) {
-    // A config test reads images but never writes, nor makes the directory.
-    g.store = cidr::ImageStore::open_existing(runtime_dir + "/" + kImageDirName, g.store_problem);
-    return;
-  }
   cidr::DirOwner owner;
   owner.uid = g.children_uid;
   owner.gid = ap_unixd_config.group_id;
   owner.writers = g.settings.reload_seconds > 0 ? cidr::DirOwner::Writers::Children
                                                 : cidr::DirOwner::Writers::ParentOnly;
-  g.store = cidr::ImageStore::open_dir(runtime_dir, kImageDirName, owner, g.store_problem);
+  // A config test reads images but never writes, nor makes the directory.
+  g.store = cidr::ImageStore::open_dir(
+      runtime_dir, kImageDirName, owner, g.store_problem,
+      config_test() ? cidr::ImageStore::Creation::Never : cidr::ImageStore::Creation::IfMissing);
 }
 
 // The lists failed to load: keep the newest image of them, or fail.
@@ -309,8 +307,9 @@ bool load_source(Generation& g, TableSource& src, server_rec* s) {
     info.config_key = src.config_key;
     built->set_info(info);
     src.how = TableOrigin::Built;
-    table = std::move(built);
     std::string name, error, why;
+    if (!g.store || config_test()) built->settle();  // kept in memory: used from there
+    table = std::move(built);
     if (g.store && !config_test()) {
       // Mapped from the image, the table is shared with every child and
       // later generation; in memory, each generation has its own.

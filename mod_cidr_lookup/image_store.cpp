@@ -115,14 +115,15 @@ ImageStore::~ImageStore() {
 
 std::unique_ptr<ImageStore> ImageStore::open_dir(const std::string& parent_dir,
                                                  const std::string& name, const DirOwner& owner,
-                                                 std::string& error) {
+                                                 std::string& error, Creation creation) {
+  const bool may_change = creation == Creation::IfMissing;
   const std::string path = parent_dir + "/" + name;
   Fd parent(::open(parent_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (parent.get() < 0) {
     error = "cannot open " + parent_dir + ": " + errno_text();
     return nullptr;
   }
-  if (::mkdirat(parent.get(), name.c_str(), kDirMode) != 0 && errno != EEXIST) {
+  if (may_change && ::mkdirat(parent.get(), name.c_str(), kDirMode) != 0 && errno != EEXIST) {
     error = "cannot create " + path + ": " + errno_text();
     return nullptr;
   }
@@ -143,7 +144,12 @@ std::unique_ptr<ImageStore> ImageStore::open_dir(const std::string& parent_dir,
             ", neither httpd's parent nor its children: remove it (httpd makes it again)";
     return nullptr;
   }
-  if (st.st_uid == self && (st.st_mode & 07777) != kDirMode && ::fchmod(dir.get(), kDirMode) != 0) {
+  if (!may_change && (st.st_mode & (S_IWGRP | S_IWOTH))) {
+    error = path + " is writable by its group or by others";
+    return nullptr;
+  }
+  if (may_change && st.st_uid == self && (st.st_mode & 07777) != kDirMode &&
+      ::fchmod(dir.get(), kDirMode) != 0) {
     error = "cannot set the mode of " + path + ": " + errno_text();
     return nullptr;
   }
@@ -151,7 +157,7 @@ std::unique_ptr<ImageStore> ImageStore::open_dir(const std::string& parent_dir,
     error = path + " is writable by its group or by others: remove it (httpd makes it again)";
     return nullptr;
   }
-  if (owner.writers == DirOwner::Writers::Children && self == 0 && owner.uid != 0 &&
+  if (may_change && owner.writers == DirOwner::Writers::Children && self == 0 && owner.uid != 0 &&
       st.st_uid != owner.uid && ::fchown(dir.get(), owner.uid, owner.gid) != 0) {
     error = "cannot hand " + path + " to uid " + std::to_string(owner.uid) + ": " + errno_text();
     return nullptr;

@@ -64,9 +64,13 @@ class ImageStore {
   // owner.uid and neither its group nor others can write it; one the caller
   // owns is handed to owner.uid when children write there (and the caller
   // is root). Null, with the reason in `error`, otherwise.
+  // With Creation::Never (apachectl -t), an existing one is opened the
+  // same way and checked alike, and nothing is created or changed.
+  enum class Creation { IfMissing, Never };
   static std::unique_ptr<ImageStore> open_dir(const std::string& parent_dir,
                                               const std::string& name, const DirOwner& owner,
-                                              std::string& error);
+                                              std::string& error,
+                                              Creation creation = Creation::IfMissing);
   // cidr-lookup --compile: an existing directory, used as it is.
   static std::unique_ptr<ImageStore> open_existing(const std::string& dir, std::string& error);
 

@@ -22,6 +22,12 @@ PrefixTable::PrefixTable(std::unique_ptr<TableStorage> storage, const TableParts
   static_cast<TrieSections&>(v6_) = parts_.v6;
 }
 
+void PrefixTable::settle() {
+  storage_->settle(parts_);
+  static_cast<TrieSections&>(v4_) = parts_.v4;
+  static_cast<TrieSections&>(v6_) = parts_.v6;
+}
+
 bool PrefixTable::lookup_bytes(const unsigned char* bytes, size_t size, Match& m) const {
   if (size == 4) {
     uint32_t v = (uint32_t(bytes[0]) << 24) | (uint32_t(bytes[1]) << 16) |

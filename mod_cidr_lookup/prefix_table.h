@@ -346,6 +346,8 @@ class TableStorage {
   virtual ~TableStorage() = default;
   // Whether the memory is a mapped image file.
   virtual bool mapped() const = 0;
+  // See PrefixTable::settle(); points `parts` at where the arrays are now.
+  virtual void settle(TableParts& /*parts*/) {}
 };
 
 class PrefixTable {
@@ -407,6 +409,11 @@ class PrefixTable {
   const std::vector<Warning>& warnings() const { return warnings_; }
   const TableParts& parts() const { return parts_; }
   bool mapped() const { return storage_->mapped(); }
+  // For a table just built that lookups will use from memory (not through
+  // its image): moves its big arrays onto huge pages where the kernel gives
+  // them (a probe of a big table would otherwise miss the TLB too). Not for
+  // a table about to be written as an image: that would copy for nothing.
+  void settle();
 
  private:
   std::unique_ptr<TableStorage> storage_;

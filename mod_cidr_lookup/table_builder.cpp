@@ -62,6 +62,12 @@ struct HeapTrie {
     s.pool_words = pool.size();
     return s;
   }
+  void shrink() {
+    top.shrink_to_fit();
+    nodes.shrink_to_fit();
+    leaves.shrink_to_fit();
+    pool.shrink_to_fit();
+  }
   void settle() {
     top.settle();
     nodes.settle();
@@ -73,6 +79,12 @@ struct HeapTrie {
 class HeapStorage : public TableStorage {
  public:
   bool mapped() const override { return false; }
+  void settle(TableParts& parts) override {
+    v4.settle();
+    v6.settle();
+    parts.v4 = v4.sections();
+    parts.v6 = v6.sections();
+  }
 
   HeapTrie v4, v6;
   PageArray<uint32_t> name_offsets;
@@ -204,7 +216,7 @@ void TrieLayout<Key, Entry>::build(unsigned top_bits) {
     if (++slots % kStopCheckSlots == 0) check_stop(stop_);
   }
   start_record();  // the pool is whole 8-byte units
-  out_.settle();
+  out_.shrink();
 }
 
 // What the region `depth` bits deep holding [lo, hi) becomes. IPv4 regions
@@ -568,7 +580,10 @@ void TableBuilder::duplicate_warning(Diagnostics& diag, const Prefix& p, uint32_
 template <typename Entry>
 size_t TableBuilder::sort_and_dedupe(PageArray<Entry>& entries, Family family,
                                      std::vector<uint32_t>& counts, Diagnostics& diag) const {
-  std::sort(entries.begin(), entries.end(), entry_less<Entry>);
+  // A lambda, not the function itself: a function pointer would be called
+  // for every comparison instead of inlined.
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return entry_less(a, b); });
   const size_t family_slot = family == Family::V4 ? 0 : 1;
   size_t kept = 0;
   for (size_t i = 0; i < entries.size(); ++i) {

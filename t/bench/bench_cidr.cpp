@@ -151,7 +151,9 @@ std::unique_ptr<cidr::PrefixTable> build_table(const std::vector<Prefix>& prefix
     builder.add(prefixes[i], types[i % 4], source, uint32_t(i + 1));
   }
   cidr::Diagnostics diag;
-  return builder.build(diag);
+  auto table = builder.build(diag);
+  table->settle();
+  return table;
 }
 
 // Random addresses (most miss or hit short prefixes) and addresses inside
@@ -313,6 +315,7 @@ int list_mode(const char* path) {
     loader.load_file(path, cidr::FileKind::List, diag);
     table = loader.build(diag);
     loads.push_back(seconds_since(t0));
+    table->settle();
     if (diag.has_errors()) {
       std::fprintf(stderr, "%s\n", diag.error_text().c_str());
       return 1;
