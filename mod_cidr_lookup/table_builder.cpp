@@ -602,23 +602,27 @@ size_t TableBuilder::sort_and_dedupe(PageArray<Entry>& entries, Family family,
   return kept;
 }
 
+// One family: its entries sorted and deduplicated, then laid out, then
+// released. Returns how many prefixes it holds.
+template <typename Key, typename Entry, typename Arrays>
+size_t TableBuilder::build_family(PageArray<Entry>& entries, Family family, size_t bucket_max,
+                                  Arrays& out, std::vector<uint32_t>& counts, Diagnostics& diag,
+                                  StopFlag stop) const {
+  check_stop(stop);
+  size_t n = sort_and_dedupe(entries, family, counts, diag);
+  check_stop(stop);
+  TrieLayout<Key, Entry>(entries.data(), n, out, bucket_max, stop).build(top_bits_for(family, n));
+  entries.release();
+  return n;
+}
+
 std::unique_ptr<PrefixTable> TableBuilder::build(Diagnostics& diag, StopFlag stop) {
   auto storage = std::make_unique<HeapStorage>();
   std::vector<uint32_t> counts(2 * types_.size(), 0);
 
-  check_stop(stop);
-  size_t n4 = sort_and_dedupe(v4_, Family::V4, counts, diag);
-  check_stop(stop);
-  TrieLayout<uint64_t, BuildEntry4>(v4_.data(), n4, storage->v4, kBucketMaxV4, stop)
-      .build(top_bits_for(Family::V4, n4));
-  v4_.release();
-
-  check_stop(stop);
-  size_t n6 = sort_and_dedupe(v6_, Family::V6, counts, diag);
-  check_stop(stop);
-  TrieLayout<U128, BuildEntry6>(v6_.data(), n6, storage->v6, kBucketMaxV6, stop)
-      .build(top_bits_for(Family::V6, n6));
-  v6_.release();
+  size_t n4 =
+      build_family<uint64_t>(v4_, Family::V4, kBucketMaxV4, storage->v4, counts, diag, stop);
+  size_t n6 = build_family<U128>(v6_, Family::V6, kBucketMaxV6, storage->v6, counts, diag, stop);
   lines_.release();
 
   for (const std::string& t : types_) {

@@ -81,6 +81,9 @@ class TableBuilder {
   template <typename Entry>
   size_t sort_and_dedupe(PageArray<Entry>& entries, Family family, std::vector<uint32_t>& counts,
                          Diagnostics& diag) const;
+  template <typename Key, typename Entry, typename Arrays>
+  size_t build_family(PageArray<Entry>& entries, Family family, size_t bucket_max, Arrays& out,
+                      std::vector<uint32_t>& counts, Diagnostics& diag, StopFlag stop) const;
 
   std::vector<std::string> types_;
   std::unordered_map<std::string, uint16_t> type_ids_;

@@ -57,6 +57,25 @@ struct ImageHeader {
   ImageSection name_offsets, names, type_counts, warnings;
 };
 
+// The TableInfo fields of a header, both ways.
+void put_info(ImageHeader& h, const TableInfo& info) {
+  h.identity = info.identity;
+  h.config_key = info.config_key;
+  h.built_at = info.built_at;
+  h.load_micros = info.load_micros;
+  h.warning_total = info.warning_total;
+}
+
+TableInfo info_of(const ImageHeader& h) {
+  TableInfo info;
+  info.identity = h.identity;
+  info.config_key = h.config_key;
+  info.built_at = h.built_at;
+  info.load_micros = h.load_micros;
+  info.warning_total = h.warning_total;
+  return info;
+}
+
 uint64_t align_up(uint64_t v) { return (v + kSectionAlign - 1) / kSectionAlign * kSectionAlign; }
 
 // Warnings as records: kind (u32), length (u32), text, padded to 4 bytes.
@@ -477,13 +496,7 @@ std::unique_ptr<PrefixTable> open_validated(std::unique_ptr<ImageBytes> bytes,
       !v.family(h.v6, true, parts.type_count, parts.v6)) {
     return nullptr;
   }
-  TableInfo info;
-  info.identity = h.identity;
-  info.config_key = h.config_key;
-  info.built_at = h.built_at;
-  info.load_micros = h.load_micros;
-  info.warning_total = h.warning_total;
-  return std::make_unique<PrefixTable>(std::move(bytes), parts, info, std::move(warnings));
+  return std::make_unique<PrefixTable>(std::move(bytes), parts, info_of(h), std::move(warnings));
 }
 
 class MappedImage : public ImageBytes {
@@ -524,11 +537,7 @@ bool write_image(int fd, const PrefixTable& table, std::string& error) {
   h.format_version = kImageFormatVersion;
   h.header_bytes = sizeof(ImageHeader);
   h.byte_order = kByteOrderMark;
-  h.identity = info.identity;
-  h.config_key = info.config_key;
-  h.built_at = info.built_at;
-  h.load_micros = info.load_micros;
-  h.warning_total = info.warning_total;
+  put_info(h, info);
   h.count_v4 = parts.count_v4;
   h.count_v6 = parts.count_v6;
   h.type_count = parts.type_count;
@@ -614,11 +623,7 @@ bool read_image_info(int fd, TableInfo& info, std::string& error) {
     error = "not an image of this format";
     return false;
   }
-  info.identity = h.identity;
-  info.config_key = h.config_key;
-  info.built_at = h.built_at;
-  info.load_micros = h.load_micros;
-  info.warning_total = h.warning_total;
+  info = info_of(h);
   return true;
 }
 

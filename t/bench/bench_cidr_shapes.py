@@ -65,47 +65,37 @@ def unicast_v4(rng):
     return 0x01000000 + rng.randrange(0xE0000000 - 0x01000000)
 
 
+def write_distinct(path, count, draw, lines):
+    """`count` distinct values: `draw()` gives one, repeats are drawn again,
+    and `lines(value)` is its text (one line or several)."""
+    seen = set()
+    with open(path, "w") as f:
+        while len(seen) < count:
+            value = draw()
+            if value not in seen:
+                seen.add(value)
+                f.write(lines(value))
+
+
 def write_v6_host_pairs(path, rng):
     """x::1 and x::2 in random /64s: IPv6 client lists."""
-    with open(path, "w") as f:
-        seen = set()
-        while len(seen) < ENTRIES // 2:
-            net = v6_in_global_unicast(rng, 64)
-            if net in seen:
-                continue
-            seen.add(net)
-            f.write(f"{ipaddress.IPv6Address(net | 1)}\n{ipaddress.IPv6Address(net | 2)}\n")
+    write_distinct(path, ENTRIES // 2, lambda: v6_in_global_unicast(rng, 64),
+                   lambda n: f"{ipaddress.IPv6Address(n | 1)}\n{ipaddress.IPv6Address(n | 2)}\n")
 
 
 def write_v6_48s(path, rng):
-    with open(path, "w") as f:
-        seen = set()
-        while len(seen) < ENTRIES:
-            net = v6_in_global_unicast(rng, 48)
-            if net not in seen:
-                seen.add(net)
-                f.write(f"{ipaddress.IPv6Address(net)}/48\n")
+    write_distinct(path, ENTRIES, lambda: v6_in_global_unicast(rng, 48),
+                   lambda n: f"{ipaddress.IPv6Address(n)}/48\n")
 
 
 def write_v4_hosts(path, rng):
     """Scattered /32s: crawler, Tor exit and abuse lists."""
-    with open(path, "w") as f:
-        seen = set()
-        while len(seen) < ENTRIES:
-            a = unicast_v4(rng)
-            if a not in seen:
-                seen.add(a)
-                f.write(f"{ipaddress.IPv4Address(a)}\n")
+    write_distinct(path, ENTRIES, lambda: unicast_v4(rng), lambda a: f"{ipaddress.IPv4Address(a)}\n")
 
 
 def write_v4_24s(path, rng):
-    with open(path, "w") as f:
-        seen = set()
-        while len(seen) < ENTRIES:
-            net = unicast_v4(rng) & 0xFFFFFF00
-            if net not in seen:
-                seen.add(net)
-                f.write(f"{ipaddress.IPv4Address(net)}/24\n")
+    write_distinct(path, ENTRIES, lambda: unicast_v4(rng) & 0xFFFFFF00,
+                   lambda n: f"{ipaddress.IPv4Address(n)}/24\n")
 
 
 def write_synthetic(family):

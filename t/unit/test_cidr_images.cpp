@@ -19,38 +19,16 @@
 #include "image_store.h"
 #include "prefix_table.h"
 #include "table_image.h"
-
-// After the C++ headers: check.h defines macros (fail) that libstdc++ uses.
-#include <check.h>
-
-#define CHECK(expr) ck_assert_msg((expr), "%s", #expr)
-// ck_assert_str_eq evaluates its arguments more than once, which would leave
-// it comparing dead temporaries.
-#define CHECK_STR(a, b)                                                                       \
-  do {                                                                                        \
-    const std::string got_ = (a), want_ = (b);                                                \
-    ck_assert_msg(got_ == want_, "%s: got '%s', want '%s'", #a, got_.c_str(), want_.c_str()); \
-  } while (0)
+#include "test_cidr_fixture.h"
 
 namespace {
 
 // A uid nobody on a test machine has.
 constexpr uid_t kStranger = 54321;
 
-std::string g_dir;
-
-void make_dir() {
-  char tmpl[] = "/tmp/cidr-images-XXXXXX";
-  ck_assert_ptr_nonnull(mkdtemp(tmpl));
-  g_dir = tmpl;
-}
-
-void remove_dir() {
-  std::string cmd = "rm -rf '" + g_dir + "'";
-  ck_assert_int_eq(std::system(cmd.c_str()), 0);
-}
-
-void write_file(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+using cidr_test::make_dir;
+using cidr_test::remove_dir;
+using cidr_test::write_file;
 
 const char* kMap =
     "10.0.0.0/8 office\n"
@@ -248,36 +226,38 @@ START_TEST(image_directory_is_made_safely) {
   cidr::DirOwner owner;
   owner.uid = geteuid();
   owner.gid = getegid();
-  auto store = cidr::ImageStore::open_dir(g_dir, "images", owner, error);
+  auto store = cidr::ImageStore::open_dir(cidr_test::dir(), "images", owner, error);
   ck_assert_msg(store != nullptr, "%s", error.c_str());
   struct stat st;
-  ck_assert_int_eq(stat((g_dir + "/images").c_str(), &st), 0);
+  ck_assert_int_eq(stat((cidr_test::dir() + "/images").c_str(), &st), 0);
   CHECK((st.st_mode & 07777) == 0755);
   store.reset();
 
   // A symbolic link in its place is not followed.
-  ck_assert_int_eq(mkdir((g_dir + "/elsewhere").c_str(), 0755), 0);
-  ck_assert_int_eq(symlink((g_dir + "/elsewhere").c_str(), (g_dir + "/linked").c_str()), 0);
-  CHECK(cidr::ImageStore::open_dir(g_dir, "linked", owner, error) == nullptr);
+  ck_assert_int_eq(mkdir((cidr_test::dir() + "/elsewhere").c_str(), 0755), 0);
+  ck_assert_int_eq(
+      symlink((cidr_test::dir() + "/elsewhere").c_str(), (cidr_test::dir() + "/linked").c_str()),
+      0);
+  CHECK(cidr::ImageStore::open_dir(cidr_test::dir(), "linked", owner, error) == nullptr);
   // Nor is a file.
-  write_file(g_dir + "/plain", "x");
-  CHECK(cidr::ImageStore::open_dir(g_dir, "plain", owner, error) == nullptr);
+  write_file(cidr_test::dir() + "/plain", "x");
+  CHECK(cidr::ImageStore::open_dir(cidr_test::dir(), "plain", owner, error) == nullptr);
 
   if (geteuid() == 0) {
     // Someone else's directory is refused, never taken over.
-    ck_assert_int_eq(mkdir((g_dir + "/theirs").c_str(), 0755), 0);
-    ck_assert_int_eq(chown((g_dir + "/theirs").c_str(), kStranger, kStranger), 0);
-    CHECK(cidr::ImageStore::open_dir(g_dir, "theirs", owner, error) == nullptr);
+    ck_assert_int_eq(mkdir((cidr_test::dir() + "/theirs").c_str(), 0755), 0);
+    ck_assert_int_eq(chown((cidr_test::dir() + "/theirs").c_str(), kStranger, kStranger), 0);
+    CHECK(cidr::ImageStore::open_dir(cidr_test::dir(), "theirs", owner, error) == nullptr);
     CHECK(error.find("owned by uid") != std::string::npos);
     // The children's, when it is theirs and only theirs to write.
     cidr::DirOwner children{kStranger, kStranger, cidr::DirOwner::Writers::Children};
-    CHECK(cidr::ImageStore::open_dir(g_dir, "theirs", children, error) != nullptr);
-    ck_assert_int_eq(chmod((g_dir + "/theirs").c_str(), 0775), 0);
-    CHECK(cidr::ImageStore::open_dir(g_dir, "theirs", children, error) == nullptr);
+    CHECK(cidr::ImageStore::open_dir(cidr_test::dir(), "theirs", children, error) != nullptr);
+    ck_assert_int_eq(chmod((cidr_test::dir() + "/theirs").c_str(), 0775), 0);
+    CHECK(cidr::ImageStore::open_dir(cidr_test::dir(), "theirs", children, error) == nullptr);
     CHECK(error.find("writable by its group") != std::string::npos);
     // Root's own directory is handed to the children when they write there.
-    CHECK(cidr::ImageStore::open_dir(g_dir, "handed", children, error) != nullptr);
-    CHECK(file_owner(g_dir + "/handed") == kStranger);
+    CHECK(cidr::ImageStore::open_dir(cidr_test::dir(), "handed", children, error) != nullptr);
+    CHECK(file_owner(cidr_test::dir() + "/handed") == kStranger);
   }
   remove_dir();
 }
@@ -288,14 +268,14 @@ START_TEST(images_are_trusted_by_owner_and_mode) {
   std::string error;
   cidr::DirOwner owner;
   owner.uid = geteuid();
-  auto store = cidr::ImageStore::open_dir(g_dir, "images", owner, error);
+  auto store = cidr::ImageStore::open_dir(cidr_test::dir(), "images", owner, error);
   ck_assert(store != nullptr);
   auto table = sample_table();
   const uint64_t id = table->info().identity;
   std::string name;
   ck_assert_msg(store->write(*table, name, error), "%s", error.c_str());
   CHECK(name == cidr::ImageStore::image_name(id));
-  const std::string path = g_dir + "/images/" + name;
+  const std::string path = cidr_test::dir() + "/images/" + name;
   struct stat st;
   ck_assert_int_eq(stat(path.c_str(), &st), 0);
   CHECK((st.st_mode & 07777) == 0644);
@@ -322,8 +302,8 @@ START_TEST(images_are_trusted_by_owner_and_mode) {
   }
 
   // A link to a good image is not followed; a FIFO does not block.
-  ck_assert_int_eq(rename(path.c_str(), (g_dir + "/real.cidr").c_str()), 0);
-  ck_assert_int_eq(symlink((g_dir + "/real.cidr").c_str(), path.c_str()), 0);
+  ck_assert_int_eq(rename(path.c_str(), (cidr_test::dir() + "/real.cidr").c_str()), 0);
+  ck_assert_int_eq(symlink((cidr_test::dir() + "/real.cidr").c_str(), path.c_str()), 0);
   CHECK(store->open(id, me, why) == nullptr && !why.empty());
   ck_assert_int_eq(unlink(path.c_str()), 0);
   ck_assert_int_eq(mkfifo(path.c_str(), 0644), 0);
@@ -332,7 +312,7 @@ START_TEST(images_are_trusted_by_owner_and_mode) {
   ck_assert_int_eq(unlink(path.c_str()), 0);
 
   // A damaged one: refused, and the reason says so.
-  ck_assert_int_eq(rename((g_dir + "/real.cidr").c_str(), path.c_str()), 0);
+  ck_assert_int_eq(rename((cidr_test::dir() + "/real.cidr").c_str(), path.c_str()), 0);
   int fd = open(path.c_str(), O_WRONLY);
   ck_assert_int_ge(fd, 0);
   ck_assert_int_eq(pwrite(fd, "damage", 6, 400), 6);
@@ -346,7 +326,8 @@ END_TEST
 START_TEST(newest_image_and_cleaning_up) {
   make_dir();
   std::string error;
-  auto store = cidr::ImageStore::open_dir(g_dir, "images", cidr::DirOwner{geteuid(), 0, {}}, error);
+  auto store = cidr::ImageStore::open_dir(cidr_test::dir(), "images",
+                                          cidr::DirOwner{geteuid(), 0, {}}, error);
   ck_assert(store != nullptr);
   std::vector<std::string> names;
   for (int i = 0; i < 3; ++i) {
@@ -367,30 +348,31 @@ START_TEST(newest_image_and_cleaning_up) {
   CHECK(store->newest_for(9, me) == nullptr);
   if (geteuid() == 0) {
     // The newest one of another writer is not what `keep` may use.
-    ck_assert_int_eq(chown((g_dir + "/images/" + names[1]).c_str(), kStranger, kStranger), 0);
+    ck_assert_int_eq(
+        chown((cidr_test::dir() + "/images/" + names[1]).c_str(), kStranger, kStranger), 0);
     newest = store->newest_for(7, me);
     ck_assert(newest != nullptr);
     CHECK(newest->info().identity == 100);
   }
 
-  write_file(g_dir + "/images/notes.txt", "left alone");
-  write_file(g_dir + "/images/.tmp-1-2-3-fresh.cidr", "a writer at work");
+  write_file(cidr_test::dir() + "/images/notes.txt", "left alone");
+  write_file(cidr_test::dir() + "/images/.tmp-1-2-3-fresh.cidr", "a writer at work");
   store->collect({names[0]});
   std::string why;
   CHECK(store->open(100, me, why) != nullptr);
   CHECK(store->open(101, me, why) == nullptr && store->open(102, me, why) == nullptr);
-  CHECK(access((g_dir + "/images/notes.txt").c_str(), F_OK) == 0);
-  CHECK(access((g_dir + "/images/.tmp-1-2-3-fresh.cidr").c_str(), F_OK) == 0);
+  CHECK(access((cidr_test::dir() + "/images/notes.txt").c_str(), F_OK) == 0);
+  CHECK(access((cidr_test::dir() + "/images/.tmp-1-2-3-fresh.cidr").c_str(), F_OK) == 0);
   remove_dir();
 }
 END_TEST
 
 START_TEST(identity_follows_the_bytes) {
   make_dir();
-  const std::string a = g_dir + "/crawler.txt", b = g_dir + "/office.txt";
+  const std::string a = cidr_test::dir() + "/crawler.txt", b = cidr_test::dir() + "/office.txt";
   write_file(a, "192.0.2.0/24\n");
   write_file(b, "198.51.100.0/24\n");
-  std::vector<cidr::ListSpec> specs = {{cidr::FileKind::List, g_dir + "/*.txt"}};
+  std::vector<cidr::ListSpec> specs = {{cidr::FileKind::List, cidr_test::dir() + "/*.txt"}};
   cidr::Diagnostics diag;
   auto files = cidr::find_list_files(specs, diag);
   ck_assert_uint_eq(files.size(), 2);
@@ -439,9 +421,5 @@ int main() {
   tcase_add_test(tc, newest_image_and_cleaning_up);
   tcase_add_test(tc, identity_follows_the_bytes);
   suite_add_tcase(s, tc);
-  SRunner* runner = srunner_create(s);
-  srunner_run_all(runner, CK_NORMAL);
-  int failed = srunner_ntests_failed(runner);
-  srunner_free(runner);
-  return failed == 0 ? 0 : 1;
+  return cidr_test::run_suite(s);
 }

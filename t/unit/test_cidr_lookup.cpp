@@ -1,7 +1,5 @@
 // Unit tests of mod_cidr_lookup's core: parsing, loading, longest-prefix
 // matching.
-#include <check.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +15,7 @@
 #include "cidr_loader.h"
 #include "cidr_parse.h"
 #include "prefix_table.h"
+#include "test_cidr_fixture.h"
 
 using cidr::Address;
 using cidr::Diagnostics;
@@ -26,17 +25,6 @@ using cidr::Match;
 using cidr::Prefix;
 using cidr::PrefixTable;
 using cidr::U128;
-
-// ck_assert(x) hands NULL to a printf-style parameter, which g++ warns about
-// in C++; this wrapper always passes a format string.
-#define CHECK(expr) ck_assert_msg((expr), "%s", #expr)
-// ck_assert_str_eq evaluates its arguments more than once, which would leave
-// it comparing dead temporaries.
-#define CHECK_STR(a, b)                                                                       \
-  do {                                                                                        \
-    const std::string got_ = (a), want_ = (b);                                                \
-    ck_assert_msg(got_ == want_, "%s: got '%s', want '%s'", #a, got_.c_str(), want_.c_str()); \
-  } while (0)
 
 namespace {
 
@@ -615,10 +603,7 @@ Suite* cidr_suite() {
 
 int main() {
   apr_initialize();
-  SRunner* runner = srunner_create(cidr_suite());
-  srunner_run_all(runner, CK_NORMAL);
-  int failed = srunner_ntests_failed(runner);
-  srunner_free(runner);
+  int status = cidr_test::run_suite(cidr_suite());
   apr_terminate();
-  return failed == 0 ? 0 : 1;
+  return status;
 }

@@ -20,35 +20,13 @@
 #include "list_reload.h"
 #include "reload_board.h"
 #include "table_holder.h"
-
-// After the C++ headers: check.h defines macros (fail) that libstdc++ uses.
-#include <check.h>
-
-#define CHECK(expr) ck_assert_msg((expr), "%s", #expr)
-#define CHECK_STR(a, b)                                                                       \
-  do {                                                                                        \
-    const std::string got_ = (a), want_ = (b);                                                \
-    ck_assert_msg(got_ == want_, "%s: got '%s', want '%s'", #a, got_.c_str(), want_.c_str()); \
-  } while (0)
+#include "test_cidr_fixture.h"
 
 namespace {
 
-std::string g_dir;
-
-void make_dir() {
-  char tmpl[] = "/tmp/cidr-reload-XXXXXX";
-  ck_assert_ptr_nonnull(mkdtemp(tmpl));
-  g_dir = tmpl;
-}
-
-void remove_dir() {
-  std::string cmd = "rm -rf '" + g_dir + "'";
-  ck_assert_int_eq(std::system(cmd.c_str()), 0);
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::trunc) << text;
-}
+using cidr_test::make_dir;
+using cidr_test::remove_dir;
+using cidr_test::write_file;
 
 std::shared_ptr<cidr::PrefixTable> table_of(const std::string& map_text) {
   cidr::Loader loader;
@@ -101,6 +79,20 @@ struct Child {
   std::atomic<bool> stop{false};
   cidr::TableHolder holder;
   cidr::ListReloader reloader;
+};
+
+// A generation: its image directory, its board and what its children
+// report, over lists in the test's directory.
+struct Generation {
+  Generation() {
+    std::string error;
+    store = cidr::ImageStore::open_dir(cidr_test::dir(), "images", cidr::DirOwner{geteuid(), 0, {}},
+                                       error);
+    ck_assert_msg(store != nullptr, "%s", error.c_str());
+  }
+  std::unique_ptr<cidr::ImageStore> store;
+  cidr::ReloadBoard board{1};
+  std::vector<std::string> log;
 };
 
 size_t count_with(const std::vector<std::string>& log, const std::string& needle) {
@@ -205,15 +197,12 @@ END_TEST
 
 START_TEST(children_build_once_and_share) {
   make_dir();
-  const std::string list = g_dir + "/office.txt";
+  const std::string list = cidr_test::dir() + "/office.txt";
   write_file(list, "10.0.0.0/8\n");
-  std::string error;
-  auto store = cidr::ImageStore::open_dir(g_dir, "images", cidr::DirOwner{geteuid(), 0, {}}, error);
-  ck_assert_msg(store != nullptr, "%s", error.c_str());
-  cidr::ReloadBoard board(1);
-  std::vector<std::string> log;
-  Child a(*store, board.slot(0), list, log, "a");
-  Child b(*store, board.slot(0), list, log, "b");
+  Generation g;
+  std::vector<std::string>& log = g.log;
+  Child a(*g.store, g.board.slot(0), list, log, "a");
+  Child b(*g.store, g.board.slot(0), list, log, "b");
   int64_t now = 1000;
 
   // Nothing changed: nothing happens.
@@ -233,7 +222,7 @@ START_TEST(children_build_once_and_share) {
   b.reloader.round(++now);  // maps a's image
   CHECK(count_with(log, "b switched") == 1 && count_with(log, "b built") == 0);
   CHECK_STR(type_at(b.holder, "192.0.2.1"), "office");
-  CHECK(board.slot(0).reloads.load() == 1);
+  CHECK(g.board.slot(0).reloads.load() == 1);
 
   // The same bytes written again: nothing to build.
   next_tick();
@@ -259,15 +248,12 @@ END_TEST
 
 START_TEST(a_failed_reload_keeps_the_table_and_is_reported_once) {
   make_dir();
-  const std::string list = g_dir + "/office.txt";
+  const std::string list = cidr_test::dir() + "/office.txt";
   write_file(list, "10.0.0.0/8\n");
-  std::string error;
-  auto store = cidr::ImageStore::open_dir(g_dir, "images", cidr::DirOwner{geteuid(), 0, {}}, error);
-  ck_assert(store != nullptr);
-  cidr::ReloadBoard board(1);
-  std::vector<std::string> log;
-  Child a(*store, board.slot(0), list, log, "a");
-  Child b(*store, board.slot(0), list, log, "b");
+  Generation g;
+  std::vector<std::string>& log = g.log;
+  Child a(*g.store, g.board.slot(0), list, log, "a");
+  Child b(*g.store, g.board.slot(0), list, log, "b");
   int64_t now = 1000;
   auto rounds = [&](int n) {
     for (int i = 0; i < n; ++i) {
@@ -321,14 +307,11 @@ END_TEST
 // A glob is found again at every round: a new file matching it is a change.
 START_TEST(a_new_file_matching_a_glob_is_loaded) {
   make_dir();
-  write_file(g_dir + "/office.txt", "10.0.0.0/8\n");
-  std::string error;
-  auto store = cidr::ImageStore::open_dir(g_dir, "images", cidr::DirOwner{geteuid(), 0, {}}, error);
-  ck_assert(store != nullptr);
-  cidr::ReloadBoard board(1);
-  std::vector<std::string> log;
-  Child a(*store, board.slot(0), g_dir + "/*.txt", log, "a");
-  write_file(g_dir + "/crawler.txt", "192.0.2.0/24\n");
+  write_file(cidr_test::dir() + "/office.txt", "10.0.0.0/8\n");
+  Generation g;
+  std::vector<std::string>& log = g.log;
+  Child a(*g.store, g.board.slot(0), cidr_test::dir() + "/*.txt", log, "a");
+  write_file(cidr_test::dir() + "/crawler.txt", "192.0.2.0/24\n");
   a.reloader.round(1);
   a.reloader.round(2);
   CHECK(count_with(log, "a built: 2 IPv4") == 1);
@@ -348,9 +331,5 @@ int main() {
   tcase_add_test(tc, a_failed_reload_keeps_the_table_and_is_reported_once);
   tcase_add_test(tc, a_new_file_matching_a_glob_is_loaded);
   suite_add_tcase(s, tc);
-  SRunner* runner = srunner_create(s);
-  srunner_run_all(runner, CK_NORMAL);
-  int failed = srunner_ntests_failed(runner);
-  srunner_free(runner);
-  return failed == 0 ? 0 : 1;
+  return cidr_test::run_suite(s);
 }

@@ -20,11 +20,7 @@
 #include "prefix_table.h"
 #include "table_builder.h"
 #include "table_image.h"
-
-// After the C++ headers: check.h defines macros (fail) that libstdc++ uses.
-#include <check.h>
-
-#define CHECK(expr) ck_assert_msg((expr), "%s", #expr)
+#include "test_cidr_fixture.h"
 
 namespace {
 
@@ -394,9 +390,5 @@ int main() {
   tcase_add_test(tc, both_families_and_any_lengths);
   tcase_add_test(tc, small_tables);
   suite_add_tcase(s, tc);
-  SRunner* runner = srunner_create(s);
-  srunner_run_all(runner, CK_NORMAL);
-  int failed = srunner_ntests_failed(runner);
-  srunner_free(runner);
-  return failed == 0 ? 0 : 1;
+  return cidr_test::run_suite(s);
 }
