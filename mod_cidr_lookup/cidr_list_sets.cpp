@@ -210,7 +210,12 @@ void report_source(server_rec* s, int flags, const TableSource& src) {
   for (const std::string& p : src.problems) {
     ap_log_error(APLOG_MARK, APLOG_WARNING | flags, 0, s, "%s", p.c_str());
   }
-  for (const cidr::Warning& w : src.holder->current().warnings()) log_list_warning(s, flags, w);
+  // Whether others can write a list is what holds now, not when the table
+  // (maybe an image of earlier) was built.
+  for (const cidr::Warning& w : src.writable) log_list_warning(s, flags, w);
+  for (const cidr::Warning& w : src.holder->current().warnings()) {
+    if (w.kind != cidr::WarningKind::WritableList) log_list_warning(s, flags, w);
+  }
   log_summary(s, flags, src);
 }
 
@@ -274,6 +279,7 @@ bool load_source(Generation& g, TableSource& src, server_rec* s) {
       found.has_errors() ? cidr::problem_identity(found.errors()) : cidr::stamps_fingerprint(files);
   if (found.has_errors()) return keep_or_fail(g, src, s, found.errors());
   src.empty_files = cidr::empty_files(files);
+  src.writable = cidr::writable_list_warnings(files);
   uint64_t identity = 0;
   std::string unreadable;
   if (!cidr::list_identity(files, identity, unreadable))

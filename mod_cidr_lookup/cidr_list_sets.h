@@ -61,6 +61,7 @@ struct TableSource {
   std::vector<std::string> empty_files;  // of 0 bytes at startup
   std::string image;                     // its image's file name, empty when in memory only
   std::vector<std::string> notices;      // backup files skipped
+  std::vector<cidr::Warning> writable;   // lists others can write, as they are now
   std::vector<std::string> errors;       // why the lists failed to load (Kept)
   std::vector<std::string> problems;     // images refused or not written
   size_t board_slot = 0;

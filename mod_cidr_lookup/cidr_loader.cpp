@@ -277,6 +277,25 @@ bool read_list_file(const std::string& path, std::string& out, std::string& erro
       path, [&out](const char* data, size_t n) { out.append(data, n); }, error, writable_by_others);
 }
 
+namespace {
+
+Warning writable_list_warning(const std::string& path) {
+  return Warning{WarningKind::WritableList,
+                 path +
+                     ": is writable by its group or by others: whoever can write it chooses the "
+                     "client type of any address, and so what 'Require client-type' allows"};
+}
+
+}  // namespace
+
+std::vector<Warning> writable_list_warnings(const std::vector<ListFile>& files) {
+  std::vector<Warning> out;
+  for (const ListFile& f : files) {
+    if (f.stamp.mode & (S_IWGRP | S_IWOTH)) out.push_back(writable_list_warning(f.path));
+  }
+  return out;
+}
+
 std::vector<ListFile> find_list_files(const std::vector<ListSpec>& specs, Diagnostics& diag) {
   std::vector<ListFile> files;
   for (const ListSpec& spec : specs) {
@@ -444,10 +463,8 @@ bool Loader::load_file(const std::string& path, FileKind kind, Diagnostics& diag
   splitter.finish(on_line);
   hash_file_end(identity_, bytes);
   if (writable_by_others) {
-    diag.warning(WarningKind::WritableList,
-                 path +
-                     ": is writable by its group or by others: whoever can write it chooses the "
-                     "client type of any address, and so what 'Require client-type' allows");
+    Warning w = writable_list_warning(path);
+    diag.warning(w.kind, std::move(w.text));
   }
   ++files_;
   if (source.entries() == 0 && diag.error_count() == errors_before) {

@@ -57,6 +57,11 @@ std::vector<std::string> expand_pattern(const std::string& pattern, Diagnostics&
 // Every file of the specs, in load order, with its stamp.
 std::vector<ListFile> find_list_files(const std::vector<ListSpec>& specs, Diagnostics& diag);
 
+// The warning about a list its group or others can write (CL0001), for the
+// files whose stamps say so. A table's own warnings say what held when it
+// was built; this says what holds now, for a table mapped from its image.
+std::vector<Warning> writable_list_warnings(const std::vector<ListFile>& files);
+
 // A digest of the files' names, kinds and stamps: what a reload compares.
 uint64_t stamps_fingerprint(const std::vector<ListFile>& files);
 

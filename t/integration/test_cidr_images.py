@@ -51,6 +51,16 @@ def test_images_are_built_once_and_shared(httpd_event):
     assert [p.name for p in images(h)] == [imgs[0].name]
     assert os.stat(imgs[0]).st_mtime_ns == built  # not written again
 
+    # The same bytes, now writable by the group: the image is reused, and
+    # the warning is about the list as it is now.
+    h.expect_log_id("CL0001")
+    os.chmod(office, 0o664)
+    h.graceful()
+    assert "reused" in summary_lines(h)[-1]
+    assert re.search(rf"CL0001: {re.escape(str(office))}: is writable by its group",
+                     h.read_error_log())
+    os.chmod(office, 0o644)
+
     # A list changed: a new image, and the old one goes.
     replace_list(office, "127.0.0.1\n")
     h.graceful()
