@@ -120,7 +120,7 @@ bool ListReloader::adopt(State& s, uint64_t identity, uint64_t stamps,
   std::string why;
   std::shared_ptr<const PrefixTable> table = store_.open(identity, trusted_, why);
   if (!table) {
-    report_(ReloadEvent::Problem, s.origin,
+    trouble(s, identity,
             "the image " + ImageStore::image_name(identity) + " another child built " +
                 (why.empty() ? "is gone" : "was refused: " + why) + "; trying again");
     return false;
@@ -160,13 +160,13 @@ void ListReloader::build(State& s, const std::vector<ListFile>& files, uint64_t 
   built->set_info(info);
   std::string name, error;
   if (!store_.write(*built, name, error)) {
-    report_(ReloadEvent::Problem, s.origin, error + "; trying again next round");
+    trouble(s, info.identity, error + "; trying again");
     return;
   }
   std::string why;
   std::shared_ptr<const PrefixTable> mapped = store_.open(info.identity, trusted_, why);
   if (!mapped) {
-    report_(ReloadEvent::Problem, s.origin, "the image just written was refused: " + why);
+    trouble(s, info.identity, "the image just written was refused: " + why + "; trying again");
     return;
   }
   s.slot->published.store(info.identity);
@@ -179,6 +179,12 @@ void ListReloader::build(State& s, const std::vector<ListFile>& files, uint64_t 
               " IPv6 prefixes, " + std::to_string(mapped->type_count()) +
               " client types, loaded in " + seconds + " s, image " + name);
   if (s.holder->install(mapped)) now_using(s, info.identity, stamps, files);
+}
+
+void ListReloader::trouble(State& s, uint64_t identity, const std::string& text) {
+  if (s.troubled == identity) return;
+  s.troubled = identity;
+  report_(ReloadEvent::Problem, s.origin, text);
 }
 
 void ListReloader::fail(State& s, uint64_t identity, const std::vector<std::string>& reasons) {

@@ -78,8 +78,13 @@ class ListReloader {
 
  private:
   struct State : WatchedSource {
-    uint64_t pending = 0;  // stamps seen once, to be seen again before acting
+    uint64_t pending = 0;   // stamps seen once, to be seen again before acting
+    uint64_t troubled = 0;  // the identity a Problem was reported for (once)
   };
+
+  // A Problem, reported once per identity of the lists; tried again
+  // every round all the same.
+  void trouble(State& s, uint64_t identity, const std::string& text);
 
   void check(State& s, int64_t now);
   bool adopt(State& s, uint64_t identity, uint64_t stamps, const std::vector<ListFile>& files);

@@ -304,6 +304,30 @@ START_TEST(a_failed_reload_keeps_the_table_and_is_reported_once) {
 }
 END_TEST
 
+// An image a sibling published and that is gone (a newer generation's
+// parent cleaned it up): said once; the child builds the table itself.
+START_TEST(a_missing_image_is_reported_once) {
+  make_dir();
+  const std::string list = cidr_test::dir() + "/office.txt";
+  write_file(list, "10.0.0.0/8\n");
+  Generation g;
+  std::vector<std::string>& log = g.log;
+  Child a(*g.store, g.board.slot(0), list, log, "a");
+  Child b(*g.store, g.board.slot(0), list, log, "b");
+  next_tick();
+  write_file(list, "192.0.2.0/24\n");
+  a.reloader.round(1);
+  a.reloader.round(2);
+  g.store->collect({});
+  for (int i = 3; i < 9; ++i) b.reloader.round(i);
+  CHECK(count_with(log, "b problem: the image") == 1);
+  CHECK(count_with(log, "is gone; trying again") == 1);
+  CHECK(count_with(log, "b built") == 1);
+  CHECK_STR(type_at(b.holder, "192.0.2.1"), "office");
+  remove_dir();
+}
+END_TEST
+
 // A glob is found again at every round: a new file matching it is a change.
 START_TEST(a_new_file_matching_a_glob_is_loaded) {
   make_dir();
@@ -330,6 +354,7 @@ int main() {
   tcase_add_test(tc, children_build_once_and_share);
   tcase_add_test(tc, a_failed_reload_keeps_the_table_and_is_reported_once);
   tcase_add_test(tc, a_new_file_matching_a_glob_is_loaded);
+  tcase_add_test(tc, a_missing_image_is_reported_once);
   suite_add_tcase(s, tc);
   return cidr_test::run_suite(s);
 }
