@@ -88,7 +88,9 @@ apr_array_header_t* notes(server_rec* s) {
   apr_pool_userdata_get(&data, kNotesKey, p);
   if (data == nullptr) {
     data = apr_array_make(p, 4, sizeof(Note));
-    apr_pool_userdata_setn(data, kNotesKey, nullptr, p);
+    // _set, not _setn: the key is copied into the pool. Ours lives in this
+    // module's memory, which httpd unmaps before the next config pass.
+    apr_pool_userdata_set(data, kNotesKey, apr_pool_cleanup_null, p);
   }
   return static_cast<apr_array_header_t*>(data);
 }
