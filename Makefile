@@ -44,6 +44,9 @@ DEB_PACKAGES := apache2 apache2-dev libapr1-dev libaprutil1-dev check rsyslog cu
 	python3-pytest python3-requests libthrift-dev libboost-dev thrift-compiler \
 	python3-thrift wrk pkg-config g++ clang libclang-rt-14-dev dpkg-dev lintian \
 	valgrind apache2-utils linux-perf
+# For make bench only: dpdk-dev (DPDK's rte_lpm beside mod_cidr_lookup's
+# table, t/bench/bench_cidr_dpdk.cpp).
+BENCH_PACKAGES := dpdk-dev
 
 # Lazy (=) so that 'make deps' works before apxs exists.
 APR_CFLAGS = $(shell pkg-config --cflags apr-1 apr-util-1)
@@ -217,6 +220,7 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) integration
 
+bench: DEB_PACKAGES += $(BENCH_PACKAGES)
 bench: deps
 	$(MAKE) build-all $(BENCHES)
 	$(PYTHON) t/bench/run_bench.py $(BENCH_ARGS)

@@ -1,15 +1,18 @@
-// mod_cidr_lookup's httpd side: directives, per-request hooks and the
-// `client-type` authz provider (the lists themselves: cidr_list_sets). The matching itself is the
-// pure core (cidr_loader, prefix_table); this file only moves data between it and httpd.
+// mod_cidr_lookup's httpd side: directives, per-request hooks, the
+// `client-type` authz provider and the `client_type` expression function.
+// The lists and their tables are cidr_list_sets (loading, images) and
+// cidr_reload_glue (CIDRLookupReload); the matching itself is the pure core
+// (cidr_loader, prefix_table); this file only moves data between it and
+// httpd.
 //
 // Life of a list:
-//  - CIDRFile / CIDRMap parse their files while the config is read, so a bad
-//    list fails `apachectl -t` with "file:line: reason".
-//  - post_config builds each context's table in the parent (once per config
-//    generation, skipping the throw-away first pass), so children share the
-//    tables copy-on-write and never build or lock anything.
-//  - Everything hangs off pconf through cleanups: a restart clears pconf, and
-//    the next generation rebuilds from the files as they are then.
+//  - CIDRFile / CIDRMap note the files a context names while the config is
+//    read; check_config loads them (or maps their image), so a bad list
+//    fails `apachectl -t` with "file:line: reason".
+//  - A request leases the table its lists answer with for its whole life:
+//    a reload switches tables between requests, never under one.
+//  - Everything hangs off pconf: a restart clears it, and the next
+//    generation starts from the files (and images) as they are then.
 #include <algorithm>
 #include <chrono>
 #include <cinttypes>
@@ -28,6 +31,7 @@
 #include "http_log.h"
 #include "http_protocol.h"
 #include "http_request.h"
+#include "ap_expr.h"
 #include "ap_provider.h"
 #include "apr_lib.h"
 #include "apr_strings.h"
@@ -39,10 +43,12 @@
 #include "cidr_loader.h"
 #include "cidr_names.h"
 #include "cidr_parse.h"
+#include "config_values.h"
 #include "mod_cidr_lookup.h"
 #include "module_kit.h"
 #include "prefix_table.h"
 #include "status_board.h"
+#include "table_holder.h"
 
 APLOG_USE_MODULE(cidr_lookup);
 
@@ -52,6 +58,12 @@ using cidrglue::ListSet;
 
 constexpr const char* kDefaultEnv = "X_CLIENT_TYPE";
 constexpr const char* kDefaultHeader = "X-Client-Type";
+// CIDRLookupReload: how often children look at the lists, in seconds.
+constexpr uint64_t kMinReloadSeconds = 1;
+constexpr uint64_t kMaxReloadSeconds = 86400;
+// The expression function: client_type('') for the request's client,
+// client_type(ADDRESS) for any address.
+constexpr const char* kExprFunction = "client_type";
 
 // The settings of a context. A `*_set` flag says the context gave the
 // directive; unset fields are inherited from the enclosing context.
@@ -162,6 +174,33 @@ RequestState* request_state(const request_rec* r) {
   return static_cast<RequestState*>(ap_get_module_config(r->request_config, &cidr_lookup_module));
 }
 
+// A lease on the table `lists` answer with now, given back when the
+// request's pool goes (in prefork maybe from a signal handler: release()
+// only decrements). Null when there is no table.
+struct LeaseCleanup {
+  const cidr::TableHolder* holder;
+  unsigned slot;
+};
+
+apr_status_t end_lease(void* data) {
+  const auto* l = static_cast<const LeaseCleanup*>(data);
+  l->holder->release(l->slot);
+  return APR_SUCCESS;
+}
+
+const cidr::PrefixTable* leased_table(request_rec* r, const ListSet* lists) {
+  if (lists == nullptr || lists->source == nullptr || !lists->source->holder) return nullptr;
+  const cidr::TableHolder* holder = lists->source->holder.get();
+  cidr::TableHolder::Lease lease = holder->acquire();
+  if (lease.slot != cidr::TableHolder::kFixedSlot) {
+    auto* cleanup = static_cast<LeaseCleanup*>(apr_palloc(r->pool, sizeof(LeaseCleanup)));
+    cleanup->holder = holder;
+    cleanup->slot = lease.slot;
+    apr_pool_cleanup_register(r->pool, cleanup, end_lease, apr_pool_cleanup_null);
+  }
+  return lease.table;
+}
+
 // The client address is useragent_addr, which mod_remoteip rewrites from
 // X-Forwarded-For. Raw sockaddr bytes avoid re-parsing text per request.
 bool lookup_client(const request_rec* r, const cidr::PrefixTable& table, cidr::Match& m) {
@@ -226,9 +265,10 @@ RequestState* look_up(request_rec* r, const Effective& e) {
   st->network_env = e.network_env;
 
   cidr::Match m;
-  if (e.lists != nullptr && e.lists->table && lookup_client(r, *e.lists->table, m)) {
-    // Type names live in the table, which lives as long as pconf.
-    st->type = e.lists->table->type_name(m.type).c_str();
+  const cidr::PrefixTable* table = leased_table(r, e.lists);
+  if (table != nullptr && lookup_client(r, *table, m)) {
+    // Type names live in the table, leased as long as the request lives.
+    st->type = table->type_name(m.type);
     if (e.network_env != nullptr) {
       char* buf = static_cast<char*>(apr_palloc(r->pool, cidr::kMaxPrefixText));
       cidr::format_prefix_to(m.network, buf);
@@ -308,6 +348,15 @@ int fixups(request_rec* r) {
   });
 }
 
+// The client type the lists of `e` give `addr` (the request's client when
+// null), CIDRLookupDefault when none matches. Throws.
+const char* type_of(request_rec* r, const Effective& e, const cidr::Address* addr) {
+  const cidr::PrefixTable* table = leased_table(r, e.lists);
+  cidr::Match m;
+  bool hit = table != nullptr && (addr ? table->lookup(*addr, m) : lookup_client(r, *table, m));
+  return hit ? table->type_name(m.type) : e.default_type;
+}
+
 // ---- authz provider -------------------------------------------------------
 
 struct RequireTypes {
@@ -350,13 +399,7 @@ authz_status client_type_verdict(request_rec* r, const void* parsed) {
   if (st != nullptr) {
     type = st->type;
   } else {
-    Effective e = effective(server_settings(r), dir_settings(r));
-    cidr::Match m;
-    if (e.lists != nullptr && e.lists->table && lookup_client(r, *e.lists->table, m)) {
-      type = e.lists->table->type_name(m.type).c_str();
-    } else {
-      type = e.default_type;
-    }
+    type = type_of(r, effective(server_settings(r), dir_settings(r)), nullptr);
   }
   if (type != nullptr) {
     const auto* names = reinterpret_cast<const char* const*>(req->types->elts);
@@ -377,11 +420,64 @@ authz_status check_client_type(request_rec* r, const char* /*require_line*/, con
 
 const authz_provider kClientTypeProvider = {&check_client_type, &parse_require_client_type};
 
+// ---- client_type() in expressions ------------------------------------------
+
+// client_type(''): this request's answer, as its lists made it for the
+// section it is in now (the one `Require client-type` compares with);
+// client_type(ADDRESS): what those lists give that address. Both with
+// CIDRLookupDefault, "" for none.
+const char* client_type_function(ap_expr_eval_ctx_t* ctx, const void* /*data*/, const char* arg) {
+  request_rec* r = ctx->r;
+  if (r == nullptr) return "";
+  return logchain::guard_request(APLOG_MODULE_INDEX, r, "client_type()", "", [&]() -> const char* {
+    const char* type = nullptr;
+    if (arg != nullptr && *arg != '\0') {
+      cidr::Address addr;
+      if (!cidr::parse_address(arg, addr)) return "";
+      type = type_of(r, effective(server_settings(r), dir_settings(r)), &addr);
+    } else if (const RequestState* st = request_state(r)) {
+      type = st->type;
+    } else {
+      type = type_of(r, effective(server_settings(r), dir_settings(r)), nullptr);
+    }
+    return type != nullptr ? type : "";
+  });
+}
+
+int expr_lookup(ap_expr_lookup_parms* parms) {
+  if (parms->type != AP_EXPR_FUNC_STRING || strcasecmp(parms->name, kExprFunction) != 0) {
+    return DECLINED;
+  }
+  *parms->func = reinterpret_cast<const void*>(&client_type_function);
+  *parms->data = kExprFunction;
+  return OK;
+}
+
+// ---- the lists' life --------------------------------------------------------
+
+// Every config pass, `apachectl -t` included: tables (or their images) for
+// every context, before the error log is open.
+int check_config(apr_pool_t* pconf, apr_pool_t* /*plog*/, apr_pool_t* /*ptemp*/, server_rec* s) {
+  return logchain::guard_hook(APLOG_MODULE_INDEX, s, "mod_cidr_lookup: cannot load the lists", [&] {
+    return cidrglue::load_list_sets(pconf, s) ? int{OK} : int{HTTP_INTERNAL_SERVER_ERROR};
+  });
+}
+
 int post_config(apr_pool_t* pconf, apr_pool_t* /*plog*/, apr_pool_t* /*ptemp*/, server_rec* s) {
-  // The first pass only checks the config and is thrown away; building a
-  // million-prefix table there would double the startup time.
+  // The first pass only checks the config and is thrown away: its messages
+  // would be said twice.
   if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
-  return cidrglue::build_list_sets(pconf, s) ? OK : HTTP_INTERNAL_SERVER_ERROR;
+  return logchain::guard_hook(APLOG_MODULE_INDEX, s, "mod_cidr_lookup: cannot set up the lists",
+                              [&] {
+                                cidrglue::finish_list_sets(pconf, s);
+                                return int{OK};
+                              });
+}
+
+void child_init(apr_pool_t* pchild, server_rec* s) {
+  logchain::guard_continue(APLOG_MODULE_INDEX, APLOG_ERR, s,
+                           "mod_cidr_lookup: cannot start reloading lists",
+                           [&] { cidrglue::start_reloads(pchild, s); });
 }
 
 int status_hook(request_rec* r, int flags) {
@@ -392,14 +488,19 @@ int status_hook(request_rec* r, int flags) {
                                  });
 }
 
-// `apachectl -t` stops before post_config: build here too, so duplicate
-// networks are reported by a config test as well.
-void test_config(apr_pool_t* pconf, server_rec* s) { cidrglue::build_list_sets(pconf, s); }
+// `apachectl -t` stops before post_config: what it would log (warnings,
+// duplicate networks, summaries) goes to stderr here.
+void test_config(apr_pool_t* pconf, server_rec* s) {
+  logchain::guard_continue(APLOG_MODULE_INDEX, APLOG_STARTUP | APLOG_WARNING, s,
+                           "mod_cidr_lookup: cannot report on the lists",
+                           [&] { cidrglue::report_list_sets(pconf, s); });
+}
 
 // ---- directives -------------------------------------------------------------
 
-// Adds one CIDRFile's or CIDRMap's file to the context's lists. Throws.
-const char* load_lists(cmd_parms* cmd, void* dconf, const char* arg, cidr::FileKind kind) {
+// Adds one CIDRFile's or CIDRMap's files to the context's lists; they are
+// read at check_config. Throws.
+const char* note_lists(cmd_parms* cmd, void* dconf, const char* arg, cidr::FileKind kind) {
   Settings* target = settings_for(cmd, dconf);
   if (!target->lists_set || target->lists == nullptr) {
     target->lists = cidrglue::new_list_set(cmd->pool, cmd->directive);
@@ -407,14 +508,7 @@ const char* load_lists(cmd_parms* cmd, void* dconf, const char* arg, cidr::FileK
   }
   const char* path = ap_server_root_relative(cmd->temp_pool, arg);
   if (path == nullptr) return apr_pstrcat(cmd->pool, "invalid path: ", arg, nullptr);
-
-  cidr::Diagnostics diag;
-  auto started = std::chrono::steady_clock::now();
-  target->lists->loader.load(cidr::ListSpec{kind, path}, diag);
-  target->lists->load_time += std::chrono::steady_clock::now() - started;
-  if (diag.has_errors()) return apr_pstrdup(cmd->pool, diag.error_text().c_str());
-  for (cidr::Warning& w : diag.warning_list()) target->lists->warnings.push_back(std::move(w));
-  for (const std::string& n : diag.notices()) target->lists->notices.push_back(n);
+  target->lists->specs.push_back(cidr::ListSpec{kind, path});
   return nullptr;
 }
 
@@ -422,7 +516,7 @@ const char* load_lists(cmd_parms* cmd, void* dconf, const char* arg, cidr::FileK
 const char* add_lists(cmd_parms* cmd, void* dconf, const char* arg, cidr::FileKind kind) {
   const char* name = apr_pstrcat(cmd->temp_pool, cmd->cmd->name, " ", arg, nullptr);
   return logchain::guard_directive_named(cmd, name,
-                                         [&] { return load_lists(cmd, dconf, arg, kind); });
+                                         [&] { return note_lists(cmd, dconf, arg, kind); });
 }
 
 bool valid_env_name(const char* s) {
@@ -527,6 +621,40 @@ const char* cidr_lookup_cmd_network_env(cmd_parms* cmd, void* dconf, const char*
   return nullptr;
 }
 
+const char* cidr_lookup_cmd_reload(cmd_parms* cmd, void* /*dconf*/, const char* arg) {
+  if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return err;
+  return logchain::guard_directive(cmd, [&]() -> const char* {
+    cidrglue::GlobalSettings& g = cidrglue::global_settings(cmd->pool);
+    if (strcasecmp(arg, "off") == 0) {
+      g.reload_seconds = 0;
+      return nullptr;
+    }
+    uint64_t seconds = 0;
+    std::string error;
+    if (!config_values::parse_number(arg, kMinReloadSeconds, kMaxReloadSeconds, seconds, error)) {
+      return apr_pstrcat(cmd->pool, "CIDRLookupReload: ", error.c_str(), " (seconds, or off)",
+                         nullptr);
+    }
+    g.reload_seconds = int(seconds);
+    return nullptr;
+  });
+}
+
+const char* cidr_lookup_cmd_on_error(cmd_parms* cmd, void* /*dconf*/, const char* arg) {
+  if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return err;
+  return logchain::guard_directive(cmd, [&]() -> const char* {
+    cidrglue::GlobalSettings& g = cidrglue::global_settings(cmd->pool);
+    if (strcasecmp(arg, "fail") == 0) {
+      g.on_error = cidrglue::OnError::Fail;
+    } else if (strcasecmp(arg, "keep") == 0) {
+      g.on_error = cidrglue::OnError::Keep;
+    } else {
+      return apr_psprintf(cmd->pool, "CIDRLookupOnError: '%s' is neither fail nor keep", arg);
+    }
+    return nullptr;
+  });
+}
+
 void cidr_lookup_register_hooks(apr_pool_t* p) {
   // mod_remoteip must have rewritten the client address; SetEnvIf and
   // mod_rewrite must see the result.
@@ -536,8 +664,11 @@ void cidr_lookup_register_hooks(apr_pool_t* p) {
   ap_hook_post_perdir_config(post_perdir_config, nullptr, nullptr, APR_HOOK_MIDDLE);
   // Last, after mod_dir's and mod_negotiation's fast redirects.
   ap_hook_fixups(fixups, nullptr, nullptr, APR_HOOK_REALLY_LAST);
+  ap_hook_check_config(check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_test_config(test_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_expr_lookup(expr_lookup, nullptr, nullptr, APR_HOOK_MIDDLE);
   APR_OPTIONAL_HOOK(ap, status_hook, status_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "client-type", AUTHZ_PROVIDER_VERSION,
                             &kClientTypeProvider, AP_AUTH_INTERNAL_PER_CONF);

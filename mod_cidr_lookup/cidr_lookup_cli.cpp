@@ -1,5 +1,7 @@
 // cidr-lookup: load CIDR lists exactly as mod_cidr_lookup does and look
 // addresses up in them, so a list can be tried before httpd is reloaded.
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -9,6 +11,7 @@
 
 #include "cidr_loader.h"
 #include "cidr_parse.h"
+#include "image_store.h"
 #include "prefix_table.h"
 
 namespace {
@@ -19,12 +22,17 @@ constexpr int kExitUsage = 2;
 
 void usage(std::FILE* out) {
   std::fputs(
-      "usage: cidr-lookup [-f PATH_OR_GLOB]... [-m MAPFILE]... [--check] [IP...]\n"
+      "usage: cidr-lookup [-f PATH_OR_GLOB]... [-m MAPFILE]... [--check] [--compile PATH] [IP...]\n"
+      "       cidr-lookup --image IMAGE [--check] [IP...]\n"
       "\n"
       "  -f, --file PATH_OR_GLOB  a list per file (the file name is the client type),\n"
       "                           like CIDRFile; a directory loads the files in it\n"
       "  -m, --map PATH_OR_GLOB   'CIDR TYPE' lines, like CIDRMap\n"
-      "  --check                  only validate the lists; exit 1 on any error\n"
+      "  --check                  only validate the lists (or the image); exit 1 on any error\n"
+      "  --compile PATH           write the table as an image: to PATH, or, when PATH is a\n"
+      "                           directory (httpd's image directory), under the name httpd\n"
+      "                           looks for (lists named by the paths httpd.conf uses)\n"
+      "  --image IMAGE            look up in (or check) an image instead of lists\n"
       "  -h, --help               this text\n"
       "\n"
       "Prints 'IP TYPE NETWORK' for each IP given, or for each line of standard\n"
@@ -61,9 +69,32 @@ bool print_lookup(const cidr::PrefixTable& table, std::string_view text) {
   return true;
 }
 
+// Writes the image: into PATH under httpd's name for it when PATH is a
+// directory, else as PATH.
+bool compile(const cidr::PrefixTable& table, const std::string& path) {
+  std::string error, written = path;
+  struct stat st;
+  bool ok;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    auto store = cidr::ImageStore::open_existing(path, error);
+    std::string name;
+    ok = store && store->write(table, name, error);
+    written = path + "/" + name;
+  } else {
+    ok = cidr::write_image_file(path, table, error);
+  }
+  if (!ok) {
+    std::fprintf(stderr, "cidr-lookup: %s\n", error.c_str());
+    return false;
+  }
+  std::printf("wrote %s\n", written.c_str());
+  return true;
+}
+
 int run(int argc, char** argv) {
   std::vector<cidr::ListSpec> specs;
   std::vector<std::string> ips;
+  std::string compile_to, image;
   bool check_only = false;
   bool options_done = false;
   for (int i = 1; i < argc; ++i) {
@@ -88,6 +119,16 @@ int run(int argc, char** argv) {
     } else if (arg == "--check") {
       check_only = true;
       continue;
+    } else if (arg == "--compile" || arg == "--image") {
+      if (!take_value(arg)) return kExitUsage;
+      (arg == "--compile" ? compile_to : image) = value;
+      continue;
+    } else if (arg.compare(0, 10, "--compile=") == 0) {
+      compile_to = arg.substr(10);
+      continue;
+    } else if (arg.compare(0, 8, "--image=") == 0) {
+      image = arg.substr(8);
+      continue;
     } else if (arg == "-h" || arg == "--help") {
       usage(stdout);
       return kExitOk;
@@ -110,29 +151,49 @@ int run(int argc, char** argv) {
     }
     specs.push_back(cidr::ListSpec{kind, value});
   }
-  if (specs.empty()) {
+  if (!image.empty() && (!specs.empty() || !compile_to.empty())) {
+    std::fputs("cidr-lookup: --image takes no lists and no --compile\n", stderr);
+    return kExitUsage;
+  }
+  if (specs.empty() && image.empty()) {
     std::fputs("cidr-lookup: no lists given (use -f or -m)\n", stderr);
     usage(stderr);
     return kExitUsage;
   }
 
-  // Operators run --check to see every problem at once, so keep them all.
-  cidr::Diagnostics diag(1000);
-  cidr::Loader loader;
-  for (const cidr::ListSpec& spec : specs) loader.load(spec, diag);
-  size_t files = loader.file_count();
   std::unique_ptr<cidr::PrefixTable> table;
-  if (!diag.has_errors()) table = loader.build(diag);
-  for (const std::string& w : diag.warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
-  for (const std::string& n : diag.notices()) std::fprintf(stderr, "notice: %s\n", n.c_str());
-  if (diag.has_errors()) {
-    for (const std::string& e : diag.errors()) std::fprintf(stderr, "%s\n", e.c_str());
-    return kExitFailed;
-  }
-  if (check_only) {
-    std::printf("OK: %zu networks (%zu IPv4, %zu IPv6), %zu client types, %zu files\n",
-                table->size(), table->size_v4(), table->size_v6(), table->type_count(), files);
-    return kExitOk;
+  if (!image.empty()) {
+    std::string error;
+    table = cidr::read_image_file(image, error);
+    if (!table) {
+      std::fprintf(stderr, "%s: not a usable image: %s\n", image.c_str(), error.c_str());
+      return kExitFailed;
+    }
+    if (check_only) {
+      std::printf("OK: image of %zu networks (%zu IPv4, %zu IPv6), %zu client types, %zu bytes\n",
+                  table->size(), table->size_v4(), table->size_v6(), table->type_count(),
+                  table->memory_bytes());
+      return kExitOk;
+    }
+  } else {
+    // Operators run --check to see every problem at once, so keep them all.
+    cidr::Diagnostics diag(1000);
+    cidr::Loader loader;
+    for (const cidr::ListSpec& spec : specs) loader.load(spec, diag);
+    size_t files = loader.file_count();
+    if (!diag.has_errors()) table = loader.build(diag);
+    for (const std::string& w : diag.warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    for (const std::string& n : diag.notices()) std::fprintf(stderr, "notice: %s\n", n.c_str());
+    if (diag.has_errors()) {
+      for (const std::string& e : diag.errors()) std::fprintf(stderr, "%s\n", e.c_str());
+      return kExitFailed;
+    }
+    if (!compile_to.empty() && !compile(*table, compile_to)) return kExitFailed;
+    if (check_only || !compile_to.empty()) {
+      std::printf("OK: %zu networks (%zu IPv4, %zu IPv6), %zu client types, %zu files\n",
+                  table->size(), table->size_v4(), table->size_v6(), table->type_count(), files);
+      if (ips.empty()) return kExitOk;
+    }
   }
 
   bool all_valid = true;

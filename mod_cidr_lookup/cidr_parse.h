@@ -98,7 +98,8 @@ enum class WarningKind {
   WritableList,      // a list file its group or others can write
   HostBits,          // host bits set below the prefix length
   DuplicateNetwork,  // a network listed twice, under two types
-  More,              // "... and N more warnings": those not kept
+  EmptyList,         // a list file without any entry
+  More,              // "... and N more warnings": those not kept (always last)
 };
 
 struct Warning {

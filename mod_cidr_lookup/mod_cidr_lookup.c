@@ -22,6 +22,11 @@ static const command_rec cidr_lookup_cmds[] = {
     AP_INIT_TAKE1("CIDRLookupNetworkEnv", cidr_lookup_cmd_network_env, NULL,
                   RSRC_CONF | ACCESS_CONF,
                   "an environment variable for the matched network in CIDR form, or off"),
+    AP_INIT_TAKE1("CIDRLookupReload", cidr_lookup_cmd_reload, NULL, RSRC_CONF,
+                  "how often children look for changed lists, in seconds, or off (default off)"),
+    AP_INIT_TAKE1(
+        "CIDRLookupOnError", cidr_lookup_cmd_on_error, NULL, RSRC_CONF,
+        "fail or keep: what a bad list does at startup and graceful restart (default fail)"),
     {NULL}};
 
 AP_DECLARE_MODULE(cidr_lookup) = {

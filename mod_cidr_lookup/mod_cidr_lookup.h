@@ -25,6 +25,8 @@ const char *cidr_lookup_cmd_default(cmd_parms *cmd, void *dconf, const char *arg
 const char *cidr_lookup_cmd_env(cmd_parms *cmd, void *dconf, const char *arg);
 const char *cidr_lookup_cmd_header(cmd_parms *cmd, void *dconf, const char *arg);
 const char *cidr_lookup_cmd_network_env(cmd_parms *cmd, void *dconf, const char *arg);
+const char *cidr_lookup_cmd_reload(cmd_parms *cmd, void *dconf, const char *arg);
+const char *cidr_lookup_cmd_on_error(cmd_parms *cmd, void *dconf, const char *arg);
 void cidr_lookup_register_hooks(apr_pool_t *p);
 
 #ifdef __cplusplus

@@ -1,24 +1,28 @@
 # mod_cidr_lookup: included by the top-level Makefile.
 #
-#   build/libcidr_lookup_core.a         the core: list parser, PrefixTable,
-#                                       list loader, list names
+#   build/libcidr_lookup_core.a         the core: list parser, PrefixTable and its
+#                                       builder, images and their directory,
+#                                       list loader, reloads, list names
 #   build/mod_cidr_lookup.so            the module
 #   build/cidr-lookup                   the list checker / lookup tool
-#   build/t/unit/test_cidr_lookup       Check unit tests of the core
-#   build/t/unit/test_cidr_names
+#   build/t/unit/test_cidr_*            Check unit tests of the core: parsing and
+#                                       loading, names, shapes, images, reloads
 #   build/t/bench/bench_cidr            micro-benchmark (BENCHES)
-#   build/t/fuzz/fuzz_cidr_parser       libFuzzer target (make fuzz only)
+#   build/t/bench/bench_cidr_dpdk       rte_lpm on the same lists (with libdpdk)
+#   build/t/fuzz/fuzz_cidr_parser       libFuzzer targets (make fuzz only): lists,
+#   build/t/fuzz/fuzz_cidr_image        table images
 
 CIDR_DIR := mod_cidr_lookup
 
 # Core: no httpd headers (see the object rules in the Makefile).
-CIDR_CORE_SRCS := $(addprefix $(CIDR_DIR)/, cidr_parse.cpp prefix_table.cpp cidr_loader.cpp \
-	cidr_names.cpp)
+CIDR_CORE_SRCS := $(addprefix $(CIDR_DIR)/, cidr_parse.cpp prefix_table.cpp table_builder.cpp \
+	table_image.cpp content_hash.cpp page_array.cpp cidr_loader.cpp cidr_names.cpp \
+	image_store.cpp reload_board.cpp table_holder.cpp list_reload.cpp)
 CIDR_CORE_OBJS := $(call OBJS_OF,$(CIDR_CORE_SRCS))
 
 # Glue: the module record and the hooks, compiled with httpd's headers.
 CIDR_GLUE_SRCS := $(addprefix $(CIDR_DIR)/, mod_cidr_lookup.c cidr_glue.cpp \
-	cidr_list_sets.cpp)
+	cidr_list_sets.cpp cidr_reload_glue.cpp)
 CIDR_GLUE_OBJS := $(call OBJS_OF,$(CIDR_GLUE_SRCS))
 
 # Archive.
@@ -31,14 +35,13 @@ $(BUILD)/mod_cidr_lookup.so: $(CIDR_GLUE_OBJS) $(CIDR_CORE_LIB) $(DELIVERY_LIB)
 	$(LINK_MODULE)
 
 # Unit tests.
-CIDR_TESTS := $(BUILD)/t/unit/test_cidr_lookup $(BUILD)/t/unit/test_cidr_names
-$(addprefix $(BUILD)/obj/t/unit/, test_cidr_lookup.o test_cidr_names.o): \
+CIDR_TEST_NAMES := test_cidr_lookup test_cidr_names test_cidr_shapes test_cidr_images \
+	test_cidr_reload
+CIDR_TESTS := $(addprefix $(BUILD)/t/unit/, $(CIDR_TEST_NAMES))
+$(addprefix $(BUILD)/obj/t/unit/, $(addsuffix .o, $(CIDR_TEST_NAMES))): \
 	OBJ_CXXFLAGS := -I$(CIDR_DIR)
 
-$(BUILD)/t/unit/test_cidr_lookup: $(BUILD)/obj/t/unit/test_cidr_lookup.o $(CIDR_CORE_LIB)
-	$(LINK_UNIT)
-
-$(BUILD)/t/unit/test_cidr_names: $(BUILD)/obj/t/unit/test_cidr_names.o $(CIDR_CORE_LIB)
+$(CIDR_TESTS): $(BUILD)/t/unit/%: $(BUILD)/obj/t/unit/%.o $(CIDR_CORE_LIB)
 	$(LINK_UNIT)
 
 # Tools and benches: plain programs on the core (compiled like it).
@@ -50,11 +53,27 @@ $(BUILD)/cidr-lookup: $(BUILD)/obj/$(CIDR_DIR)/cidr_lookup_cli.o $(CIDR_CORE_LIB
 $(BUILD)/t/bench/bench_cidr: $(BUILD)/obj/t/bench/bench_cidr.o $(CIDR_CORE_LIB)
 	$(LINK_PROGRAM)
 
+# DPDK's rte_lpm on the same lists (bench_cidr_shapes.py's anchor): only
+# where pkg-config finds libdpdk, which make bench installs (BENCH_PACKAGES).
+CIDR_DPDK_CFLAGS := $(shell pkg-config --cflags libdpdk 2>/dev/null)
+ifneq ($(CIDR_DPDK_CFLAGS),)
+$(BUILD)/obj/t/bench/bench_cidr_dpdk.o: OBJ_CXXFLAGS := -I$(CIDR_DIR) $(CIDR_DPDK_CFLAGS)
+$(BUILD)/t/bench/bench_cidr_dpdk: $(BUILD)/obj/t/bench/bench_cidr_dpdk.o $(CIDR_CORE_LIB)
+	$(call LINK_PROGRAM,$(shell pkg-config --libs libdpdk))
+BENCHES += $(BUILD)/t/bench/bench_cidr_dpdk
+endif
+
 # Fuzzers.
 $(BUILD)/t/fuzz/fuzz_cidr_parser: t/fuzz/fuzz_cidr_parser.cpp $(CIDR_CORE_SRCS) \
 		$(wildcard $(CIDR_DIR)/*.h)
 	@mkdir -p $(dir $@)
 	$(call FUZZ_SEED,fuzz_cidr_parser,cidr)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -I$(CIDR_DIR) -o $@ $< $(CIDR_CORE_SRCS)
+
+$(BUILD)/t/fuzz/fuzz_cidr_image: t/fuzz/fuzz_cidr_image.cpp $(CIDR_CORE_SRCS) \
+		$(wildcard $(CIDR_DIR)/*.h)
+	@mkdir -p $(dir $@)
+	$(call FUZZ_SEED,fuzz_cidr_image,cidr)
 	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -I$(CIDR_DIR) -o $@ $< $(CIDR_CORE_SRCS)
 
 # Registration.
@@ -63,4 +82,4 @@ GLUE_SRCS += $(CIDR_GLUE_SRCS)
 TOOLS += $(BUILD)/cidr-lookup
 UNIT_TESTS += $(CIDR_TESTS)
 BENCHES += $(BUILD)/t/bench/bench_cidr
-FUZZERS += $(BUILD)/t/fuzz/fuzz_cidr_parser
+FUZZERS += $(BUILD)/t/fuzz/fuzz_cidr_parser $(BUILD)/t/fuzz/fuzz_cidr_image

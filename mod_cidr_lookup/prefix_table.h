@@ -1,25 +1,47 @@
-// Longest-prefix-match tables for IPv4 and IPv6.
+// Longest-prefix-match tables for IPv4 and IPv6, and how they are laid out.
 //
-// A table is built once from a complete set of prefixes (sort, drop
-// duplicates, then lay out a multibit trie in flat arrays) and is read-only
-// afterwards, so lookups need no locking and a table built in the httpd parent
-// is shared copy-on-write by every child.
+// A table is read-only once built (table_builder.h), so lookups take no
+// lock. Its arrays use indexes and offsets, never pointers, so the same
+// bytes work wherever they are: in memory just built, or mapped from an
+// image file (table_image.h) that every child and generation shares.
 //
-// Trie layout (the Poptrie idea: bitmaps plus popcount instead of pointer
-// arrays). The first bits of the key index a flat array whose entries are a
-// result, a node or a check. A node covers the next 6 bits with two 64-bit
-// maps: `children` marks slots that continue into a child node, `leaf_starts`
-// marks slots where a run of equal leaves begins. A node's children are
-// contiguous, and so are its leaves, so a slot's child or leaf is a base plus
-// a popcount. A check stands for a whole subtree holding one prefix.
+// Layout of one family (the Poptrie idea, bitmaps plus popcount instead of
+// pointer arrays, with sparse subtrees kept as small sorted arrays):
+//
+//  - `top`: 2^top_bits entries, indexed by the key's first bits. IPv6
+//    lists share their first bits (2000::/3 and the like): those, the lead,
+//    are compared at once and the top array indexes the bits after them;
+//    an address off the lead gets the `outside` entry.
+//  - An entry (32 bits) is a Result (a match, or 0 for none), a node
+//    (kNodeTag | index) or a pool record (kPoolTag | offset in 8 bytes).
+//  - A node covers the next 6 bits in one cache line: `children` marks slots
+//    that continue into a child node (a node's children are contiguous, so
+//    a child is child_base plus a popcount), `leaf_starts` marks slots where
+//    a run of equal entries begins; the first runs sit in the node itself.
+//  - A bucket (pool record: an IPv4 line, or a list) holds a subtree with
+//    few prefixes as they are: keys and results sorted by length, scanned
+//    for the longest match. This bounds the memory of sparse lists: a host
+//    list costs its entries, not a node per 6 bits down to each host.
+//  - A skip (pool record) holds a subtree whose prefixes all share a long
+//    path: it compares the path at once, keeps the prefixes ending on it (as
+//    a bucket, for addresses that leave the path) and continues below it.
+//    So no shape of list needs a chain of one-child nodes.
+//
+// Every record and node reachable from a node has a larger index than the
+// node, and a skip never leads to a skip: a lookup always ends. Image
+// validation (table_image.cpp) checks exactly that, with every bound.
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "cidr_parse.h"
 
@@ -27,44 +49,84 @@ namespace cidr {
 
 // The result of a lookup: 0 for no match, else (type + 1) << 8 | length of
 // the matched prefix. The matched network is the address masked to that
-// length, so the tables never need to store networks.
+// length, so tables never store networks.
 using Result = uint32_t;
 inline Result make_result(uint16_t type, unsigned len) { return ((uint32_t(type) + 1) << 8) | len; }
 inline uint16_t result_type(Result r) { return uint16_t((r >> 8) - 1); }
 inline unsigned result_len(Result r) { return r & 0xff; }
+constexpr Result kMaxResult = (uint32_t(0xffff) + 1) << 8 | 0xff;
+// Distinct client types a table can hold (ids are 16 bits).
+constexpr size_t kMaxTypes = 65535;
 
-// Big tables are probed at random: on 4 KiB pages almost every probe of a
-// million-prefix table would also miss the TLB. Arrays of 2 MiB and more are
-// therefore 2 MiB aligned and offered to the kernel for transparent huge pages.
-void* alloc_table_memory(size_t bytes);
-void free_table_memory(void* p, size_t bytes);
-size_t table_allocation_size(size_t bytes);
+// Entries of `top`, of node leaves and of a skip's continuation.
+constexpr uint32_t kNodeTag = 0x80000000u;  // low 31 bits: node index
+constexpr uint32_t kPoolTag = 0x40000000u;  // low 30 bits: pool offset / 8 bytes
+constexpr uint32_t kNodeIndexMask = 0x7fffffffu;
+constexpr uint32_t kPoolIndexMask = 0x3fffffffu;
+static_assert(kMaxResult < kPoolTag, "results never carry a tag");
 
-template <typename T>
-struct TableAllocator {
-  using value_type = T;
-  TableAllocator() = default;
-  template <typename U>
-  TableAllocator(const TableAllocator<U>&) {}
-  T* allocate(size_t n) { return static_cast<T*>(alloc_table_memory(n * sizeof(T))); }
-  void deallocate(T* p, size_t n) { free_table_memory(p, n * sizeof(T)); }
-  template <typename U>
-  bool operator==(const TableAllocator<U>&) const {
-    return true;
-  }
-  template <typename U>
-  bool operator!=(const TableAllocator<U>&) const {
-    return false;
-  }
+constexpr unsigned kStride = 6;  // bits per node: 64 slots, one bitmap word
+constexpr unsigned kInlineLeaves = 10;
+
+struct alignas(64) TrieNode {
+  uint64_t children;     // slots continuing into a child node
+  uint64_t leaf_starts;  // slots starting a new run of equal entries
+  uint32_t child_base;   // index of the first child
+  uint32_t leaf_base;    // index in `leaves` of run kInlineLeaves, if any
+  uint32_t inline_leaves[kInlineLeaves];
 };
+static_assert(sizeof(TrieNode) == 64, "a node is one cache line");
 
-template <typename T>
-using TableVector = std::vector<T, TableAllocator<T>>;
-
-template <typename T>
-size_t table_vector_bytes(const TableVector<T>& v) {
-  return v.capacity() == 0 ? 0 : table_allocation_size(v.capacity() * sizeof(T));
+// Pool records, in 32-bit words from the record's start (records start on
+// 8-byte boundaries, so 64-bit keys are aligned):
+//   line:   IPv4 only, 1 to 4 entries compared at once (one SSE2 compare,
+//           no branch): [header][keys][masks][inherited result][results];
+//           masks are the prefix masks of the entries' lengths
+//   list:   [header][inherited result][keys][results], any length: IPv4
+//           keys 1 word each, IPv6 2 words (the first 64 bits, when no
+//           entry is longer than /64) or 4 (wide: all 128 bits)
+//   skip:   [header][continuation entry][path key][a list of the prefixes
+//           ending on the path]; path key: IPv4 2 words (one used), IPv6 4
+// Entries of lines and lists are sorted by length: the last match is the
+// longest.
+namespace record {
+enum class Kind : uint32_t { List = 0, Skip = 1, Line = 2 };
+constexpr uint32_t kCountMask = 0xffff;  // entries of a line or list
+constexpr unsigned kDepthShift = 16;     // skip: bits the path covers
+constexpr uint32_t kDepthMask = 0xff;
+constexpr unsigned kKindShift = 24;
+constexpr uint32_t kKindMask = 0x3;
+constexpr uint32_t kWideKeys = 1u << 26;  // IPv6 list with 128-bit keys
+constexpr size_t kHeaderWords = 2;
+constexpr size_t kLineSlots = 4;  // one 128-bit vector of keys
+constexpr size_t kSkipKeyWordsV4 = 2;
+constexpr size_t kSkipKeyWordsV6 = 4;
+// Words of a line of n entries; lookups read 4 keys and 4 masks whatever
+// n, so a line is at least that long (the extra lanes are ignored).
+inline size_t line_words(size_t n) {
+  size_t words = 3 * n + 2;
+  if (words < n + 1 + kLineSlots) words = n + 1 + kLineSlots;
+  return (words + 1) / 2 * 2;
 }
+
+inline Kind kind(uint32_t header) { return Kind((header >> kKindShift) & kKindMask); }
+inline uint32_t count(uint32_t header) { return header & kCountMask; }
+inline unsigned depth(uint32_t header) { return (header >> kDepthShift) & kDepthMask; }
+inline uint32_t list_header(uint32_t count, bool wide) {
+  return (uint32_t(Kind::List) << kKindShift) | (wide ? kWideKeys : 0) | count;
+}
+inline uint32_t line_header(uint32_t count) { return (uint32_t(Kind::Line) << kKindShift) | count; }
+inline uint32_t skip_header(unsigned depth) {
+  return (uint32_t(Kind::Skip) << kKindShift) | (uint32_t(depth) << kDepthShift);
+}
+// Words of a list's keys per entry.
+inline size_t key_words(bool v6, uint32_t header) { return !v6 ? 1 : (header & kWideKeys) ? 4 : 2; }
+inline uint64_t load_u64(const uint32_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+}  // namespace record
 
 // Without -mpopcnt, __builtin_popcountll is a libgcc call, and a function
 // compiled for POPCNT cannot be inlined into one that is not. So lookups come
@@ -72,57 +134,39 @@ size_t table_vector_bytes(const TableVector<T>& v) {
 // and the table picks one by asking the CPU once.
 bool cpu_has_popcount();
 
-template <typename Key>
-class MultibitTrie {
- public:
-  static constexpr unsigned kKeyBits = sizeof(Key) * 8;
-  static constexpr unsigned kStride = 6;
+// One family's arrays, wherever they live (built in memory or mapped).
+struct TrieSections {
+  uint32_t top_bits = 0;
+  uint32_t lead_bits = 0;  // IPv6: the bits every long prefix shares
+  uint64_t lead_hi = 0, lead_lo = 0;
+  uint32_t outside = 0;           // the entry of addresses off the lead: a result or a list
+  const uint32_t* top = nullptr;  // 2^top_bits entries
+  const TrieNode* nodes = nullptr;
+  size_t node_count = 0;
+  const uint32_t* leaves = nullptr;
+  size_t leaf_count = 0;
+  const uint32_t* pool = nullptr;
+  size_t pool_words = 0;
 
-  // keys: sorted ascending by (key, len), unique, left-aligned in Key and
-  // masked to their length.
-  void build(const Key* keys, const uint8_t* lens, const Result* results, size_t n);
+  size_t bytes() const {
+    return (size_t(1) << top_bits) * sizeof(uint32_t) + node_count * sizeof(TrieNode) +
+           leaf_count * sizeof(uint32_t) + pool_words * sizeof(uint32_t);
+  }
+};
+
+// Lookups over one family's arrays. Key: IPv4 addresses sit in the top 32
+// bits of a uint64_t (so that nodes past bit 32 read zeros, as IPv6 keys
+// never need), IPv6 addresses fill a U128.
+template <typename Key>
+struct Trie : TrieSections {
+  static constexpr unsigned kKeyBits = sizeof(Key) * 8;
+  static constexpr bool kV6 = sizeof(Key) == 16;
 
   // The longest match for key: a Result, 0 if none. Always inlined: both
   // variants sit behind one well-predicted branch in PrefixTable, and an
   // out-of-line call per lookup costs more than the lookup itself.
   template <bool kHwPopcount>
   __attribute__((always_inline)) Result find(Key key) const;
-
-  size_t memory_bytes() const {
-    return table_vector_bytes(direct_) + table_vector_bytes(wide_) +
-           table_vector_bytes(wide_entries_) + table_vector_bytes(nodes_) +
-           table_vector_bytes(leaves_) + table_vector_bytes(checks_);
-  }
-  bool wide() const { return !wide_.empty(); }
-  size_t node_count() const { return nodes_.size(); }
-  size_t check_count() const { return checks_.size(); }
-
- private:
-  // An entry of direct_ or leaves_: a Result, or one of these tagged indexes.
-  static constexpr uint32_t kNodeFlag = 0x80000000u;   // into nodes_
-  static constexpr uint32_t kCheckFlag = 0x40000000u;  // into checks_
-  static constexpr uint32_t kIndexMask = 0x3fffffffu;
-
-  // One cache line: most nodes have few leaf runs, and keeping the first
-  // ones next to the bitmaps saves a dependent memory access per lookup.
-  static constexpr unsigned kInlineLeaves = 10;
-  struct alignas(64) Node {
-    uint64_t children;     // slots continuing into a child node
-    uint64_t leaf_starts;  // slots starting a new run of equal leaves
-    uint32_t child_base;   // index in nodes_ of the first child
-    uint32_t leaf_base;    // index in leaves_ of leaf run kInlineLeaves, if any
-    uint32_t inline_leaves[kInlineLeaves];
-  };
-  static_assert(sizeof(Node) == 64, "a node is one cache line");
-
-  // A subtree holding a single prefix, however deep: one comparison instead
-  // of a chain of one-child nodes (IPv6 /48s below a /16 would otherwise
-  // cost a node every 6 bits).
-  struct Check {
-    uint64_t key[sizeof(Key) / 8];
-    Result result;     // when the key matches the prefix
-    Result inherited;  // otherwise
-  };
 
   template <bool kHw>
   static unsigned popcount(uint64_t v) {
@@ -141,66 +185,129 @@ class MultibitTrie {
     return unsigned((v * 0x0101010101010101ull) >> 56);
   }
 
-  static Key check_key(const Check& c) {
-    Key k = 0;
-    for (size_t i = 0; i < sizeof(Key) / 8; ++i) k = Key(k << 32 << 32) | c.key[i];
-    return k;
+  // Whether `key` lies on a skip's path (its first `depth` bits).
+  static bool on_path(const uint32_t* rec, Key key, unsigned depth) {
+    if constexpr (kV6) {
+      U128 path = (U128(record::load_u64(rec + 2)) << 64) | record::load_u64(rec + 4);
+      return ((key ^ path) >> (kKeyBits - depth)) == 0;
+    } else {
+      return ((uint32_t(key >> 32) ^ rec[2]) >> (32 - depth)) == 0;
+    }
   }
 
-  static unsigned chunk(Key key, unsigned offset, unsigned width) {
-    return unsigned((key << offset) >> (kKeyBits - width));
+  static const uint32_t* skip_bucket(const uint32_t* rec) {
+    return rec + record::kHeaderWords + (kV6 ? record::kSkipKeyWordsV6 : record::kSkipKeyWordsV4);
   }
-  uint32_t add_check(Key key, Result result, Result inherited);
-  uint32_t subtree_entry(unsigned depth, const Key* keys, const uint8_t* lens,
-                         const Result* results, size_t lo, size_t hi, Result inherited);
-  void build_node(uint32_t index, unsigned depth, const Key* keys, const uint8_t* lens,
-                  const Result* results, size_t lo, size_t hi, Result inherited);
-  bool build_wide(const Key* keys, const uint8_t* lens, const Result* results, size_t n);
-  void clear();
 
-  // Either direct_ (entries for the first direct_bits_ bits) or, for the
-  // largest IPv4 tables, wide_: 2^24 16-bit ids into wide_entries_. A
-  // million-prefix table does not fit in cache, so each trie level would be
-  // a memory access; indexing by 24 bits resolves nearly every IPv4 lookup
-  // with one random access, in half the memory 32-bit entries would take.
-  unsigned direct_bits_ = 1;
-  TableVector<uint32_t> direct_ = TableVector<uint32_t>(2, 0);
-  TableVector<uint16_t> wide_;
-  TableVector<uint32_t> wide_entries_;
-  TableVector<Node> nodes_;
-  TableVector<uint32_t> leaves_;
-  TableVector<Check> checks_;
+  // The longest entry of an IPv4 line that holds key, else its inherited
+  // result. A lookup of a big table waits on memory, and how many lookups
+  // the CPU keeps in flight depends on how few instructions each takes: so
+  // all entries are compared at once, and the answer is picked without a
+  // branch (lane i's result is results[i + 1], results[0] the inherited).
+  static Result scan_line(const uint32_t* rec, uint64_t key) {
+    const uint32_t k = uint32_t(key >> 32);
+    const uint32_t n = record::count(rec[0]);
+    const uint32_t* keys = rec + 1;
+    const uint32_t* masks = keys + n;
+    const uint32_t* results = masks + n;
+#if defined(__SSE2__)
+    __m128i x = _mm_set1_epi32(int(k));
+    __m128i diff = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(keys)), x);
+    __m128i held = _mm_and_si128(diff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(masks)));
+    __m128i hit = _mm_cmpeq_epi32(held, _mm_setzero_si128());
+    unsigned lanes = unsigned(_mm_movemask_ps(_mm_castsi128_ps(hit))) & ((1u << n) - 1);
+#else
+    unsigned lanes = 0;
+    for (uint32_t i = 0; i < n; ++i) lanes |= unsigned(((k ^ keys[i]) & masks[i]) == 0) << i;
+#endif
+    // Entries are sorted by length: the highest lane that matches is the
+    // longest; with none, bit 0 picks the inherited result.
+    unsigned pick = (lanes << 1) | 1;
+    return results[31 - unsigned(__builtin_clz(pick))];
+  }
+
+  // The longest entry of a list that holds key (entries are sorted by
+  // length, so the last match wins), else its inherited result.
+  static Result scan(const uint32_t* rec, Key key) {
+    const uint32_t n = record::count(rec[0]);
+    Result best = rec[1];
+    const uint32_t* keys = rec + record::kHeaderWords;
+    if constexpr (!kV6) {
+      const uint32_t k = uint32_t(key >> 32);
+      const uint32_t* results = keys + n;
+      for (uint32_t i = 0; i < n; ++i) {
+        Result r = results[i];
+        best = ((k ^ keys[i]) >> (32 - result_len(r))) == 0 ? r : best;
+      }
+    } else if (!(rec[0] & record::kWideKeys)) {
+      const uint64_t k = uint64_t(key >> 64);
+      const uint32_t* results = keys + 2 * size_t(n);
+      for (uint32_t i = 0; i < n; ++i) {
+        Result r = results[i];
+        best = ((k ^ record::load_u64(keys + 2 * i)) >> (64 - result_len(r))) == 0 ? r : best;
+      }
+    } else {
+      const uint32_t* results = keys + 4 * size_t(n);
+      for (uint32_t i = 0; i < n; ++i) {
+        Result r = results[i];
+        U128 e = (U128(record::load_u64(keys + 4 * i)) << 64) | record::load_u64(keys + 4 * i + 2);
+        best = ((key ^ e) >> (kKeyBits - result_len(r))) == 0 ? r : best;
+      }
+    }
+    return best;
+  }
 };
 
 template <typename Key>
 template <bool kHw>
-inline __attribute__((always_inline)) Result MultibitTrie<Key>::find(Key key) const {
-  size_t top = size_t(key >> (kKeyBits - direct_bits_));
-  uint32_t e = wide_.empty() ? direct_[top] : wide_entries_[wide_[top]];
+inline __attribute__((always_inline)) Result Trie<Key>::find(Key key) const {
+  Key rest = key;
+  if constexpr (kV6) {
+    if (lead_bits != 0) {
+      U128 lead = (U128(lead_hi) << 64) | lead_lo;
+      if (((key ^ lead) >> (kKeyBits - lead_bits)) != 0) {
+        return outside & kPoolTag ? scan(pool + size_t(outside & kPoolIndexMask) * 2, key)
+                                  : outside;
+      }
+      rest = key << lead_bits;
+    }
+  }
+  uint32_t e = top[size_t(rest >> (kKeyBits - top_bits))];
   // The bits not consumed yet, at the top: shifting a 128-bit key by a
   // constant per level is far cheaper than by a variable offset.
-  Key rest = key << direct_bits_;
-  while (e & kNodeFlag) {
-    const Node& node = nodes_[e & kIndexMask];
-    unsigned slot = unsigned(rest >> (kKeyBits - kStride));
-    uint64_t bit = uint64_t(1) << slot;
-    if (node.children & bit) {
-      e = kNodeFlag | (node.child_base + popcount<kHw>(node.children & (bit - 1)));
-      rest <<= kStride;
-      continue;
+  rest <<= top_bits;
+  for (;;) {
+    if (e & kNodeTag) {
+      const TrieNode& node = nodes[e & kNodeIndexMask];
+      unsigned slot = unsigned(rest >> (kKeyBits - kStride));
+      uint64_t bit = uint64_t(1) << slot;
+      if (node.children & bit) {
+        e = kNodeTag | (node.child_base + popcount<kHw>(node.children & (bit - 1)));
+        rest <<= kStride;
+        continue;
+      }
+      // (bit << 1) - 1 wraps to all ones for slot 63, which is the mask wanted.
+      unsigned rank = popcount<kHw>(node.leaf_starts & ((bit << 1) - 1)) - 1;
+      e = rank < kInlineLeaves ? node.inline_leaves[rank]
+                               : leaves[node.leaf_base + rank - kInlineLeaves];
     }
-    // (bit << 1) - 1 wraps to all ones for slot 63, which is the mask wanted.
-    unsigned rank = popcount<kHw>(node.leaf_starts & ((bit << 1) - 1)) - 1;
-    e = rank < kInlineLeaves ? node.inline_leaves[rank]
-                             : leaves_[node.leaf_base + rank - kInlineLeaves];
-    break;
+    if (!(e & kPoolTag)) return e;
+    const uint32_t* rec = pool + size_t(e & kPoolIndexMask) * 2;
+    const record::Kind kind = record::kind(rec[0]);
+    if constexpr (!kV6) {
+      if (kind == record::Kind::Line) return scan_line(rec, key);
+    }
+    if (kind == record::Kind::Skip) {
+      const unsigned depth = record::depth(rec[0]);
+      if (on_path(rec, key, depth)) {
+        e = rec[1];
+        rest = key << depth;
+        continue;
+      }
+      rec = skip_bucket(rec);
+    }
+    return scan(rec, key);
   }
-  if (e & kCheckFlag) {
-    const Check& c = checks_[e & kIndexMask];
-    unsigned len = result_len(c.result);  // >= 1: checks sit below the direct array
-    return ((key ^ check_key(c)) >> (kKeyBits - len)) == 0 ? c.result : c.inherited;
-  }
-  return e;
 }
 
 struct Match {
@@ -208,8 +315,48 @@ struct Match {
   Prefix network;
 };
 
+// Where a table came from; stored in its image.
+struct TableInfo {
+  uint64_t identity = 0;     // of the list files it was built from (cidr_loader.h)
+  uint64_t config_key = 0;   // of the directives that named them (0: none)
+  int64_t built_at = 0;      // Unix seconds
+  uint64_t load_micros = 0;  // reading, parsing and building
+  uint64_t warning_total = 0;
+};
+
+// Everything a table is made of: the two families' arrays, the type names
+// (NUL-terminated, at name_offsets into names), and per type the prefixes of
+// each family (type_counts[2 * id] IPv4, [2 * id + 1] IPv6).
+struct TableParts {
+  TrieSections v4;
+  TrieSections v6;
+  uint64_t count_v4 = 0;
+  uint64_t count_v6 = 0;
+  const uint32_t* name_offsets = nullptr;
+  size_t type_count = 0;
+  const char* names = nullptr;
+  size_t names_bytes = 0;
+  const uint32_t* type_counts = nullptr;
+};
+
+// Owns the memory a table's parts point into (arrays just built, or a mapped
+// image), and frees it with the table.
+class TableStorage {
+ public:
+  virtual ~TableStorage() = default;
+  // Whether the memory is a mapped image file.
+  virtual bool mapped() const = 0;
+  // See PrefixTable::settle(); points `parts` at where the arrays are now.
+  virtual void settle(TableParts& /*parts*/) {}
+};
+
 class PrefixTable {
  public:
+  PrefixTable(std::unique_ptr<TableStorage> storage, const TableParts& parts, const TableInfo& info,
+              std::vector<Warning> warnings);
+  PrefixTable(const PrefixTable&) = delete;
+  PrefixTable& operator=(const PrefixTable&) = delete;
+
   // Returns false when nothing matches. An IPv4-mapped IPv6 address is
   // matched against the IPv4 prefixes.
   bool lookup(const Address& addr, Match& m) const {
@@ -242,74 +389,41 @@ class PrefixTable {
   // Raw network-order bytes as found in a sockaddr: 4 for IPv4, 16 for IPv6.
   bool lookup_bytes(const unsigned char* bytes, size_t size, Match& m) const;
 
-  const std::string& type_name(uint16_t id) const { return types_[id]; }
-  size_t type_count() const { return types_.size(); }
-  size_t size_v4() const { return size_v4_; }
-  size_t size_v6() const { return size_v6_; }
-  size_t size() const { return size_v4_ + size_v6_; }
-  // Everything the table holds, counted by what was allocated.
+  // NUL-terminated; lives as long as the table.
+  const char* type_name(uint16_t id) const { return names_[id]; }
+  size_t type_count() const { return names_.size(); }
+  // How many prefixes of `family` have type `id`.
+  uint32_t type_prefixes(uint16_t id, Family family) const {
+    return parts_.type_counts[2 * size_t(id) + (family == Family::V4 ? 0 : 1)];
+  }
+  size_t size_v4() const { return size_t(parts_.count_v4); }
+  size_t size_v6() const { return size_t(parts_.count_v6); }
+  size_t size() const { return size_v4() + size_v6(); }
+  // The bytes of its arrays and names (an image adds a header and padding).
   size_t memory_bytes() const;
-  // Whether the IPv4 side uses the 24-bit top array (for tests and figures).
-  bool v4_wide() const { return v4_.wide(); }
+
+  const TableInfo& info() const { return info_; }
+  void set_info(const TableInfo& info) { info_ = info; }
+  // The warnings its lists gave when it was built (the first ones; info()
+  // counts them all).
+  const std::vector<Warning>& warnings() const { return warnings_; }
+  const TableParts& parts() const { return parts_; }
+  bool mapped() const { return storage_->mapped(); }
+  // For a table just built that lookups will use from memory (not through
+  // its image): moves its big arrays onto huge pages where the kernel gives
+  // them (a probe of a big table would otherwise miss the TLB too). Not for
+  // a table about to be written as an image: that would copy for nothing.
+  void settle();
 
  private:
-  friend class TableBuilder;
-
+  std::unique_ptr<TableStorage> storage_;
+  TableParts parts_;
+  TableInfo info_;
+  std::vector<Warning> warnings_;
+  std::vector<const char*> names_;
   bool hw_popcount_ = cpu_has_popcount();
-  size_t size_v4_ = 0;
-  size_t size_v6_ = 0;
-  std::vector<std::string> types_;
-  MultibitTrie<uint64_t> v4_;
-  MultibitTrie<U128> v6_;
-};
-
-// Collects prefixes in load order, then builds a PrefixTable. Where the
-// same network is added twice, the first one added wins; if the two name
-// different types, build() warns with both locations.
-class TableBuilder {
- public:
-  static constexpr size_t kMaxTypes = 65535;
-
-  // Returns the id of a type name, adding it if new; throws std::length_error
-  // past kMaxTypes distinct types.
-  uint16_t intern_type(std::string_view name);
-  // Registers a file (or other origin) name for diagnostics.
-  uint32_t add_source(std::string name);
-  void add(const Prefix& p, uint16_t type, uint32_t source, uint32_t line);
-
-  size_t entry_count() const { return v4_.size() + v6_.size(); }
-  const std::string& source_name(uint32_t id) const { return sources_[id]; }
-
-  // Leaves the builder empty (its type names move into the table).
-  std::unique_ptr<PrefixTable> build(Diagnostics& diag);
-
- private:
-  struct Entry4 {
-    uint32_t net;
-    uint32_t seq;
-    uint16_t type;
-    uint8_t len;
-  };
-  struct Entry6 {
-    U128 net;
-    uint32_t seq;
-    uint16_t type;
-    uint8_t len;
-  };
-  struct Location {
-    uint32_t source;
-    uint32_t line;
-  };
-
-  void duplicate_warning(Diagnostics& diag, const Prefix& p, uint32_t kept_seq, uint16_t kept_type,
-                         uint32_t dropped_seq, uint16_t dropped_type) const;
-
-  std::vector<std::string> types_;
-  std::unordered_map<std::string, uint16_t> type_ids_;
-  std::vector<std::string> sources_;
-  std::vector<Location> locations_;  // indexed by seq, the load order
-  std::vector<Entry4> v4_;
-  std::vector<Entry6> v6_;
+  Trie<uint64_t> v4_;
+  Trie<U128> v6_;
 };
 
 }  // namespace cidr

@@ -21,6 +21,7 @@ BUILD = REPO / "build"
 # (name, command). Binary benches are built by `make build-all` plus BENCHES.
 BENCHES = [
     ("cidr_lookup core", [str(BUILD / "t" / "bench" / "bench_cidr")]),
+    ("cidr_lookup shapes", [sys.executable, str(REPO / "t" / "bench" / "bench_cidr_shapes.py")]),
     ("cidr_lookup http", [sys.executable, str(REPO / "t" / "bench" / "bench_cidr_http.py")]),
     ("syslog", [sys.executable, str(REPO / "t" / "bench" / "bench_syslog.py")]),
     ("scribe", [sys.executable, str(REPO / "t" / "bench" / "bench_scribe.py")]),

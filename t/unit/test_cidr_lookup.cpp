@@ -1,7 +1,5 @@
 // Unit tests of mod_cidr_lookup's core: parsing, loading, longest-prefix
-// matching, and a randomized comparison with a reference matcher.
-#include <check.h>
-
+// matching.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +15,7 @@
 #include "cidr_loader.h"
 #include "cidr_parse.h"
 #include "prefix_table.h"
+#include "test_cidr_fixture.h"
 
 using cidr::Address;
 using cidr::Diagnostics;
@@ -26,17 +25,6 @@ using cidr::Match;
 using cidr::Prefix;
 using cidr::PrefixTable;
 using cidr::U128;
-
-// ck_assert(x) hands NULL to a printf-style parameter, which g++ warns about
-// in C++; this wrapper always passes a format string.
-#define CHECK(expr) ck_assert_msg((expr), "%s", #expr)
-// ck_assert_str_eq evaluates its arguments more than once, which would leave
-// it comparing dead temporaries.
-#define CHECK_STR(a, b)                                                                       \
-  do {                                                                                        \
-    const std::string got_ = (a), want_ = (b);                                                \
-    ck_assert_msg(got_ == want_, "%s: got '%s', want '%s'", #a, got_.c_str(), want_.c_str()); \
-  } while (0)
 
 namespace {
 
@@ -84,7 +72,7 @@ std::string lookup(const PrefixTable& t, const char* addr_text) {
   ck_assert_msg(cidr::parse_address(addr_text, a), "bad address %s", addr_text);
   Match m;
   if (!t.lookup(a, m)) return "-";
-  return t.type_name(m.type) + " " + cidr::format_prefix(m.network);
+  return std::string(t.type_name(m.type)) + " " + cidr::format_prefix(m.network);
 }
 
 bool contains(const std::vector<std::string>& lines, const std::string& needle) {
@@ -524,9 +512,9 @@ START_TEST(test_lpm_mapped_entries_and_bytes) {
   CHECK_STR(lookup(*t, "::ffff:198.51.100.1"), "plain 198.51.100.0/24");
   Match m;
   const unsigned char v4[4] = {198, 51, 100, 9};
-  CHECK(t->lookup_bytes(v4, 4, m) && t->type_name(m.type) == "plain");
+  CHECK(t->lookup_bytes(v4, 4, m) && std::string(t->type_name(m.type)) == "plain");
   unsigned char v6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1};
-  CHECK(t->lookup_bytes(v6, 16, m) && t->type_name(m.type) == "mapped-entry");
+  CHECK(t->lookup_bytes(v6, 16, m) && std::string(t->type_name(m.type)) == "mapped-entry");
   v6[10] = 0;  // now ::c000:201, an IPv6 address
   CHECK(!t->lookup_bytes(v6, 16, m));
   CHECK(!t->lookup_bytes(v4, 3, m));
@@ -544,127 +532,8 @@ START_TEST(test_empty_table) {
 }
 END_TEST
 
-// ---- randomized comparison with a reference matcher --------------------------------
-
-// The obvious matcher: one hash set per prefix length, longest length first.
-class Reference {
- public:
-  explicit Reference(Family f) : family_(f), by_len_(cidr::family_bits(f) + 1) {}
-  void add(const Prefix& p, uint16_t type) {
-    if (by_len_[p.len].emplace(p.value, type).second) ++count_;
-  }
-  // -1: no match; else type * 256 + len.
-  long find(U128 addr) const {
-    for (int len = int(by_len_.size()) - 1; len >= 0; --len) {
-      auto it = by_len_[len].find(addr & cidr::prefix_mask(family_, unsigned(len)));
-      if (it != by_len_[len].end()) return long(it->second) * 256 + len;
-    }
-    return -1;
-  }
-  size_t size() const { return count_; }
-
- private:
-  struct Hash {
-    size_t operator()(U128 v) const {
-      return size_t(uint64_t(v) * 0x9E3779B97F4A7C15ull ^
-                    uint64_t(v >> 64) * 0xC2B2AE3D27D4EB4Full);
-    }
-  };
-  Family family_;
-  std::vector<std::unordered_map<U128, uint16_t, Hash>> by_len_;
-  size_t count_ = 0;
-};
-
-U128 random_bits(std::mt19937_64& rng, Family f) {
-  U128 v = (U128(rng()) << 64) | rng();
-  return f == Family::V4 ? (v & 0xffffffffu) : v;
-}
-
-// Prefixes that nest and cluster like real lists: lengths spread over the
-// whole range, half of them inside an earlier prefix; `cluster_bits` > 0
-// puts them all below a few random tops so that subtrees get deep.
-// Returns whether the IPv4 table came out in wide layout.
-// host_share percent of the prefixes are hosts, the others min_len to max_len long.
-bool compare_random(Family f, size_t nprefixes, size_t naddrs, uint64_t seed, int host_share,
-                    unsigned min_len = 0, unsigned max_len = 128) {
-  std::mt19937_64 rng(seed);
-  const unsigned width = cidr::family_bits(f);
-  std::vector<Prefix> prefixes;
-  cidr::TableBuilder builder;
-  Reference ref(f);
-  uint16_t types[5];
-  for (int i = 0; i < 5; ++i) types[i] = builder.intern_type("t" + std::to_string(i));
-  uint32_t src = builder.add_source("random");
-  for (size_t i = 0; i < nprefixes; ++i) {
-    unsigned len = unsigned(rng() % 100) < unsigned(host_share)
-                       ? width
-                       : min_len + unsigned(rng() % (std::min(width, max_len) - min_len + 1));
-    U128 addr = random_bits(rng, f);
-    if (!prefixes.empty() && rng() % 2 == 0) {
-      const Prefix& outer = prefixes[rng() % prefixes.size()];
-      if (outer.len < len) addr = outer.value | (addr & ~cidr::prefix_mask(f, outer.len));
-    }
-    Prefix p{f, uint8_t(len), addr & cidr::prefix_mask(f, len)};
-    uint16_t type = types[rng() % 5];
-    prefixes.push_back(p);
-    builder.add(p, type, src, uint32_t(i + 1));
-    ref.add(p, type);  // the first one added wins in both
-  }
-  Diagnostics diag(0);
-  auto table = builder.build(diag);
-  ck_assert_uint_eq(table->size(), ref.size());
-
-  for (size_t i = 0; i < naddrs; ++i) {
-    U128 a;
-    switch (i % 3) {
-      case 0:
-        a = random_bits(rng, f);
-        break;
-      default: {  // inside a listed prefix, often at its edges
-        const Prefix& p = prefixes[rng() % prefixes.size()];
-        U128 host = random_bits(rng, f) & ~cidr::prefix_mask(f, p.len);
-        if (i % 7 == 0) host = 0;
-        if (i % 11 == 0) host = ~cidr::prefix_mask(f, p.len);
-        a = p.value | host;
-      }
-    }
-    Match m;
-    bool hit = table->lookup(Address{f, a}, m);
-    long want = ref.find(a);
-    long got = hit ? long(m.type) * 256 + m.network.len : -1;
-    if (got != want) {
-      ck_abort_msg("%s: got %ld want %ld", cidr::format_address(Address{f, a}).c_str(), got, want);
-    }
-    if (hit) CHECK(m.network.value == (a & cidr::prefix_mask(f, m.network.len)));
-  }
-  return table->v4_wide();
-}
-
-START_TEST(test_random_v4_small) { compare_random(Family::V4, 200, 20000, 1, 5); }
-END_TEST
-
-START_TEST(test_random_v4_medium) { compare_random(Family::V4, 30000, 100000, 2, 10); }
-END_TEST
-
-START_TEST(test_random_v4_hosts) { compare_random(Family::V4, 50000, 100000, 3, 60); }
-END_TEST
-
-START_TEST(test_random_v6_small) { compare_random(Family::V6, 300, 20000, 4, 5); }
-END_TEST
-
-START_TEST(test_random_v6_medium) { compare_random(Family::V6, 40000, 100000, 5, 10); }
-END_TEST
-
-// Large enough for the 24-bit wide top array.
-START_TEST(test_random_v4_wide) { CHECK(compare_random(Family::V4, 700000, 200000, 6, 1, 16, 24)); }
-END_TEST
-
-// Scattered /32s need more distinct top entries than the wide array holds:
-// the build falls back to the narrow layout and must still be right.
-START_TEST(test_random_v4_wide_fallback) {
-  CHECK(!compare_random(Family::V4, 650000, 150000, 7, 95));
-}
-END_TEST
+// Randomized comparisons with a reference matcher, shape by shape, are in
+// test_cidr_shapes.cpp.
 
 // ---- build order -----------------------------------------------------------------
 
@@ -727,18 +596,6 @@ Suite* cidr_suite() {
   tcase_add_test(lpm, test_result_independent_of_order);
   suite_add_tcase(s, lpm);
 
-  TCase* random = tcase_create("random");
-  tcase_add_checked_fixture(random, setup, teardown);
-  // Sanitizer builds run these several times slower than Check's 4 s default.
-  tcase_set_timeout(random, 300);
-  tcase_add_test(random, test_random_v4_small);
-  tcase_add_test(random, test_random_v4_medium);
-  tcase_add_test(random, test_random_v4_hosts);
-  tcase_add_test(random, test_random_v6_small);
-  tcase_add_test(random, test_random_v6_medium);
-  tcase_add_test(random, test_random_v4_wide);
-  tcase_add_test(random, test_random_v4_wide_fallback);
-  suite_add_tcase(s, random);
   return s;
 }
 
@@ -746,10 +603,7 @@ Suite* cidr_suite() {
 
 int main() {
   apr_initialize();
-  SRunner* runner = srunner_create(cidr_suite());
-  srunner_run_all(runner, CK_NORMAL);
-  int failed = srunner_ntests_failed(runner);
-  srunner_free(runner);
+  int status = cidr_test::run_suite(cidr_suite());
   apr_terminate();
-  return failed == 0 ? 0 : 1;
+  return status;
 }

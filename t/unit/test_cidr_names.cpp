@@ -13,28 +13,13 @@
 #include "cidr_loader.h"
 #include "cidr_names.h"
 #include "cidr_parse.h"
-
-// After the C++ headers: check.h defines macros (fail) that libstdc++ uses.
-#include <check.h>
-
-#define CHECK(expr) ck_assert_msg((expr), "%s", #expr)
+#include "test_cidr_fixture.h"
 
 namespace {
 
-std::string g_dir;
-
-void make_dir() {
-  char tmpl[] = "/tmp/cidr-names-XXXXXX";
-  ck_assert_ptr_nonnull(mkdtemp(tmpl));
-  g_dir = tmpl;
-}
-
-void remove_dir() {
-  std::string cmd = "rm -rf '" + g_dir + "'";
-  ck_assert_int_eq(std::system(cmd.c_str()), 0);
-}
-
-void write_file(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+using cidr_test::make_dir;
+using cidr_test::remove_dir;
+using cidr_test::write_file;
 
 bool any_contains(const std::vector<std::string>& v, const std::string& s) {
   for (const std::string& x : v) {
@@ -93,14 +78,14 @@ END_TEST
 START_TEST(only_regular_files_within_the_cap) {
   std::string text, error;
   bool writable = true;
-  std::string fifo = g_dir + "/fifo.txt";
+  std::string fifo = cidr_test::dir() + "/fifo.txt";
   ck_assert_int_eq(mkfifo(fifo.c_str(), 0644), 0);
   CHECK(!cidr::read_list_file(fifo, text, error, writable));  // returns, no writer needed
   CHECK(error.find("not a regular file") != std::string::npos);
   CHECK(!cidr::read_list_file("/dev/null", text, error, writable));
-  CHECK(!cidr::read_list_file(g_dir, text, error, writable));
+  CHECK(!cidr::read_list_file(cidr_test::dir(), text, error, writable));
 
-  std::string huge = g_dir + "/huge.txt";
+  std::string huge = cidr_test::dir() + "/huge.txt";
   int fd = open(huge.c_str(), O_CREAT | O_WRONLY, 0644);
   ck_assert_int_ge(fd, 0);
   ck_assert_int_eq(ftruncate(fd, off_t(cidr::kMaxListFileBytes) + 1), 0);
@@ -108,7 +93,7 @@ START_TEST(only_regular_files_within_the_cap) {
   CHECK(!cidr::read_list_file(huge, text, error, writable));
   CHECK(error.find("more than the limit") != std::string::npos);
 
-  std::string ok = g_dir + "/ok.txt";
+  std::string ok = cidr_test::dir() + "/ok.txt";
   write_file(ok, "10.0.0.0/8\n");
   ck_assert_int_eq(chmod(ok.c_str(), 0644), 0);
   CHECK(cidr::read_list_file(ok, text, error, writable));
@@ -126,18 +111,19 @@ START_TEST(only_regular_files_within_the_cap) {
 END_TEST
 
 START_TEST(directory_skips_backups_with_a_notice) {
-  write_file(g_dir + "/office.txt", "10.0.0.0/8\n");
-  write_file(g_dir + "/office.txt~", "10.0.0.0/8\n");
-  write_file(g_dir + "/#office.txt#", "10.0.0.0/8\n");
-  write_file(g_dir + "/office.txt.dpkg-old", "10.0.0.0/8\n");
-  ck_assert_int_eq(mkfifo((g_dir + "/pipe").c_str(), 0644), 0);
+  write_file(cidr_test::dir() + "/office.txt", "10.0.0.0/8\n");
+  write_file(cidr_test::dir() + "/office.txt~", "10.0.0.0/8\n");
+  write_file(cidr_test::dir() + "/#office.txt#", "10.0.0.0/8\n");
+  write_file(cidr_test::dir() + "/office.txt.dpkg-old", "10.0.0.0/8\n");
+  ck_assert_int_eq(mkfifo((cidr_test::dir() + "/pipe").c_str(), 0644), 0);
   cidr::Diagnostics diag;
-  std::vector<std::string> files = cidr::expand_pattern(g_dir, diag);
+  std::vector<std::string> files = cidr::expand_pattern(cidr_test::dir(), diag);
   ck_assert_uint_eq(files.size(), 1u);
-  CHECK(files[0] == g_dir + "/office.txt");
+  CHECK(files[0] == cidr_test::dir() + "/office.txt");
   ck_assert_uint_eq(diag.notices().size(), 1u);
   CHECK(diag.notices()[0] ==
-        g_dir + ": skipped backup files: #office.txt#, office.txt.dpkg-old, office.txt~");
+        cidr_test::dir() +
+            ": skipped backup files: #office.txt#, office.txt.dpkg-old, office.txt~");
 }
 END_TEST
 
@@ -157,10 +143,4 @@ static Suite* names_suite() {
   return s;
 }
 
-int main() {
-  SRunner* sr = srunner_create(names_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
-}
+int main() { return cidr_test::run_suite(names_suite()); }

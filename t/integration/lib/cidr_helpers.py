@@ -61,3 +61,43 @@ def recording_backend():
     yield server
     server.shutdown()
     server.server_close()
+
+
+# What mod_headers echoes of the module's answer on every response, so that
+# a static file shows which table answered (no CGI fork per request).
+ECHO_TYPE = 'Header always set X-Seen-Type "%{X_CLIENT_TYPE}e"'
+
+
+def seen_type(response):
+    """The client type a response was answered with ("(null)": none)."""
+    return response.headers.get("X-Seen-Type")
+
+
+def replace_list(path, text):
+    """Writes a list as operators should: beside it, then renamed into place,
+    so that no reader ever sees it half written."""
+    tmp = path.with_name("." + path.name + ".new")
+    tmp.write_text(text)
+    tmp.rename(path)
+    return path
+
+
+def image_dir(httpd):
+    """Where httpd keeps table images (DefaultRuntimeDir/cidr-lookup)."""
+    return httpd.root / "run" / "cidr-lookup"
+
+
+def images(httpd):
+    """The table images httpd keeps, by name."""
+    d = image_dir(httpd)
+    return sorted(d.glob("*.cidr")) if d.is_dir() else []
+
+
+def bulk_map(count, type_name, seed=5):
+    """`count` distinct /24s in 10.0.0.0/8 under one type, as CIDRMap
+    lines: a table that takes a measurable time to build, and that never
+    covers the loopback clients of the tests."""
+    import random
+    rng = random.Random(seed)
+    nets = rng.sample(range(1 << 16), count)
+    return "".join(f"10.{n >> 8}.{n & 255}.0/24 {type_name}\n" for n in nets)
