@@ -12,10 +12,13 @@
 #include <ctime>
 #include <utility>
 
+#include "path_walk.h"
 #include "table_image.h"
 
 namespace cidr {
 namespace {
+
+using delivery::Fd;
 
 constexpr mode_t kDirMode = 0755;
 constexpr mode_t kImageMode = 0644;
@@ -30,22 +33,6 @@ bool has_suffix(const std::string& s, const char* suffix) {
   size_t n = std::strlen(suffix);
   return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
 }
-
-// An owned file descriptor.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 // Names of the entries of a directory fd.
 std::vector<std::string> entries_of(int dir_fd) {
