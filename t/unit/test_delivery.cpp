@@ -828,7 +828,7 @@ START_TEST(queue_peek_and_release) {
   const size_t cost = RecordQueue::cost("tag", line + "0000");
   RecordQueue q(cost * 400);
   auto body = [&](int i) {
-    char n[8];
+    char n[16];
     std::snprintf(n, sizeof n, "%04d", i);
     return line + n;
   };
