@@ -295,7 +295,16 @@ bool load_source(Generation& g, TableSource& src, server_rec* s) {
   if (g.store) {
     std::string why;
     table = g.store->open(identity, parent_only, why);
-    if (!why.empty()) {
+    uid_t owner = 0;
+    if (!table && g.children_uid != g.parent_uid && g.store->owner_of(identity, owner) &&
+        owner == g.children_uid) {
+      // Written by a child at a reload: expected, and never taken by the
+      // parent (anything running as User may have changed it since).
+      add_note(s, APLOG_DEBUG,
+               "CL0019: lists of " + src.origin + ": the image " +
+                   cidr::ImageStore::image_name(identity) +
+                   " a child wrote at a reload is not used by the parent; it builds its own");
+    } else if (!why.empty()) {
       add_note(s, APLOG_WARNING,
                image_problem(src, "the image " + cidr::ImageStore::image_name(identity) + " in " +
                                       g.store->path() + " was refused (" + why +

@@ -149,9 +149,16 @@ FileStamp stamp_of(const struct stat& st) {
   return s;
 }
 
-// A file's part of a set's identity: its kind and name, then its bytes,
-// then their count.
+// What a table built from given lists means. Raised whenever a table built
+// from the same bytes would answer differently (a parser or builder fix
+// without a layout change): images of the older meaning, which outlive
+// package upgrades in the runtime directory, then match no identity.
+constexpr uint64_t kTableMeaning = 1;
+
+// A file's part of a set's identity: the tables' meaning, its kind and name,
+// then its bytes, then their count.
 void hash_file_start(ContentHash& h, FileKind kind, const std::string& path) {
+  h.update_u64(kTableMeaning);
   h.update_text(kind_word(kind));
   h.update_text(path);
 }

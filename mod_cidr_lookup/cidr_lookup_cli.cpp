@@ -188,7 +188,14 @@ int run(int argc, char** argv) {
       for (const std::string& e : diag.errors()) std::fprintf(stderr, "%s\n", e.c_str());
       return kExitFailed;
     }
-    if (!compile_to.empty() && !compile(*table, compile_to)) return kExitFailed;
+    if (!compile_to.empty()) {
+      // Named after the lists as given: with the paths httpd.conf names,
+      // CIDRLookupOnError keep finds this image too.
+      cidr::TableInfo info = table->info();
+      info.config_key = cidr::specs_key(specs);
+      table->set_info(info);
+      if (!compile(*table, compile_to)) return kExitFailed;
+    }
     if (check_only || !compile_to.empty()) {
       std::printf("OK: %zu networks (%zu IPv4, %zu IPv6), %zu client types, %zu files\n",
                   table->size(), table->size_v4(), table->size_v6(), table->type_count(), files);

@@ -9,6 +9,7 @@
 // its current step: builds look at the stop flag as they go.
 // Glue only: includes httpd headers.
 #include <poll.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -142,7 +143,19 @@ void start_reloads(apr_pool_t* pchild, server_rec* s) {
   }
   // Before this child serves a request.
   t->reloader->catch_up();
-  t->thread = std::thread(run, t);
+  // Every signal blocked in the thread (it inherits the mask): the MPM's
+  // signals stay with httpd's own threads, whatever the MPM did before
+  // child_init.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  try {
+    t->thread = std::thread(run, t);
+  } catch (...) {
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    throw;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   apr_pool_pre_cleanup_register(pchild, t, stop_thread);
   if (logchain::join_policy_for_mpm() == delivery::ChildSenders::Join::Never) {
     t->thread.detach();

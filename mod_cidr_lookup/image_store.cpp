@@ -91,7 +91,8 @@ std::unique_ptr<PrefixTable> read_image_file(const std::string& path, std::strin
     error = "cannot open: " + errno_text();
     return nullptr;
   }
-  return map_image(fd.get(), ImageExpectation{}, error);
+  // Whoever's file it is: read, never mapped shared.
+  return map_image(fd.get(), ImageExpectation{}, error, ImageAccess::Copy);
 }
 
 ImageStore::ImageStore(int dir_fd, std::string path) : fd_(dir_fd), path_(std::move(path)) {}
@@ -168,6 +169,16 @@ std::string ImageStore::image_name(uint64_t identity) {
 }
 
 bool ImageStore::write(const PrefixTable& table, std::string& name, std::string& error) const {
+  return write_to(table, name, error, nullptr);
+}
+
+bool ImageStore::write(const PrefixTable& table, std::string& name, std::string& error,
+                       ImageDigest& digest) const {
+  return write_to(table, name, error, &digest);
+}
+
+bool ImageStore::write_to(const PrefixTable& table, std::string& name, std::string& error,
+                          ImageDigest* digest) const {
   name = image_name(table.info().identity);
   const std::string temp = temp_name(name);
   Fd fd(::openat(fd_, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -178,7 +189,7 @@ bool ImageStore::write(const PrefixTable& table, std::string& name, std::string&
   }
   bool ok = ::fchmod(fd.get(), kImageMode) == 0;
   if (!ok) error = "cannot set the mode of " + path_ + "/" + temp + ": " + errno_text();
-  ok = ok && write_image(fd.get(), table, error);
+  ok = ok && write_image(fd.get(), table, error, digest);
   if (ok && ::renameat(fd_, temp.c_str(), fd_, name.c_str()) != 0) {
     error = "cannot rename " + temp + " to " + name + " in " + path_ + ": " + errno_text();
     ok = false;
@@ -190,6 +201,7 @@ bool ImageStore::write(const PrefixTable& table, std::string& name, std::string&
 std::unique_ptr<PrefixTable> ImageStore::open_file(const std::string& name,
                                                    const TrustedWriters& writers,
                                                    bool check_identity, uint64_t identity,
+                                                   const ImageDigest* digest,
                                                    std::string& why) const {
   why.clear();
   // Non-blocking: a FIFO put there must not hang the reader; it is refused
@@ -216,15 +228,30 @@ std::unique_ptr<PrefixTable> ImageStore::open_file(const std::string& name,
     why = "writable by its group or by others";
     return nullptr;
   }
+  const bool roots = st.st_uid == 0;
+  if (!roots && !digest) {
+    why = "written by a child (uid " + std::to_string(st.st_uid) +
+          "), and no digest of it was published: anything running as that user may have "
+          "written it";
+    return nullptr;
+  }
   ImageExpectation expect;
   expect.check_identity = check_identity;
   expect.identity = identity;
-  return map_image(fd.get(), expect, why);
+  expect.digest = roots ? nullptr : digest;
+  return map_image(fd.get(), expect, why, roots ? ImageAccess::Shared : ImageAccess::Copy);
 }
 
 std::unique_ptr<PrefixTable> ImageStore::open(uint64_t identity, const TrustedWriters& writers,
-                                              std::string& why) const {
-  return open_file(image_name(identity), writers, true, identity, why);
+                                              std::string& why, const ImageDigest* digest) const {
+  return open_file(image_name(identity), writers, true, identity, digest, why);
+}
+
+bool ImageStore::owner_of(uint64_t identity, uid_t& uid) const {
+  struct stat st;
+  if (::fstatat(fd_, image_name(identity).c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
+  uid = st.st_uid;
+  return true;
 }
 
 std::unique_ptr<PrefixTable> ImageStore::newest_for(uint64_t config_key,
@@ -249,7 +276,7 @@ std::unique_ptr<PrefixTable> ImageStore::newest_for(uint64_t config_key,
   }
   if (newest.empty()) return nullptr;
   std::string why;
-  return open_file(newest, writers, false, 0, why);
+  return open_file(newest, writers, false, 0, nullptr, why);
 }
 
 void ImageStore::collect(const std::vector<std::string>& keep) const {

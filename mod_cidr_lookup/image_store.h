@@ -14,9 +14,11 @@
 // trusted writers (root; User too where children reload), that neither its
 // group nor others can write, whose checksum and structure are right and
 // whose identity is the one asked for. Anything else is rebuilt from the
-// lists. The parent trusts only what root wrote: an image a child wrote
-// could be truncated under it by anything running as User (a CGI script),
-// and a truncated mapping is a SIGBUS.
+// lists. Only an image root owns is mapped shared. One a child wrote may be
+// changed or truncated at any time by code running as User (a CGI script):
+// it is read into the reader's own memory, and used only when its bytes
+// have the SHA-256 its builder published on the generation's board (which
+// such code cannot reach). The parent trusts only what root wrote.
 //
 // No httpd headers: unit-tested on its own.
 #pragma once
@@ -29,6 +31,7 @@
 #include <vector>
 
 #include "prefix_table.h"
+#include "table_image.h"
 
 namespace cidr {
 
@@ -81,11 +84,18 @@ class ImageStore {
   // into place, mode 0644). Returns its name, or false with the reason.
   bool write(const PrefixTable& table, std::string& name, std::string& error) const;
 
-  // The image of `identity`, mapped and checked, when there is one its
-  // writers are trusted for. Null otherwise; `why` says why one was
-  // refused, and stays empty when there was none.
+  // The image of `identity`, mapped (or read) and checked, when there is
+  // one its writers are trusted for. One that root does not own is used
+  // only with `digest`, and only when its bytes have it. Null otherwise;
+  // `why` says why one was refused, and stays empty when there was none.
   std::unique_ptr<PrefixTable> open(uint64_t identity, const TrustedWriters& writers,
-                                    std::string& why) const;
+                                    std::string& why, const ImageDigest* digest = nullptr) const;
+  // Writes `table` (as write()) and gives the digest of what was written.
+  bool write(const PrefixTable& table, std::string& name, std::string& error,
+             ImageDigest& digest) const;
+
+  // Who owns the image of `identity`; false when there is none.
+  bool owner_of(uint64_t identity, uid_t& uid) const;
 
   // The newest trusted image built for config_key (CIDRLookupOnError keep),
   // or null.
@@ -101,7 +111,9 @@ class ImageStore {
  private:
   std::unique_ptr<PrefixTable> open_file(const std::string& name, const TrustedWriters& writers,
                                          bool check_identity, uint64_t identity,
-                                         std::string& why) const;
+                                         const ImageDigest* digest, std::string& why) const;
+  bool write_to(const PrefixTable& table, std::string& name, std::string& error,
+                ImageDigest* digest) const;
 
   int fd_;
   std::string path_;

@@ -55,6 +55,13 @@ void ListReloader::round(int64_t now) {
   for (State& s : sources_) {
     check_stop(stop_);
     s.holder->retire();
+    if (s.unplaced.table) {
+      // Built or mapped already: only a free slot was missing.
+      Unplaced u = std::move(s.unplaced);
+      s.unplaced = Unplaced();
+      place(s, std::move(u.table), u.identity, u.stamps, u.files);
+      continue;
+    }
     // One source failing (out of memory, a full disk) must not keep the
     // others from their round; a stop ends the round at once.
     try {
@@ -95,7 +102,9 @@ void ListReloader::check(State& s, int64_t now) {
     s.stamps = stamps;  // the same bytes (touched, copied over with the same content)
     return;
   }
-  if (s.slot->published.load() == identity && adopt(s, identity, stamps, files)) return;
+  if (s.slot->published.load() == identity &&
+      adopt(s, identity, stamps, files) != Adoption::Unavailable)
+    return;
   if (s.slot->failed.load() == identity) {
     s.stamps = stamps;  // reported already, by whichever child tried
     return;
@@ -114,21 +123,35 @@ void ListReloader::check(State& s, int64_t now) {
   release_build(*s.slot, self);
 }
 
-// Maps the published image of `identity` and switches to it.
-bool ListReloader::adopt(State& s, uint64_t identity, uint64_t stamps,
-                         const std::vector<ListFile>& files) {
+// Maps the published image of `identity` and switches to it. A child's
+// image is read and checked against the digest its builder published.
+ListReloader::Adoption ListReloader::adopt(State& s, uint64_t identity, uint64_t stamps,
+                                           const std::vector<ListFile>& files) {
+  ImageDigest digest;
+  published_digest(*s.slot, digest.bytes);
   std::string why;
-  std::shared_ptr<const PrefixTable> table = store_.open(identity, trusted_, why);
+  std::shared_ptr<const PrefixTable> table = store_.open(identity, trusted_, why, &digest);
   if (!table) {
     trouble(s, identity,
             "the image " + ImageStore::image_name(identity) + " another child built " +
                 (why.empty() ? "is gone" : "was refused: " + why) + "; trying again");
-    return false;
+    return Adoption::Unavailable;
   }
-  if (!s.holder->install(table)) return false;  // every slot still leased: next round
+  Adoption a = place(s, std::move(table), identity, stamps, files);
+  if (a == Adoption::Switched)
+    report_(ReloadEvent::Switched, s.origin, ImageStore::image_name(identity));
+  return a;
+}
+
+ListReloader::Adoption ListReloader::place(State& s, std::shared_ptr<const PrefixTable> table,
+                                           uint64_t identity, uint64_t stamps,
+                                           const std::vector<ListFile>& files) {
+  if (!s.holder->install(table)) {
+    s.unplaced = Unplaced{std::move(table), identity, stamps, files};
+    return Adoption::Deferred;  // every slot still leased: next round
+  }
   now_using(s, identity, stamps, files);
-  report_(ReloadEvent::Switched, s.origin, ImageStore::image_name(identity));
-  return true;
+  return Adoption::Switched;
 }
 
 void ListReloader::build(State& s, const std::vector<ListFile>& files, uint64_t identity,
@@ -159,17 +182,15 @@ void ListReloader::build(State& s, const std::vector<ListFile>& files, uint64_t 
   info.config_key = s.config_key;
   built->set_info(info);
   std::string name, error;
-  if (!store_.write(*built, name, error)) {
+  ImageDigest digest;
+  if (!store_.write(*built, name, error, digest)) {
     trouble(s, info.identity, error + "; trying again");
     return;
   }
-  std::string why;
-  std::shared_ptr<const PrefixTable> mapped = store_.open(info.identity, trusted_, why);
-  if (!mapped) {
-    trouble(s, info.identity, "the image just written was refused: " + why + "; trying again");
-    return;
-  }
-  s.slot->published.store(info.identity);
+  // This child uses the table it built; its siblings read the image, which
+  // must have the digest of what was written (the file is User's).
+  std::shared_ptr<const PrefixTable> mapped = std::move(built);
+  publish(*s.slot, info.identity, digest.bytes);
   s.slot->reloads.fetch_add(1);
   s.slot->reloaded_at.store(now);
   char seconds[32];
@@ -178,7 +199,7 @@ void ListReloader::build(State& s, const std::vector<ListFile>& files, uint64_t 
           std::to_string(mapped->size_v4()) + " IPv4 and " + std::to_string(mapped->size_v6()) +
               " IPv6 prefixes, " + std::to_string(mapped->type_count()) +
               " client types, loaded in " + seconds + " s, image " + name);
-  if (s.holder->install(mapped)) now_using(s, info.identity, stamps, files);
+  place(s, std::move(mapped), info.identity, stamps, files);
 }
 
 void ListReloader::trouble(State& s, uint64_t identity, const std::string& text) {

@@ -77,17 +77,31 @@ class ListReloader {
   void round(int64_t now);
 
  private:
+  // A table ready to be switched to while every holder slot was still
+  // leased (long requests): switched to at the next round, not built again.
+  struct Unplaced {
+    std::shared_ptr<const PrefixTable> table;
+    uint64_t identity = 0;
+    uint64_t stamps = 0;
+    std::vector<ListFile> files;
+  };
   struct State : WatchedSource {
     uint64_t pending = 0;   // stamps seen once, to be seen again before acting
     uint64_t troubled = 0;  // the identity a Problem was reported for (once)
+    Unplaced unplaced;
   };
+  enum class Adoption { Switched, Deferred, Unavailable };
 
   // A Problem, reported once per identity of the lists; tried again
   // every round all the same.
   void trouble(State& s, uint64_t identity, const std::string& text);
 
   void check(State& s, int64_t now);
-  bool adopt(State& s, uint64_t identity, uint64_t stamps, const std::vector<ListFile>& files);
+  Adoption adopt(State& s, uint64_t identity, uint64_t stamps, const std::vector<ListFile>& files);
+  // Switches to `table`, or keeps it for the next round when no slot is
+  // free. Switched or Deferred.
+  Adoption place(State& s, std::shared_ptr<const PrefixTable> table, uint64_t identity,
+                 uint64_t stamps, const std::vector<ListFile>& files);
   void build(State& s, const std::vector<ListFile>& files, uint64_t identity, uint64_t stamps,
              int64_t now);
   void now_using(State& s, uint64_t identity, uint64_t stamps, const std::vector<ListFile>& files);

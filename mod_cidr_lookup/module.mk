@@ -25,6 +25,9 @@ CIDR_GLUE_SRCS := $(addprefix $(CIDR_DIR)/, mod_cidr_lookup.c cidr_glue.cpp \
 	cidr_list_sets.cpp cidr_reload_glue.cpp)
 CIDR_GLUE_OBJS := $(call OBJS_OF,$(CIDR_GLUE_SRCS))
 
+# What the core links: libcrypto (SHA-256 of table images, table_image.cpp).
+CIDR_LIBS := -lcrypto
+
 # Archive.
 CIDR_CORE_LIB := $(BUILD)/libcidr_lookup_core.a
 $(CIDR_CORE_LIB): $(CIDR_CORE_OBJS)
@@ -32,7 +35,7 @@ $(CIDR_CORE_LIB): $(CIDR_CORE_OBJS)
 
 # Module: glue, then the core, then the shared code (its status board).
 $(BUILD)/mod_cidr_lookup.so: $(CIDR_GLUE_OBJS) $(CIDR_CORE_LIB) $(DELIVERY_LIB)
-	$(LINK_MODULE)
+	$(call LINK_MODULE,$(CIDR_LIBS))
 
 # Unit tests.
 CIDR_TEST_NAMES := test_cidr_lookup test_cidr_names test_cidr_shapes test_cidr_images \
@@ -42,16 +45,16 @@ $(addprefix $(BUILD)/obj/t/unit/, $(addsuffix .o, $(CIDR_TEST_NAMES))): \
 	OBJ_CXXFLAGS := -I$(CIDR_DIR)
 
 $(CIDR_TESTS): $(BUILD)/t/unit/%: $(BUILD)/obj/t/unit/%.o $(CIDR_CORE_LIB)
-	$(LINK_UNIT)
+	$(call LINK_UNIT,$(CIDR_LIBS))
 
 # Tools and benches: plain programs on the core (compiled like it).
 $(BUILD)/obj/t/bench/bench_cidr.o: OBJ_CXXFLAGS := -I$(CIDR_DIR)
 
 $(BUILD)/cidr-lookup: $(BUILD)/obj/$(CIDR_DIR)/cidr_lookup_cli.o $(CIDR_CORE_LIB)
-	$(LINK_PROGRAM)
+	$(call LINK_PROGRAM,$(CIDR_LIBS))
 
 $(BUILD)/t/bench/bench_cidr: $(BUILD)/obj/t/bench/bench_cidr.o $(CIDR_CORE_LIB)
-	$(LINK_PROGRAM)
+	$(call LINK_PROGRAM,$(CIDR_LIBS))
 
 # DPDK's rte_lpm on the same lists (bench_cidr_shapes.py's anchor): only
 # where pkg-config finds libdpdk, which make bench installs (BENCH_PACKAGES).
@@ -59,7 +62,7 @@ CIDR_DPDK_CFLAGS := $(shell pkg-config --cflags libdpdk 2>/dev/null)
 ifneq ($(CIDR_DPDK_CFLAGS),)
 $(BUILD)/obj/t/bench/bench_cidr_dpdk.o: OBJ_CXXFLAGS := -I$(CIDR_DIR) $(CIDR_DPDK_CFLAGS)
 $(BUILD)/t/bench/bench_cidr_dpdk: $(BUILD)/obj/t/bench/bench_cidr_dpdk.o $(CIDR_CORE_LIB)
-	$(call LINK_PROGRAM,$(shell pkg-config --libs libdpdk))
+	$(call LINK_PROGRAM,$(shell pkg-config --libs libdpdk) $(CIDR_LIBS))
 BENCHES += $(BUILD)/t/bench/bench_cidr_dpdk
 endif
 
@@ -68,13 +71,13 @@ $(BUILD)/t/fuzz/fuzz_cidr_parser: t/fuzz/fuzz_cidr_parser.cpp $(CIDR_CORE_SRCS) 
 		$(wildcard $(CIDR_DIR)/*.h)
 	@mkdir -p $(dir $@)
 	$(call FUZZ_SEED,fuzz_cidr_parser,cidr)
-	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -I$(CIDR_DIR) -o $@ $< $(CIDR_CORE_SRCS)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -I$(CIDR_DIR) -o $@ $< $(CIDR_CORE_SRCS) $(CIDR_LIBS)
 
 $(BUILD)/t/fuzz/fuzz_cidr_image: t/fuzz/fuzz_cidr_image.cpp $(CIDR_CORE_SRCS) \
 		$(wildcard $(CIDR_DIR)/*.h)
 	@mkdir -p $(dir $@)
 	$(call FUZZ_SEED,fuzz_cidr_image,cidr)
-	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -I$(CIDR_DIR) -o $@ $< $(CIDR_CORE_SRCS)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -I$(CIDR_DIR) -o $@ $< $(CIDR_CORE_SRCS) $(CIDR_LIBS)
 
 # Registration.
 MODULES += $(BUILD)/mod_cidr_lookup.so

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <cerrno>
+#include <cstring>
 #include <new>
 
 namespace cidr {
@@ -17,25 +18,52 @@ ReloadBoard::ReloadBoard(size_t sources) : count_(sources) {
 
 ReloadBoard::~ReloadBoard() { ::munmap(slots_, bytes_); }
 
+void publish(ReloadSlot& slot, uint64_t identity, const unsigned char (&digest)[32]) {
+  for (int i = 0; i < 4; ++i) {
+    uint64_t word;
+    std::memcpy(&word, digest + 8 * i, 8);
+    slot.published_digest[i].store(word, std::memory_order_relaxed);
+  }
+  slot.published.store(identity, std::memory_order_release);
+}
+
+void published_digest(const ReloadSlot& slot, unsigned char (&digest)[32]) {
+  for (int i = 0; i < 4; ++i) {
+    const uint64_t word = slot.published_digest[i].load(std::memory_order_acquire);
+    std::memcpy(digest + 8 * i, &word, 8);
+  }
+}
+
 Liveness process_liveness(pid_t pid) {
   return ::kill(pid, 0) == 0 || errno == EPERM ? Liveness::Alive : Liveness::Gone;
 }
 
+namespace {
+uint64_t claim_word(pid_t pid, int64_t since) {
+  return uint64_t(uint32_t(pid)) << 32 | uint32_t(since);
+}
+pid_t claim_pid(uint64_t word) { return pid_t(uint32_t(word >> 32)); }
+int64_t claim_since(uint64_t word) { return int64_t(uint32_t(word)); }
+}  // namespace
+
 bool claim_build(ReloadSlot& slot, pid_t self, int64_t now, int64_t stale_seconds,
                  LivenessProbe probe) {
-  int32_t current = slot.builder.load();
+  uint64_t current = slot.builder.load();
   if (current != 0) {
-    bool stale = now - slot.builder_since.load() >= stale_seconds;
-    if (current != self && probe(current) == Liveness::Alive && !stale) return false;
+    const pid_t pid = claim_pid(current);
+    const bool stale = uint32_t(now) - uint32_t(claim_since(current)) >= uint64_t(stale_seconds);
+    if (pid != self && probe(pid) == Liveness::Alive && !stale) return false;
   }
-  if (!slot.builder.compare_exchange_strong(current, int32_t(self))) return false;
-  slot.builder_since.store(now);
-  return true;
+  // The word read is the one replaced: a claim made meanwhile, with its
+  // own time, makes this one fail.
+  return slot.builder.compare_exchange_strong(current, claim_word(self, now));
 }
 
 void release_build(ReloadSlot& slot, pid_t self) {
-  int32_t expected = int32_t(self);
-  slot.builder.compare_exchange_strong(expected, 0);
+  uint64_t current = slot.builder.load();
+  while (current != 0 && claim_pid(current) == self &&
+         !slot.builder.compare_exchange_weak(current, 0)) {
+  }
 }
 
 }  // namespace cidr

@@ -18,18 +18,27 @@
 namespace cidr {
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free &&
-                  std::atomic<int64_t>::is_always_lock_free &&
-                  std::atomic<int32_t>::is_always_lock_free,
+                  std::atomic<int64_t>::is_always_lock_free,
               "board slots are shared between processes");
 
 struct alignas(64) ReloadSlot {
-  std::atomic<uint64_t> published;     // identity of the newest image built (0: none yet)
-  std::atomic<uint64_t> failed;        // identity whose lists failed to load, reported
-  std::atomic<int32_t> builder;        // pid of the child building now, 0: none
-  std::atomic<int64_t> builder_since;  // Unix seconds it started
-  std::atomic<uint64_t> reloads;       // builds published
-  std::atomic<int64_t> reloaded_at;    // Unix seconds of the last
+  // The SHA-256 of the newest image built, stored before `published` names
+  // it: a sibling reads `published`, then this, and uses the image only if
+  // its bytes have it (a later build may change it meanwhile: the image is
+  // then refused and looked at again next round).
+  std::atomic<uint64_t> published_digest[4];
+  std::atomic<uint64_t> published;  // identity of the newest image built (0: none yet)
+  std::atomic<uint64_t> failed;     // identity whose lists failed to load, reported
+  // Who builds now and since when, one word (pid << 32 | Unix seconds) so
+  // that a claim and its time change together: 0 when nobody builds.
+  std::atomic<uint64_t> builder;
+  std::atomic<uint64_t> reloads;     // builds published
+  std::atomic<int64_t> reloaded_at;  // Unix seconds of the last
 };
+
+// The digest published with `published` (see ReloadSlot).
+void publish(ReloadSlot& slot, uint64_t identity, const unsigned char (&digest)[32]);
+void published_digest(const ReloadSlot& slot, unsigned char (&digest)[32]);
 
 class ReloadBoard {
  public:

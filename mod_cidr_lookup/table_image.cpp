@@ -1,11 +1,13 @@
 #include "table_image.h"
 
+#include <openssl/evp.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -105,8 +107,14 @@ bool decode_warnings(const unsigned char* p, size_t size, std::vector<Warning>& 
   return at == size;
 }
 
-// Writes everything, retrying short writes.
-bool write_all(int fd, const void* data, size_t size, std::string& error) {
+// Writes everything, retrying short writes, and adds it to `digest` (may be
+// null).
+bool write_all(int fd, const void* data, size_t size, std::string& error,
+               EVP_MD_CTX* digest = nullptr) {
+  if (digest && size && EVP_DigestUpdate(digest, data, size) != 1) {
+    error = "cannot compute the image's digest";
+    return false;
+  }
   const char* p = static_cast<const char*>(data);
   while (size > 0) {
     ssize_t n = ::write(fd, p, size < kWriteChunk ? size : kWriteChunk);
@@ -512,6 +520,20 @@ class MappedImage : public ImageBytes {
   size_t size_;
 };
 
+// An image read into memory of this process's own, read-only once filled.
+class CopiedImage : public ImageBytes {
+ public:
+  CopiedImage(void* base, size_t size) : base_(base), size_(size) {}
+  ~CopiedImage() override { ::munmap(base_, size_); }
+  bool mapped() const override { return false; }
+  const unsigned char* data() const override { return static_cast<const unsigned char*>(base_); }
+  size_t size() const override { return size_; }
+
+ private:
+  void* base_;
+  size_t size_;
+};
+
 class BorrowedBytes : public ImageBytes {
  public:
   BorrowedBytes(const void* data, size_t size) : data_(data), size_(size) {}
@@ -526,7 +548,7 @@ class BorrowedBytes : public ImageBytes {
 
 }  // namespace
 
-bool write_image(int fd, const PrefixTable& table, std::string& error) {
+bool write_image(int fd, const PrefixTable& table, std::string& error, ImageDigest* digest) {
   const TableParts& parts = table.parts();
   const TableInfo& info = table.info();
   std::string warnings = encode_warnings(table.warnings());
@@ -553,17 +575,35 @@ bool write_image(int fd, const PrefixTable& table, std::string& error) {
   h.checksum = checksum_of(h, layout);
 
   static const unsigned char kZeros[kSectionAlign] = {};
-  if (!write_all(fd, &h, sizeof(h), error)) return false;
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> sha(digest ? EVP_MD_CTX_new() : nullptr,
+                                                         EVP_MD_CTX_free);
+  EVP_MD_CTX* sum = sha.get();
+  if (digest && (!sum || EVP_DigestInit_ex(sum, EVP_sha256(), nullptr) != 1)) {
+    error = "cannot compute the image's digest";
+    return false;
+  }
+  if (!write_all(fd, &h, sizeof(h), error, sum)) return false;
   uint64_t at = sizeof(h);
   for (const Piece& p : layout.pieces()) {
-    if (!write_all(fd, kZeros, size_t(p.offset - at), error)) return false;
-    if (!write_all(fd, p.data, size_t(p.bytes), error)) return false;
+    if (!write_all(fd, kZeros, size_t(p.offset - at), error, sum)) return false;
+    if (!write_all(fd, p.data, size_t(p.bytes), error, sum)) return false;
     at = p.offset + p.bytes;
   }
-  return write_all(fd, kZeros, size_t(layout.end() - at), error);
+  if (!write_all(fd, kZeros, size_t(layout.end() - at), error, sum)) return false;
+  unsigned int length = 0;
+  if (sum && EVP_DigestFinal_ex(sum, digest->bytes, &length) != 1) {
+    error = "cannot compute the image's digest";
+    return false;
+  }
+  return true;
 }
 
-std::unique_ptr<PrefixTable> map_image(int fd, const ImageExpectation& expect, std::string& error) {
+bool ImageDigest::operator==(const ImageDigest& o) const {
+  return std::memcmp(bytes, o.bytes, sizeof bytes) == 0;
+}
+
+std::unique_ptr<PrefixTable> map_image(int fd, const ImageExpectation& expect, std::string& error,
+                                       ImageAccess access) {
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     error = std::string("cannot examine: ") + std::strerror(errno);
@@ -578,12 +618,44 @@ std::unique_ptr<PrefixTable> map_image(int fd, const ImageExpectation& expect, s
     return nullptr;
   }
   size_t size = size_t(st.st_size);
-  void* base = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-  if (base == MAP_FAILED) {
-    error = std::string("cannot map: ") + std::strerror(errno);
-    return nullptr;
+  std::unique_ptr<ImageBytes> bytes;
+  if (access == ImageAccess::Shared) {
+    void* base = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED) {
+      error = std::string("cannot map: ") + std::strerror(errno);
+      return nullptr;
+    }
+    bytes = std::make_unique<MappedImage>(base, size);
+  } else {
+    void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) {
+      error = std::string("cannot allocate: ") + std::strerror(errno);
+      return nullptr;
+    }
+    auto copy = std::make_unique<CopiedImage>(base, size);
+    size_t got = 0;
+    while (got < size) {
+      ssize_t n = ::pread(fd, static_cast<char*>(base) + got, size - got, off_t(got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        error = n < 0 ? std::string("cannot read: ") + std::strerror(errno)
+                      : "shorter than it was (changed while read)";
+        return nullptr;
+      }
+      got += size_t(n);
+    }
+    ::mprotect(base, size, PROT_READ);
+    bytes = std::move(copy);
   }
-  return open_validated(std::make_unique<MappedImage>(base, size), expect, error);
+  if (expect.digest) {
+    ImageDigest seen;
+    if (EVP_Digest(bytes->data(), bytes->size(), seen.bytes, nullptr, EVP_sha256(), nullptr) != 1 ||
+        seen != *expect.digest) {
+      error = "not the bytes the child that built it wrote (changed since)";
+      return nullptr;
+    }
+  }
+  return open_validated(std::move(bytes), expect, error);
 }
 
 std::unique_ptr<PrefixTable> open_image_bytes(const void* data, size_t size,

@@ -27,14 +27,36 @@ namespace cidr {
 // refused and rebuilt.
 constexpr uint32_t kImageFormatVersion = 1;
 
-// Writes `table` as an image into fd, a new empty file (from offset 0).
-bool write_image(int fd, const PrefixTable& table, std::string& error);
+// A SHA-256 of an image's bytes, as written. A child that built an image
+// publishes it on the generation's board (which only that generation's
+// children can write), and its siblings use the image only when the bytes
+// they read have it: a file User owns may have been changed since by any
+// code running as User.
+struct ImageDigest {
+  unsigned char bytes[32] = {};
+  bool operator==(const ImageDigest& o) const;
+  bool operator!=(const ImageDigest& o) const { return !(*this == o); }
+};
+
+// Writes `table` as an image into fd, a new empty file (from offset 0);
+// `digest`, when given, receives the digest of what was written.
+bool write_image(int fd, const PrefixTable& table, std::string& error,
+                 ImageDigest* digest = nullptr);
 
 // What an image must be to be used.
 struct ImageExpectation {
   bool check_identity = false;
   uint64_t identity = 0;  // built from these lists
+  // When set, the bytes must have this digest (see ImageDigest).
+  const ImageDigest* digest = nullptr;
 };
+
+// How a file's image is held. Shared: mapped MAP_SHARED, for a file only
+// root can change (every process shares its pages). Copy: read into this
+// process's own memory and checked there, for a file that someone else may
+// change or truncate later (a shared mapping of it could be altered under
+// the check, or raise SIGBUS on a truncation).
+enum class ImageAccess { Shared, Copy };
 
 // Bytes holding an image, freed with the table that uses them.
 class ImageBytes : public TableStorage {
@@ -46,7 +68,8 @@ class ImageBytes : public TableStorage {
 // Maps the regular file fd read-only and opens it; the table keeps the
 // mapping (fd may be closed afterwards). Null, with the reason in `error`,
 // when the file is not a good image.
-std::unique_ptr<PrefixTable> map_image(int fd, const ImageExpectation& expect, std::string& error);
+std::unique_ptr<PrefixTable> map_image(int fd, const ImageExpectation& expect, std::string& error,
+                                       ImageAccess access = ImageAccess::Shared);
 
 // Opens an image held in memory the caller owns (tests, the fuzzer); the
 // table refers to it.

@@ -273,7 +273,8 @@ START_TEST(images_are_trusted_by_owner_and_mode) {
   auto table = sample_table();
   const uint64_t id = table->info().identity;
   std::string name;
-  ck_assert_msg(store->write(*table, name, error), "%s", error.c_str());
+  cidr::ImageDigest digest;
+  ck_assert_msg(store->write(*table, name, error, digest), "%s", error.c_str());
   CHECK(name == cidr::ImageStore::image_name(id));
   const std::string path = cidr_test::dir() + "/images/" + name;
   struct stat st;
@@ -297,7 +298,19 @@ START_TEST(images_are_trusted_by_owner_and_mode) {
     ck_assert_int_eq(chown(path.c_str(), kStranger, kStranger), 0);
     CHECK(store->open(id, me, why) == nullptr);
     CHECK(why.find("owned by uid 54321") != std::string::npos);
-    CHECK(store->open(id, cidr::TrustedWriters(geteuid(), kStranger), why) != nullptr);
+    // A trusted child's image: only with the digest its builder published,
+    // and then read, never mapped shared.
+    const cidr::TrustedWriters with_children(geteuid(), kStranger);
+    CHECK(store->open(id, with_children, why) == nullptr);
+    CHECK(why.find("no digest of it was published") != std::string::npos);
+    auto read = store->open(id, with_children, why, &digest);
+    ck_assert_msg(read != nullptr, "%s", why.c_str());
+    CHECK(!read->mapped());
+    CHECK_STR(answer(*read, "10.1.2.3"), "printer 10.1.2.3/32");
+    cidr::ImageDigest other = digest;
+    other.bytes[0] ^= 1;
+    CHECK(store->open(id, with_children, why, &other) == nullptr);
+    CHECK(why.find("not the bytes") != std::string::npos);
     ck_assert_int_eq(chown(path.c_str(), 0, 0), 0);
   }
 

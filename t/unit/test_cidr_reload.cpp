@@ -188,9 +188,15 @@ START_TEST(one_claim_wins_and_stale_ones_are_taken_over) {
   CHECK(!cidr::claim_build(slot, 300, 1020, 300, alive));
   CHECK(cidr::claim_build(slot, 300, 1400, 300, alive));  // building for too long
   cidr::release_build(slot, 200);                         // not its claim any more
-  CHECK(slot.builder.load() == 300);
+  CHECK((slot.builder.load() >> 32) == 300);
   cidr::release_build(slot, 300);
   CHECK(slot.builder.load() == 0);
+  // A claim and its time change together: a claimant that read an older
+  // claim cannot replace a newer one (its compare-and-swap fails).
+  CHECK(cidr::claim_build(slot, 400, 2000, 300, alive));
+  CHECK(!cidr::claim_build(slot, 500, 2001, 300, alive));
+  CHECK(!cidr::claim_build(slot, 500, 2299, 300, alive));
+  CHECK(cidr::claim_build(slot, 500, 2300, 300, alive));
   CHECK(board.slot(0).published.load() == 0);
 }
 END_TEST
@@ -242,6 +248,42 @@ START_TEST(children_build_once_and_share) {
   CHECK(count_with(log, "a built: 2 IPv4") == 2);
   CHECK_STR(type_at(a.holder, "192.0.2.1"), "-");
   CHECK_STR(type_at(a.holder, "198.51.100.1"), "office");
+  remove_dir();
+}
+END_TEST
+
+// Requests that hold every slot (long downloads across several updates):
+// the newest table waits for a free one, and is not built again meanwhile.
+START_TEST(a_table_waits_for_a_free_slot_without_being_built_again) {
+  make_dir();
+  const std::string list = cidr_test::dir() + "/office.txt";
+  write_file(list, "10.0.0.0/8\n");
+  Generation g;
+  std::vector<std::string>& log = g.log;
+  Child a(*g.store, g.board.slot(0), list, log, "a");
+  int64_t now = 1000;
+  std::vector<unsigned> held;
+  held.push_back(a.holder.acquire().slot);
+  const char* versions[] = {"192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "100.64.0.0/10"};
+  for (const char* net : versions) {
+    next_tick();
+    write_file(list, std::string("10.0.0.0/8\n") + net + "\n");
+    a.reloader.round(++now);
+    a.reloader.round(++now);
+    if (held.size() < cidr::TableHolder::kSlots) held.push_back(a.holder.acquire().slot);
+  }
+  // Every slot is leased: the last version is built once and waits.
+  const uint64_t builds = g.board.slot(0).reloads.load();
+  for (int i = 0; i < 5; ++i) a.reloader.round(++now);
+  CHECK(g.board.slot(0).reloads.load() == builds);
+  CHECK(count_with(log, "a built") == size_t(builds));
+  CHECK_STR(type_at(a.holder, "100.64.0.1"), "-");
+  // A lease ends: the waiting table goes in at the next round.
+  a.holder.release(held.front());
+  a.reloader.round(++now);
+  CHECK_STR(type_at(a.holder, "100.64.0.1"), "office");
+  CHECK(g.board.slot(0).reloads.load() == builds);
+  for (size_t i = 1; i < held.size(); ++i) a.holder.release(held[i]);
   remove_dir();
 }
 END_TEST
@@ -352,6 +394,7 @@ int main() {
   tcase_add_test(tc, holder_switches_under_load);
   tcase_add_test(tc, one_claim_wins_and_stale_ones_are_taken_over);
   tcase_add_test(tc, children_build_once_and_share);
+  tcase_add_test(tc, a_table_waits_for_a_free_slot_without_being_built_again);
   tcase_add_test(tc, a_failed_reload_keeps_the_table_and_is_reported_once);
   tcase_add_test(tc, a_new_file_matching_a_glob_is_loaded);
   tcase_add_test(tc, a_missing_image_is_reported_once);
