@@ -38,6 +38,18 @@ BENIGN = [
 ]
 
 
+def has_exited(pid):
+    """True once `pid` has exited. A daemonized httpd parent is reparented to
+    PID 1, which may take a second or more to reap it: until then it is a
+    zombie, which kill(pid, 0) still finds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            # The state follows the command name, which is in parentheses.
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return True
+
+
 def sanitizer_env():
     """LD_PRELOAD and options so that an ASan/UBSan-built module runs in httpd."""
     if os.environ.get("SANITIZE") != "1":
@@ -233,11 +245,9 @@ class Httpd:
         self._ctl(action)
         deadline = time.monotonic() + timeout
         while pid and time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if has_exited(pid):
                 break
-            time.sleep(0.05)
+            time.sleep(0.02)
         else:
             if pid:
                 # The daemonized parent leads its own process group: take the
