@@ -1,12 +1,15 @@
 // Pieces for walking a path the way the root parent must: one component at
 // a time, through directory fds, trusting a directory only when nobody but
-// root (or the caller) can change its entries. Shared by spool_setup.cpp
-// (making a spool directory) and trusted_file.cpp (reading a certificate).
+// root (or the caller) can change its entries, and listing it by its fd.
+// Shared by spool_setup.cpp (making a spool directory), trusted_file.cpp
+// (reading a certificate) and mod_cidr_lookup's image store.
 #pragma once
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <deque>
 #include <string>
 #include <utility>
@@ -59,6 +62,27 @@ inline bool only_trusted_can_write(const struct stat& st, uid_t self) {
   if (st.st_uid != 0 && st.st_uid != self) return false;
   if (st.st_mode & S_IWOTH) return false;
   if ((st.st_mode & S_IWGRP) && st.st_gid != 0) return false;
+  return true;
+}
+
+// Calls visit(name) for each entry of a directory fd but "." and "..", from
+// the first, until visit returns false. The fd itself is left as it was (the
+// walk reads a duplicate). False when the directory cannot be read.
+template <typename Visit>
+bool for_each_entry(int dir_fd, Visit&& visit) {
+  int copy = ::dup(dir_fd);
+  if (copy < 0) return false;
+  DIR* d = ::fdopendir(copy);
+  if (d == nullptr) {
+    ::close(copy);
+    return false;
+  }
+  ::rewinddir(d);  // a duplicate shares the offset of an earlier walk
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    if (!visit(static_cast<const char*>(e->d_name))) break;
+  }
+  ::closedir(d);
   return true;
 }
 

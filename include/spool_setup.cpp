@@ -1,6 +1,5 @@
 #include "spool_setup.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -58,22 +57,9 @@ bool owner_can_search(const struct stat& st, const SpoolOwner& owner) {
 }
 
 bool is_empty_directory(int dir_fd) {
-  int copy = ::dup(dir_fd);
-  if (copy < 0) return false;
-  DIR* d = ::fdopendir(copy);
-  if (d == nullptr) {
-    ::close(copy);
-    return false;
-  }
   bool empty = true;
-  while (struct dirent* ent = ::readdir(d)) {
-    if (std::strcmp(ent->d_name, ".") != 0 && std::strcmp(ent->d_name, "..") != 0) {
-      empty = false;
-      break;
-    }
-  }
-  ::closedir(d);
-  return empty;
+  const bool read = for_each_entry(dir_fd, [&](const char*) { return empty = false; });
+  return read && empty;
 }
 
 std::string user_label(const SpoolOwner& owner) {

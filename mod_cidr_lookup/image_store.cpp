@@ -1,6 +1,5 @@
 #include "image_store.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,21 +36,11 @@ bool has_suffix(const std::string& s, const char* suffix) {
 // Names of the entries of a directory fd.
 std::vector<std::string> entries_of(int dir_fd) {
   std::vector<std::string> names;
-  int copy = ::dup(dir_fd);
-  if (copy < 0) return names;
-  DIR* d = ::fdopendir(copy);
-  if (d == nullptr) {
-    ::close(copy);
-    return names;
-  }
-  ::rewinddir(d);
-  while (struct dirent* e = ::readdir(d)) {
-    if (e->d_name[0] != '.' ||
-        std::strncmp(e->d_name, kTempPrefix, std::strlen(kTempPrefix)) == 0) {
-      names.emplace_back(e->d_name);
-    }
-  }
-  ::closedir(d);
+  delivery::for_each_entry(dir_fd, [&](const char* name) {
+    if (name[0] != '.' || std::strncmp(name, kTempPrefix, std::strlen(kTempPrefix)) == 0)
+      names.emplace_back(name);
+    return true;
+  });
   return names;
 }
 

@@ -507,31 +507,23 @@ std::unique_ptr<PrefixTable> open_validated(std::unique_ptr<ImageBytes> bytes,
   return std::make_unique<PrefixTable>(std::move(bytes), parts, info_of(h), std::move(warnings));
 }
 
-class MappedImage : public ImageBytes {
+// Image bytes in memory this process mapped: the image file itself, shared
+// with its other readers, or private memory the file was read into
+// (read-only once filled).
+class MappedRegion : public ImageBytes {
  public:
-  MappedImage(void* base, size_t size) : base_(base), size_(size) {}
-  ~MappedImage() override { ::munmap(base_, size_); }
-  bool mapped() const override { return true; }
+  enum class Backing { ImageFile, PrivateCopy };
+  MappedRegion(void* base, size_t size, Backing backing)
+      : base_(base), size_(size), backing_(backing) {}
+  ~MappedRegion() override { ::munmap(base_, size_); }
+  bool mapped() const override { return backing_ == Backing::ImageFile; }
   const unsigned char* data() const override { return static_cast<const unsigned char*>(base_); }
   size_t size() const override { return size_; }
 
  private:
   void* base_;
   size_t size_;
-};
-
-// An image read into memory of this process's own, read-only once filled.
-class CopiedImage : public ImageBytes {
- public:
-  CopiedImage(void* base, size_t size) : base_(base), size_(size) {}
-  ~CopiedImage() override { ::munmap(base_, size_); }
-  bool mapped() const override { return false; }
-  const unsigned char* data() const override { return static_cast<const unsigned char*>(base_); }
-  size_t size() const override { return size_; }
-
- private:
-  void* base_;
-  size_t size_;
+  Backing backing_;
 };
 
 class BorrowedBytes : public ImageBytes {
@@ -625,14 +617,14 @@ std::unique_ptr<PrefixTable> map_image(int fd, const ImageExpectation& expect, s
       error = std::string("cannot map: ") + std::strerror(errno);
       return nullptr;
     }
-    bytes = std::make_unique<MappedImage>(base, size);
+    bytes = std::make_unique<MappedRegion>(base, size, MappedRegion::Backing::ImageFile);
   } else {
     void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED) {
       error = std::string("cannot allocate: ") + std::strerror(errno);
       return nullptr;
     }
-    auto copy = std::make_unique<CopiedImage>(base, size);
+    auto copy = std::make_unique<MappedRegion>(base, size, MappedRegion::Backing::PrivateCopy);
     size_t got = 0;
     while (got < size) {
       ssize_t n = ::pread(fd, static_cast<char*>(base) + got, size - got, off_t(got));

@@ -95,6 +95,21 @@ struct Generation {
   std::vector<std::string> log;
 };
 
+// Two children of one generation, over one list in the test's directory.
+struct Siblings {
+  explicit Siblings(const char* first_version) : list(first_list(first_version)) {}
+  static std::string first_list(const char* text) {
+    make_dir();
+    std::string path = cidr_test::dir() + "/office.txt";
+    write_file(path, text);
+    return path;
+  }
+  std::string list;
+  Generation g;
+  Child a{*g.store, g.board.slot(0), list, g.log, "a"};
+  Child b{*g.store, g.board.slot(0), list, g.log, "b"};
+};
+
 size_t count_with(const std::vector<std::string>& log, const std::string& needle) {
   size_t n = 0;
   for (const std::string& l : log) n += l.find(needle) != std::string::npos;
@@ -202,13 +217,9 @@ START_TEST(one_claim_wins_and_stale_ones_are_taken_over) {
 END_TEST
 
 START_TEST(children_build_once_and_share) {
-  make_dir();
-  const std::string list = cidr_test::dir() + "/office.txt";
-  write_file(list, "10.0.0.0/8\n");
-  Generation g;
+  Siblings s("10.0.0.0/8\n");
+  auto& [list, g, a, b] = s;
   std::vector<std::string>& log = g.log;
-  Child a(*g.store, g.board.slot(0), list, log, "a");
-  Child b(*g.store, g.board.slot(0), list, log, "b");
   int64_t now = 1000;
 
   // Nothing changed: nothing happens.
@@ -255,12 +266,9 @@ END_TEST
 // Requests that hold every slot (long downloads across several updates):
 // the newest table waits for a free one, and is not built again meanwhile.
 START_TEST(a_table_waits_for_a_free_slot_without_being_built_again) {
-  make_dir();
-  const std::string list = cidr_test::dir() + "/office.txt";
-  write_file(list, "10.0.0.0/8\n");
-  Generation g;
+  Siblings s("10.0.0.0/8\n");
+  [[maybe_unused]] auto& [list, g, a, b] = s;  // b stays idle
   std::vector<std::string>& log = g.log;
-  Child a(*g.store, g.board.slot(0), list, log, "a");
   int64_t now = 1000;
   std::vector<unsigned> held;
   held.push_back(a.holder.acquire().slot);
@@ -289,13 +297,9 @@ START_TEST(a_table_waits_for_a_free_slot_without_being_built_again) {
 END_TEST
 
 START_TEST(a_failed_reload_keeps_the_table_and_is_reported_once) {
-  make_dir();
-  const std::string list = cidr_test::dir() + "/office.txt";
-  write_file(list, "10.0.0.0/8\n");
-  Generation g;
+  Siblings s("10.0.0.0/8\n");
+  auto& [list, g, a, b] = s;
   std::vector<std::string>& log = g.log;
-  Child a(*g.store, g.board.slot(0), list, log, "a");
-  Child b(*g.store, g.board.slot(0), list, log, "b");
   int64_t now = 1000;
   auto rounds = [&](int n) {
     for (int i = 0; i < n; ++i) {
@@ -349,13 +353,9 @@ END_TEST
 // An image a sibling published and that is gone (a newer generation's
 // parent cleaned it up): said once; the child builds the table itself.
 START_TEST(a_missing_image_is_reported_once) {
-  make_dir();
-  const std::string list = cidr_test::dir() + "/office.txt";
-  write_file(list, "10.0.0.0/8\n");
-  Generation g;
+  Siblings s("10.0.0.0/8\n");
+  auto& [list, g, a, b] = s;
   std::vector<std::string>& log = g.log;
-  Child a(*g.store, g.board.slot(0), list, log, "a");
-  Child b(*g.store, g.board.slot(0), list, log, "b");
   next_tick();
   write_file(list, "192.0.2.0/24\n");
   a.reloader.round(1);
