@@ -82,33 +82,47 @@ struct Note {
   const char* text;
 };
 
-apr_array_header_t* notes(server_rec* s) {
+// The notes waiting for a later pass, in a pool of their own under the
+// process pool: flushing clears it, so notes made at every graceful restart
+// do not pile up in memory that lives as long as httpd.
+struct NoteBook {
+  apr_pool_t* pool;
+  apr_array_header_t* list;
+};
+
+NoteBook* notes(server_rec* s) {
   apr_pool_t* p = s->process->pool;
   void* data = nullptr;
   apr_pool_userdata_get(&data, kNotesKey, p);
   if (data == nullptr) {
-    data = apr_array_make(p, 4, sizeof(Note));
+    auto* book = static_cast<NoteBook*>(apr_pcalloc(p, sizeof(NoteBook)));
+    apr_pool_create(&book->pool, p);
+    book->list = apr_array_make(book->pool, 4, sizeof(Note));
+    data = book;
     // _set, not _setn: the key is copied into the pool. Ours lives in this
     // module's memory, which httpd unmaps before the next config pass.
     apr_pool_userdata_set(data, kNotesKey, apr_pool_cleanup_null, p);
   }
-  return static_cast<apr_array_header_t*>(data);
+  return static_cast<NoteBook*>(data);
 }
 
 void add_note(server_rec* s, int level, const std::string& text) {
-  Note* n = static_cast<Note*>(apr_array_push(notes(s)));
+  NoteBook* book = notes(s);
+  Note* n = static_cast<Note*>(apr_array_push(book->list));
   n->level = level;
-  n->text = apr_pstrdup(s->process->pool, text.c_str());
+  n->text = apr_pstrdup(book->pool, text.c_str());
 }
 
 // Logs the notes (each made with its ID) and forgets them.
 void flush_notes(server_rec* s, int extra_flags) {
-  apr_array_header_t* list = notes(s);
-  const Note* n = reinterpret_cast<const Note*>(list->elts);
-  for (int i = 0; i < list->nelts; ++i) {
+  NoteBook* book = notes(s);
+  const Note* n = reinterpret_cast<const Note*>(book->list->elts);
+  for (int i = 0; i < book->list->nelts; ++i) {
     ap_log_error(APLOG_MARK, n[i].level | extra_flags, 0, s, "%s", n[i].text);
   }
-  apr_array_clear(list);
+  if (book->list->nelts == 0) return;
+  apr_pool_clear(book->pool);
+  book->list = apr_array_make(book->pool, 4, sizeof(Note));
 }
 
 // ---- messages -------------------------------------------------------------

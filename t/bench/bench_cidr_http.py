@@ -22,6 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+from lib.httpd import has_exited  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "build"
 HTTPD = os.environ.get("HTTPD", "/usr/sbin/apache2")
@@ -108,11 +111,7 @@ class Server:
         pid = int(pid_file.read_text()) if pid_file.exists() else None
         self.ctl("stop")
         deadline = time.monotonic() + 30
-        while pid and time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
+        while pid and time.monotonic() < deadline and not has_exited(pid):
             time.sleep(0.05)
 
 
