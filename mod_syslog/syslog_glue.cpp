@@ -319,6 +319,12 @@ struct SyslogLogs {
 
   // Before any request thread runs: handles are read-only afterwards.
   static void child_init(Gen& gen, apr_pool_t*) {
+    // The client keys of the targets' definitions: each sender holds its own
+    // copy, until its context has the key (open_sink).
+    if (ServerConfig* cfg = server_config(gen.main_server); cfg->targets) {
+      for (syslogmod::TargetDefinition& t : *cfg->targets)
+        syslogmod::forget_private_key(t.settings.tls);
+    }
     const long pid = static_cast<long>(getpid());
     gen.settings.pid = pid;
     for (const auto& h : gen.handles.all()) {

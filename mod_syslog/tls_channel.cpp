@@ -120,6 +120,8 @@ bool load_credentials(TlsCredentials& c, std::string& error) {
   return true;
 }
 
+TlsCredentials::~TlsCredentials() { forget_private_key(*this); }
+
 void forget_private_key(TlsCredentials& c) {
   if (!c.key_pem.empty()) OPENSSL_cleanse(c.key_pem.data(), c.key_pem.size());
   c.key_pem.clear();

@@ -35,6 +35,15 @@ struct TlsCredentials {
   // The name the relay's certificate must carry: a DNS name, or an IP
   // address (then matched against the certificate's IP addresses).
   std::string peer_name;
+
+  TlsCredentials() = default;
+  TlsCredentials(const TlsCredentials&) = default;
+  TlsCredentials(TlsCredentials&&) = default;
+  TlsCredentials& operator=(const TlsCredentials&) = default;
+  TlsCredentials& operator=(TlsCredentials&&) = default;
+  // Wipes the key's text: memory freed in the parent is inherited by every
+  // child, and httpd frees its configuration at each restart.
+  ~TlsCredentials();
 };
 
 // Reads the files named in `c` into it and checks them: the CA file holds
@@ -43,8 +52,9 @@ struct TlsCredentials {
 // and says what is wrong. For the parent, at config time.
 bool load_credentials(TlsCredentials& c, std::string& error);
 
-// Wipes the private key's text from `c` (a child's copy, once its context
-// holds the key): it does not linger in the child's memory twice.
+// Wipes the private key's text from `c`. A child calls it on every copy it
+// holds (the target's definition, its sender's) once the sender's context
+// holds the key, so that the text is nowhere in the child's memory.
 void forget_private_key(TlsCredentials& c);
 
 // One child's SSL_CTX for a target, made from credentials in memory.

@@ -19,6 +19,7 @@ import pytest
 
 from lib.certs import Certs
 from lib.load import BackgroundLoad, burst
+from lib.process_memory import memory_contains
 from lib.rsyslog import Rsyslogd
 from lib.syslog_helpers import ids_of, reported_counts, syslog_conf, wait_ids
 
@@ -77,7 +78,15 @@ def test_tls_client_certificate_for_a_relay_that_asks_for_one(certs, httpd_event
         ok, failed = burst(httpd, 50, concurrency=2, prefix=f"cc-{httpd.mpm}")
         assert not failed
         assert set(ok) <= set(ids_of(wait_ids(r, "local4", ok)))
-        assert (certs.dir.stat().st_mode & 0o077) == 0
+        # The parent (root) read the key and keeps it for the children it
+        # will start; a child, running as User, keeps only OpenSSL's parsed
+        # key in its context, never the key file's text.
+        key_lines = certs.client[1].read_text().splitlines()
+        needle = key_lines[len(key_lines) // 2].encode()
+        assert len(needle) >= 40
+        assert memory_contains(httpd.pid(), needle), "the search finds the key in the parent"
+        for child in httpd.children():
+            assert not memory_contains(child, needle), f"child {child} holds the key's text"
         httpd.stop()
     finally:
         r.cleanup()
