@@ -120,16 +120,21 @@ def test_lines_of_a_retired_category_are_kept_reported_and_delivered_later(
 def recycle_children(httpd, how):
     """Ends the children that are replaying: as a graceful restart, as
     MaxConnectionsPerChild does (a few new connections each), or by SIGKILL
-    (the kernel's OOM killer). Returns how many children it ended."""
-    children = httpd.children()
+    (the kernel's OOM killer). Returns how many children it ended, once
+    every one of them is gone."""
+    children = set(httpd.children())
     if how == "graceful":
         httpd.graceful()
-    elif how == "max_connections":
-        for _ in range(4 * len(children)):
-            requests.get(httpd.url("/index.html"), headers={"Connection": "close"}, timeout=10)
-    else:
+    elif how == "sigkill":
         for pid in children:
             httpd.kill_child(pid)
+    deadline = time.monotonic() + 30
+    while children & set(httpd.children()):
+        assert time.monotonic() < deadline, f"{how}: children {children} still run"
+        if how == "max_connections":  # new connections until each has had its share
+            requests.get(httpd.url("/index.html"), headers={"Connection": "close"}, timeout=10)
+        else:
+            time.sleep(0.1)
     return len(children)
 
 
