@@ -313,6 +313,42 @@ def test_relp_relay_away_longer_than_the_queue_holds(relay, httpd_event, tmp_pat
     assert not any(spool.glob("*.spool"))
 
 
+def test_relp_relay_away_while_children_run(relay, httpd_event, tmp_path):
+    """The relay goes away while httpd serves more lines than the queue holds:
+    they wait in the spool, and the running children send them once the
+    relay is back, with no restart. Lines the relay had not acknowledged when
+    it went may come twice (a window per child)."""
+    httpd = httpd_event
+    httpd.expect_log_id("DE0001")
+    spool = httpd.root / "relp-spool"
+    window = 32
+    httpd.start(relp_conf(httpd, relay, f"spool={spool}", "queuesize=64K", f"window={window}"))
+    before, failed = burst(httpd, 100, concurrency=4, prefix="present")
+    assert not failed
+    assert set(before) <= set(ids_of(wait_ids(relay, "local5", before)))
+    children = len(httpd.children())
+    relay.stop()
+    away, failed = burst(httpd, 1500, concurrency=4, prefix="absent")
+    assert not failed
+    deadline = time.monotonic() + 10
+    while not any(spool.glob("*.spool")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert any(spool.glob("*.spool")), "the queue held everything: nothing was spooled"
+    relay.start()
+    recs = wait_ids(relay, "local5", before + away, timeout=60)
+    got = ids_of(recs)
+    missing = set(before + away) - set(got)
+    assert not missing, f"{len(missing)} of {len(before) + len(away)} never arrived"
+    duplicates = len(got) - len(set(got))
+    assert duplicates <= window * children, duplicates
+    deadline = time.monotonic() + 10
+    while any(spool.glob("*.spool")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(spool.glob("*.spool"))
+    log = httpd.read_error_log()
+    assert reported_counts(log, QUEUE_FULL) == 0
+
+
 def test_relp_relay_hung_at_exit_loses_nothing_with_spool(relay, httpd_event):
     """The relay stops answering with lines in the window, and the children
     exit: those lines go to the spool, and arrive once the relay is back
