@@ -598,6 +598,7 @@ void Shipper::publish_status(SenderState state, SlotUse use) noexcept {
   set(Counter::Spooled, s.spooled);
   set(Counter::Replayed, s.replayed);
   set(Counter::Resent, s.resent);
+  set(Counter::Unconfirmed, s.unconfirmed);
   uint64_t connections = 0;
   for (const auto& peer : peers_) connections += peer->connections();
   set(Counter::Reconnects, connections > 1 ? connections - 1 : 0);
@@ -702,6 +703,23 @@ void Shipper::report_drops(bool force) {
                 " bytes long: over the peer's frame limit, or bytes it cannot take); " +
                 std::to_string(r) + " dropped by this child in all");
     reported_rejected_ = r;
+  }
+  uint64_t u;
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    u = stats_.unconfirmed;
+  }
+  if (u > reported_unconfirmed_) {
+    const auto seconds = [](Millis m) { return std::to_string(m.count() / 1000); };
+    report_(Level::Warning,
+            "DE0028: " + name_ + ": " + std::to_string(u - reported_unconfirmed_) + " lines sent " +
+                seconds(opts_.resend_window) + " to " +
+                seconds(std::max(opts_.resend_window, opts_.resend_unacked_max_age)) +
+                " s before a connection died were acknowledged by the peer's kernel and are not "
+                "sent again: delivered unless the receiver had stopped reading them (an "
+                "acknowledging transport, relp://, confirms each line); " +
+                std::to_string(u) + " by this child in all");
+    reported_unconfirmed_ = u;
   }
   // On this Shipper's schedule, not the ledger's own.
   if (opts_.ledger)
@@ -880,12 +898,18 @@ void Shipper::take_back_recent(Clock::time_point now) {
     --keep_from;
   }
   const size_t resent = recent_->size() - keep_from;
+  // The lines before those, still kept: the peer's kernel took them, and
+  // whether the peer read them no one can tell from here.
+  size_t unconfirmed = 0;
+  while (unconfirmed < keep_from && now - recent_->sent_at(keep_from - 1 - unconfirmed) <= max_age)
+    ++unconfirmed;
   std::vector<Record> again;
   again.reserve(resent + held_.size());
   recent_->take_from(keep_from, again, spare_);
   {
     std::lock_guard<std::mutex> lock(stats_mu_);
     stats_.resent += resent;
+    stats_.unconfirmed += unconfirmed;
   }
   // Lines taken back are not the spool's: a spool batch in flight goes back
   // to its file rather than be committed with them.

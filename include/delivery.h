@@ -438,9 +438,13 @@ struct ShipperStats {
   uint64_t spooled = 0;        // written to spool files
   uint64_t replayed = 0;       // read back from spool files and sent
   uint64_t resent = 0;         // resent after a connection died under them
-  uint64_t failures = 0;       // Failed, Unreachable or TryLater answers
-  uint64_t lost = 0;           // neither delivered nor spooled (no spool, or it failed)
-  uint64_t rejected = 0;       // lines a working peer kept refusing: dropped
+  // Sent on a connection that died, not resent: older than the resend
+  // window, and acknowledged by the peer's kernel. Delivered unless the
+  // peer had stopped reading them; nothing in TCP tells.
+  uint64_t unconfirmed = 0;
+  uint64_t failures = 0;  // Failed, Unreachable or TryLater answers
+  uint64_t lost = 0;      // neither delivered nor spooled (no spool, or it failed)
+  uint64_t rejected = 0;  // lines a working peer kept refusing: dropped
 };
 
 // Severity of a message from the sender thread; the glue maps it to APLOG_*.
@@ -638,6 +642,7 @@ class Shipper {
   uint64_t reported_spool_drops_ = 0;
   uint64_t reported_lost_ = 0;
   uint64_t reported_rejected_ = 0;
+  uint64_t reported_unconfirmed_ = 0;
   size_t last_rejected_bytes_ = 0;
   std::atomic<uint64_t> lost_{0};
   std::string last_error_;

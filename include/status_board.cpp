@@ -18,7 +18,8 @@ constexpr const char* kCounterNames[kCounterCount] = {
     "Queued",           "Sent",          "DroppedQueueFull",
     "DroppedSpoolFull", "DroppedUnsent", "DroppedUnsendable",
     "DroppedRejected",  "Truncated",     "Spooled",
-    "Replayed",         "Resent",        "Reconnects",
+    "Replayed",         "Resent",        "Unconfirmed",
+    "Reconnects",
 };
 
 }  // namespace

@@ -40,6 +40,7 @@ enum class Counter : unsigned {
   Spooled,            // written to the spool
   Replayed,           // read back from the spool and sent
   Resent,             // sent again after a connection died under them
+  Unconfirmed,        // sent before a connection died, not resent (see ShipperStats)
   Reconnects,         // connections made after the first
   Count_
 };

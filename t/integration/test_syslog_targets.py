@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from lib.load import burst, ids_in
-from lib.syslog_helpers import TcpLineReceiver, ids_of, syslog_conf, wait_ids
+from lib.syslog_helpers import TcpLineReceiver, ids_of, reported_counts, syslog_conf, wait_ids
 
 SENDER_THREAD = "syslog-sender"  # what the kit names a sender thread
 
@@ -130,19 +130,22 @@ def test_target_keys_show_on_the_wire(httpd_event):
 
 def test_idle_connection_loss_resends_no_stale_line(httpd_event):
     """A relay that closes an idle connection (a restart, an idle timeout):
-    lines it took long before are not sent again on the next connection;
-    what is sent after arrives once."""
+    lines it took long before are not sent again on the next connection,
+    and are counted as unconfirmed (its kernel took them; only the relay
+    knows whether it read them); what is sent after arrives once."""
     httpd = httpd_event
     rx = TcpLineReceiver()
     try:
         conf = syslog_conf(httpd, f"SyslogTarget lf tcp://127.0.0.1:{rx.port} framing=lf",
                            'CustomLog "syslog:local1@lf" pidline')
-        httpd.expect_log_id("DE0001")  # delivery failed (on a connection found dead)
+        # Delivery failed (on a connection found dead); lines not sent again.
+        httpd.expect_log_id("DE0001", "DE0028")
         httpd.start(conf)
         first, failed = burst(httpd, 20, prefix="idle-a")
         assert not failed
         assert set(first) <= set(ids_in(rx.wait(len(first) + 1)))
         time.sleep(6)  # past the 5 s resend window
+        before = rx.wait(0)  # the harness's requests too
         rx.drop_connections()
         time.sleep(1)  # the idle check notices
         second, failed = burst(httpd, 20, prefix="idle-b")
@@ -151,6 +154,8 @@ def test_idle_connection_loss_resends_no_stale_line(httpd_event):
         got = ids_in(m for m in rx.wait(len(first) + len(second) + 1) if "id=" in m)
         assert sorted(i for i in got if i.startswith("idle-a")) == sorted(first)
         assert set(second) <= set(got)
+        unconfirmed = reported_counts(httpd.read_error_log(), r"DE0028: .*?: (\d+) lines sent")
+        assert unconfirmed == len(before), (unconfirmed, len(before))
     finally:
         rx.close()
 

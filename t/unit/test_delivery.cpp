@@ -1222,14 +1222,21 @@ END_TEST
 
 // 40 lines ("o0".."o39"), an idle spell past the resend window, 10 more
 // ("n0".."n9"), then the connection is found dead with `unacked` bytes the
-// peer had not acknowledged. Returns what the sink got, and the resent count
-// once `again` lines went a second time.
-static std::pair<std::vector<std::string>, uint64_t> lose_after_idle(size_t unacked, size_t again) {
+// peer had not acknowledged. What the sink got, and the counts once `again`
+// lines went a second time. `max_age`: how long sent lines are kept.
+struct LossAfterIdle {
+  std::vector<std::string> got;
+  uint64_t resent = 0;
+  uint64_t unconfirmed = 0;
+  bool reported = false;  // DE0028 said how many were unconfirmed
+};
+static LossAfterIdle lose_after_idle(size_t unacked, size_t again, Millis max_age = Millis(45000)) {
   auto sink = std::make_unique<FakeSink>(false);
   FakeSink* fake = sink.get();
   Reports rep;
   ShipperOptions o = fast_options();
   o.resend_window = Millis(100);
+  o.resend_unacked_max_age = max_age;
   Shipper s(std::move(sink), o, rep.reporter());
   s.start();
   push_all(s, 40, "o");  // o0..o9: 3 bytes each, o10..o39: 4
@@ -1241,30 +1248,47 @@ static std::pair<std::vector<std::string>, uint64_t> lose_after_idle(size_t unac
   fake->lose_connection_once();
   ck_assert(eventually([&] { return fake->delivered().size() >= 50 + again; }));
   s.stop();
-  return {fake->delivered(), s.stats().resent};
+  LossAfterIdle out{fake->delivered(), s.stats().resent, s.stats().unconfirmed, false};
+  const std::string count = ": " + std::to_string(out.unconfirmed) + " lines sent ";
+  out.reported = rep.has("DE0028", Level::Warning, count);
+  return out;
 }
 
 // After an idle spell, a lost connection does not bring back lines the
 // resend window is long past (the peer took them long ago); only the fresh
-// ones go again.
+// ones go again. The others are counted as unconfirmed, and reported.
 START_TEST(shipper_non_ack_resends_no_stale_lines) {
-  auto [got, resent] = lose_after_idle(0, 10);
-  ck_assert_uint_eq(resent, 10u);
-  std::vector<std::string> again(got.begin() + 50, got.end());
+  LossAfterIdle r = lose_after_idle(0, 10);
+  ck_assert_uint_eq(r.resent, 10u);
+  std::vector<std::string> again(r.got.begin() + 50, r.got.end());
   std::vector<std::string> want;
   for (int i = 0; i < 10; ++i) want.push_back("n" + std::to_string(i) + "\n");
   ck_assert(again == want);
+  ck_assert_uint_eq(r.unconfirmed, 40u);
+  ck_assert(r.reported);
 }
 END_TEST
 
 // Lines older than the window whose bytes the peer's kernel had not
-// acknowledged when the connection died are resent as well.
+// acknowledged when the connection died are resent as well; the older ones
+// are unconfirmed.
 START_TEST(shipper_non_ack_resends_what_the_peer_did_not_acknowledge) {
-  auto [got, resent] = lose_after_idle(10 * 3 + 15 * 4, 25);  // the new lines and o25..o39
-  ck_assert_uint_eq(resent, 25u);
-  ck_assert_uint_eq(got.size(), 75u);
-  ck_assert_str_eq(got[50].c_str(), "o25\n");
-  ck_assert_str_eq(got[74].c_str(), "n9\n");
+  LossAfterIdle r = lose_after_idle(10 * 3 + 15 * 4, 25);  // the new lines and o25..o39
+  ck_assert_uint_eq(r.resent, 25u);
+  ck_assert_uint_eq(r.got.size(), 75u);
+  ck_assert_str_eq(r.got[50].c_str(), "o25\n");
+  ck_assert_str_eq(r.got[74].c_str(), "n9\n");
+  ck_assert_uint_eq(r.unconfirmed, 25u);
+  ck_assert(r.reported);
+}
+END_TEST
+
+// Lines sent longer ago than any connection keeps data unacknowledged are
+// forgotten: neither resent nor counted when a later connection dies.
+START_TEST(shipper_non_ack_forgets_lines_past_the_unacked_age) {
+  LossAfterIdle r = lose_after_idle(0, 10, Millis(200));
+  ck_assert_uint_eq(r.resent, 10u);
+  ck_assert_uint_eq(r.unconfirmed, 0u);
 }
 END_TEST
 
@@ -2402,6 +2426,7 @@ static Suite* delivery_suite() {
         resend_store_keeps_forgets_and_gives_back,
         shipper_non_ack_resends_recent,
         shipper_non_ack_resends_no_stale_lines,
+        shipper_non_ack_forgets_lines_past_the_unacked_age,
         shipper_non_ack_resends_what_the_peer_did_not_acknowledge,
         shipper_spools_through_outage,
         shipper_stop_spools_next_replays,
