@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 // clang-format off
 #include "httpd.h"
@@ -49,10 +50,11 @@ logchain::TargetDirectives exempt_from_log_dir_check(server_rec* s,
                                                      const char* prefix) {
   module* log_config = ap_find_linked_module("mod_log_config.c");
   if (!log_config || ours.empty()) return {};
-  size_t exempted = 0;
-  auto is_ours = [&](const ap_directive_t* d) {
-    return std::any_of(ours.begin(), ours.end(),
-                       [d](const logchain::TargetDirective& t) { return t.directive == d; });
+  std::vector<bool> exempted(ours.size(), false);
+  auto index_of = [&](const ap_directive_t* d) -> size_t {
+    for (size_t k = 0; k < ours.size(); ++k)
+      if (ours[k].directive == d) return k;
+    return ours.size();
   };
   for (server_rec* v = s; v; v = v->next) {
     auto* mls = static_cast<LogConfigServer*>(ap_get_module_config(v->module_config, log_config));
@@ -62,15 +64,19 @@ logchain::TargetDirectives exempt_from_log_dir_check(server_rec* s,
     auto* entries = reinterpret_cast<LogConfigEntry*>(logs->elts);
     for (int i = 0; i < logs->nelts; ++i) {
       LogConfigEntry& e = entries[i];
-      if (!e.directive || !is_ours(e.directive)) continue;
-      if (!e.fname || !logchain::has_prefix(e.fname, prefix)) continue;
-      ++exempted;
+      if (!e.directive) continue;
+      const size_t k = index_of(e.directive);
+      if (k == ours.size() || !e.fname || !logchain::has_prefix(e.fname, prefix)) continue;
+      exempted[k] = true;
       e.directive = nullptr;
     }
   }
-  // Not one entry found: the fields are not where this looks for them.
-  if (exempted == 0) return ours;
-  return {};
+  // Each directive not found where this looks (all of them, when the fields
+  // are not where this expects them) would meet mod_log_config's check.
+  logchain::TargetDirectives missed;
+  for (size_t k = 0; k < ours.size(); ++k)
+    if (!exempted[k]) missed.push_back(ours[k]);
+  return missed;
 }
 
 }  // namespace syslogmod
