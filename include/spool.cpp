@@ -465,8 +465,9 @@ bool SpoolDir::append(const Batch& recs) {
     writer_.close();
     return false;
   }
+  // The report interval is not reset: a disk that keeps filling up and
+  // freeing would otherwise be reported at every turn.
   write_backoff_.succeeded();
-  next_error_report_ = {};
   appended_since_check_ += recs.size();
   if (appended_since_check_ >= kRecordsBetweenLimitChecks) {
     appended_since_check_ = 0;
