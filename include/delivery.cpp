@@ -689,10 +689,11 @@ void Shipper::report_drops(bool force) {
                               std::to_string(l) + " lost by this child in all");
     reported_lost_ = l;
   }
-  uint64_t r;
+  uint64_t r, u;
   {
     std::lock_guard<std::mutex> lock(stats_mu_);
     r = stats_.rejected;
+    u = stats_.unconfirmed;
   }
   if (r > reported_rejected_) {
     report_(Level::Error,
@@ -703,11 +704,6 @@ void Shipper::report_drops(bool force) {
                 " bytes long: over the peer's frame limit, or bytes it cannot take); " +
                 std::to_string(r) + " dropped by this child in all");
     reported_rejected_ = r;
-  }
-  uint64_t u;
-  {
-    std::lock_guard<std::mutex> lock(stats_mu_);
-    u = stats_.unconfirmed;
   }
   if (u > reported_unconfirmed_) {
     const auto seconds = [](Millis m) { return std::to_string(m.count() / 1000); };
