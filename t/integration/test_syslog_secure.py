@@ -322,13 +322,15 @@ def test_relp_relay_away_while_children_run(relay, httpd_event, tmp_path):
     httpd.expect_log_id("DE0001")
     spool = httpd.root / "relp-spool"
     window = 32
-    httpd.start(relp_conf(httpd, relay, f"spool={spool}", "queuesize=64K", f"window={window}"))
+    httpd.start(relp_conf(httpd, relay, f"spool={spool}", "queuesize=128K", f"window={window}"))
     before, failed = burst(httpd, 100, concurrency=4, prefix="present")
     assert not failed
     assert set(before) <= set(ids_of(wait_ids(relay, "local5", before)))
     children = len(httpd.children())
     relay.stop()
-    away, failed = burst(httpd, 1500, concurrency=4, prefix="absent")
+    # About 300 KB of lines: past half of each child's queue, where the
+    # sender spills to the spool, with room left for what comes meanwhile.
+    away, failed = burst(httpd, 3000, concurrency=4, prefix="absent")
     assert not failed
     deadline = time.monotonic() + 10
     while not any(spool.glob("*.spool")) and time.monotonic() < deadline:
