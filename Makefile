@@ -36,11 +36,12 @@ CC ?= gcc
 PYTHON := /usr/bin/python3
 
 # valgrind, apache2-utils (ab) and linux-perf (perf): t/bench/bench_cost.py.
-# libssl-dev and librelp-dev: mod_syslog's tls:// and relp://; rsyslog-openssl,
+# libssl-dev and librelp-dev: mod_syslog's tls:// and relp://; libxxhash-dev:
+# mod_cidr_lookup's list identities and image checksums; rsyslog-openssl,
 # rsyslog-relp and openssl: the receiving rsyslogd and the certificates of
 # their tests.
 DEB_PACKAGES := apache2 apache2-dev libapr1-dev libaprutil1-dev check rsyslog curl \
-	libssl-dev librelp-dev rsyslog-openssl rsyslog-relp openssl \
+	libssl-dev librelp-dev libxxhash-dev rsyslog-openssl rsyslog-relp openssl \
 	python3-pytest python3-requests libthrift-dev libboost-dev thrift-compiler \
 	python3-thrift wrk pkg-config g++ clang libclang-rt-14-dev dpkg-dev lintian \
 	valgrind apache2-utils linux-perf

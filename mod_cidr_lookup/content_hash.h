@@ -1,6 +1,7 @@
 // A fast 64-bit hash of byte streams, for two jobs: the identity of a set of
 // list files (their kinds, names and bytes), which names the image built
 // from them, and the checksum that tells a damaged image from a good one.
+// It is xxHash's XXH3 (libxxhash), streamed.
 //
 // Not cryptographic. It tells changed or damaged bytes from the ones
 // expected; it does not keep out someone who chooses the bytes on purpose
@@ -10,13 +11,21 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string_view>
+
+// libxxhash's streaming state (XXH3_state_t); its layout stays in
+// content_hash.cpp.
+struct XXH3_state_s;
 
 namespace cidr {
 
 class ContentHash {
  public:
   explicit ContentHash(uint64_t seed = 0);
+  ~ContentHash();
+  ContentHash(ContentHash&&) noexcept;
+  ContentHash& operator=(ContentHash&&) noexcept;
 
   // Streaming: the digest depends on the bytes only, not on how they were
   // split into calls.
@@ -28,15 +37,7 @@ class ContentHash {
   uint64_t digest() const;
 
  private:
-  static constexpr size_t kLanes = 4;
-  static constexpr size_t kBlock = kLanes * sizeof(uint64_t);
-
-  void consume_block(const unsigned char* block);
-
-  uint64_t lanes_[kLanes];
-  unsigned char pending_[kBlock];
-  size_t pending_size_ = 0;
-  uint64_t total_ = 0;
+  std::unique_ptr<XXH3_state_s, void (*)(XXH3_state_s*)> state_;
 };
 
 // The digest of one buffer.

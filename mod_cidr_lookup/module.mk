@@ -26,7 +26,7 @@ CIDR_GLUE_SRCS := $(addprefix $(CIDR_DIR)/, mod_cidr_lookup.c cidr_glue.cpp \
 CIDR_GLUE_OBJS := $(call OBJS_OF,$(CIDR_GLUE_SRCS))
 
 # What the core links: libcrypto (SHA-256 of table images, table_image.cpp).
-CIDR_LIBS := -lcrypto
+CIDR_LIBS := -lcrypto -lxxhash
 
 # Archive.
 CIDR_CORE_LIB := $(BUILD)/libcidr_lookup_core.a

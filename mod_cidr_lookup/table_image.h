@@ -23,9 +23,9 @@
 
 namespace cidr {
 
-// Bumped whenever the layout changes: an image of another version is
-// refused and rebuilt.
-constexpr uint32_t kImageFormatVersion = 1;
+// Bumped whenever the layout or its checksum changes (2: XXH3 checksums):
+// an image of another version is refused and rebuilt.
+constexpr uint32_t kImageFormatVersion = 2;
 
 // A SHA-256 of an image's bytes, as written. A child that built an image
 // publishes it on the generation's board (which only that generation's

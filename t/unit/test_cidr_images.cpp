@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -16,6 +17,7 @@
 
 #include "cidr_loader.h"
 #include "cidr_parse.h"
+#include "content_hash.h"
 #include "image_store.h"
 #include "prefix_table.h"
 #include "table_image.h"
@@ -422,6 +424,31 @@ START_TEST(identity_follows_the_bytes) {
 }
 END_TEST
 
+// Identities and checksums are streamed in whatever pieces the reader
+// gets: the digest depends on the bytes only.
+START_TEST(content_hash_depends_on_the_bytes_only) {
+  std::vector<unsigned char> data(5000);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<unsigned char>(i * 131 + 7);
+  const uint64_t whole = cidr::hash_bytes(data.data(), data.size(), 3);
+  for (size_t piece : {1, 7, 64, 255, 4096}) {
+    cidr::ContentHash h(3);
+    for (size_t at = 0; at < data.size(); at += piece) {
+      h.update(data.data() + at, std::min(piece, data.size() - at));
+    }
+    CHECK(h.digest() == whole);
+  }
+  CHECK(cidr::hash_bytes(data.data(), data.size(), 4) != whole);
+  data[4999] ^= 1;
+  CHECK(cidr::hash_bytes(data.data(), data.size(), 3) != whole);
+  cidr::ContentHash ab_c, a_bc;
+  ab_c.update_text("ab");
+  ab_c.update_text("c");
+  a_bc.update_text("a");
+  a_bc.update_text("bc");
+  CHECK(ab_c.digest() != a_bc.digest());
+}
+END_TEST
+
 int main() {
   Suite* s = suite_create("cidr_images");
   TCase* tc = tcase_create("images");
@@ -433,6 +460,7 @@ int main() {
   tcase_add_test(tc, images_are_trusted_by_owner_and_mode);
   tcase_add_test(tc, newest_image_and_cleaning_up);
   tcase_add_test(tc, identity_follows_the_bytes);
+  tcase_add_test(tc, content_hash_depends_on_the_bytes_only);
   suite_add_tcase(s, tc);
   return cidr_test::run_suite(s);
 }
