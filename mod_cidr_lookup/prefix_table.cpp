@@ -18,12 +18,14 @@ PrefixTable::PrefixTable(std::unique_ptr<TableStorage> storage, const TableParts
   names_.reserve(parts_.type_count);
   for (size_t i = 0; i < parts_.type_count; ++i)
     names_.push_back(parts_.names + parts_.name_offsets[i]);
+  direct_ = parts_.v4_direct;
   static_cast<TrieSections&>(v4_) = parts_.v4;
   static_cast<TrieSections&>(v6_) = parts_.v6;
 }
 
 void PrefixTable::settle() {
   storage_->settle(parts_);
+  direct_ = parts_.v4_direct;
   static_cast<TrieSections&>(v4_) = parts_.v4;
   static_cast<TrieSections&>(v6_) = parts_.v6;
 }
@@ -43,8 +45,8 @@ bool PrefixTable::lookup_bytes(const unsigned char* bytes, size_t size, Match& m
 }
 
 size_t PrefixTable::memory_bytes() const {
-  return parts_.v4.bytes() + parts_.v6.bytes() + parts_.type_count * 3 * sizeof(uint32_t) +
-         parts_.names_bytes;
+  return parts_.v4_direct.bytes() + parts_.v4.bytes() + parts_.v6.bytes() +
+         parts_.type_count * 3 * sizeof(uint32_t) + parts_.names_bytes;
 }
 
 }  // namespace cidr

@@ -30,6 +30,10 @@
 // Every record and node reachable from a node has a larger index than the
 // node, and a skip never leads to a skip: a lookup always ends. Image
 // validation (table_image.cpp) checks exactly that, with every bound.
+//
+// A big IPv4 table made mostly of /24s and shorter prefixes also has a
+// direct index (DirectIndex below) in front of its trie, which then holds
+// only the /24s with longer prefixes in them.
 #pragma once
 
 #include <cstdint>
@@ -152,6 +156,26 @@ struct TrieSections {
     return (size_t(1) << top_bits) * sizeof(uint32_t) + node_count * sizeof(TrieNode) +
            leaf_count * sizeof(uint32_t) + pool_words * sizeof(uint32_t);
   }
+};
+
+// IPv4 only, for big tables made mostly of /24s and shorter prefixes (a
+// routing table): one byte per /24, the index of its answer in `results`,
+// or kDeeper when longer prefixes lie in that /24 and the trie decides. Most
+// lookups then read one byte of a 16 MiB array and one of a few results
+// that stay in L1, where the trie alone reads its top array and then a
+// node, two reads that wait on each other. The trie then holds only what
+// the deeper /24s need (table_builder.cpp).
+struct DirectIndex {
+  static constexpr unsigned kBits = 24;
+  static constexpr size_t kSlots = size_t(1) << kBits;
+  static constexpr uint8_t kDeeper = 0xff;
+  static constexpr size_t kMaxResults = kDeeper;  // indexes 0 to 254
+
+  const uint8_t* slots = nullptr;  // kSlots bytes; null: the table has no index
+  const uint32_t* results = nullptr;
+  size_t result_count = 0;
+
+  size_t bytes() const { return slots == nullptr ? 0 : kSlots + result_count * sizeof(uint32_t); }
 };
 
 // Lookups over one family's arrays. Key: IPv4 addresses sit in the top 32
@@ -330,6 +354,7 @@ struct TableInfo {
 struct TableParts {
   TrieSections v4;
   TrieSections v6;
+  DirectIndex v4_direct;
   uint64_t count_v4 = 0;
   uint64_t count_v6 = 0;
   const uint32_t* name_offsets = nullptr;
@@ -367,8 +392,15 @@ class PrefixTable {
   // so that callers looking up many addresses need not branch on each result.
   // Inlined for the same reason as find().
   __attribute__((always_inline)) bool lookup_v4(uint32_t addr, Match& m) const {
-    uint64_t key = uint64_t(addr) << 32;
-    Result r = hw_popcount_ ? v4_.find<true>(key) : v4_.find<false>(key);
+    const uint8_t slot =
+        direct_.slots != nullptr ? direct_.slots[addr >> 8] : uint8_t(DirectIndex::kDeeper);
+    Result r;
+    if (slot != DirectIndex::kDeeper) {
+      r = direct_.results[slot];
+    } else {
+      uint64_t key = uint64_t(addr) << 32;
+      r = hw_popcount_ ? v4_.find<true>(key) : v4_.find<false>(key);
+    }
     unsigned len = result_len(r);
     m.type = result_type(r);
     m.network.family = Family::V4;
@@ -422,6 +454,7 @@ class PrefixTable {
   std::vector<Warning> warnings_;
   std::vector<const char*> names_;
   bool hw_popcount_ = cpu_has_popcount();
+  DirectIndex direct_;
   Trie<uint64_t> v4_;
   Trie<U128> v6_;
 };

@@ -1,6 +1,10 @@
 #include "table_builder.h"
 
 #include <algorithm>
+#include <cstring>
+#include <type_traits>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 namespace cidr {
@@ -45,6 +49,9 @@ struct HeapTrie {
   PageArray<TrieNode> nodes;
   PageArray<uint32_t> leaves;
   PageArray<uint32_t> pool;
+  // IPv4's direct index, when it has one.
+  PageArray<uint8_t> direct_slots;
+  PageArray<uint32_t> direct_results;
 
   TrieSections sections() const {
     TrieSections s;
@@ -62,6 +69,15 @@ struct HeapTrie {
     s.pool_words = pool.size();
     return s;
   }
+  DirectIndex direct() const {
+    DirectIndex d;
+    if (direct_slots.empty()) return d;
+    d.slots = direct_slots.data();
+    d.results = direct_results.data();
+    d.result_count = direct_results.size();
+    return d;
+  }
+
   void shrink() {
     top.shrink_to_fit();
     nodes.shrink_to_fit();
@@ -73,6 +89,7 @@ struct HeapTrie {
     nodes.settle();
     leaves.settle();
     pool.settle();
+    direct_slots.settle();
   }
 };
 
@@ -84,6 +101,7 @@ class HeapStorage : public TableStorage {
     v6.settle();
     parts.v4 = v4.sections();
     parts.v6 = v6.sections();
+    parts.v4_direct = v4.direct();
   }
 
   HeapTrie v4, v6;
@@ -106,6 +124,74 @@ unsigned first_difference(U128 a, U128 b) {
 
 uint64_t entry_key(const BuildEntry4& e) { return uint64_t(e.net) << 32; }
 U128 entry_key(const BuildEntry6& e) { return (U128(e.hi) << 64) | e.lo; }
+
+// At most this share of an IPv4 table's prefixes may be longer than /24 for
+// it to get a direct index: the trie beside the index holds them (and what
+// covers their /24s), and it stays small.
+constexpr size_t kDirectMaxDeeperShare = 16;  // 1 in 16
+
+// Builds the direct index (prefix_table.h) of sorted, unique IPv4 entries
+// into `out`, and moves to the front of `e` the entries the trie still
+// needs: every prefix longer than /24, and for each /24 that holds one, the
+// longest prefix of /24 or shorter covering it (the answer for its
+// addresses that no longer prefix holds). Returns how many those are, or n,
+// with no index, when the table does not qualify.
+size_t build_direct_index(BuildEntry4* e, size_t n, size_t min_prefixes, HeapTrie& out,
+                          StopFlag stop) {
+  if (n < min_prefixes) return n;
+  size_t deeper = 0;
+  for (size_t i = 0; i < n; ++i) deeper += e[i].len > DirectIndex::kBits ? 1 : 0;
+  if (deeper > n / kDirectMaxDeeperShare) return n;
+
+  constexpr unsigned kShift = 32 - DirectIndex::kBits;
+  PageArray<uint8_t>& slots = out.direct_slots;
+  PageArray<uint32_t>& results = out.direct_results;
+  slots.resize(DirectIndex::kSlots);  // zeros: results[0], no match
+  results.push_back(0);
+  std::unordered_map<Result, uint8_t> ids;
+  auto give_up = [&]() {
+    slots.release();
+    results.release();
+    return n;
+  };
+  // Entries are sorted by network, then length: a prefix comes after every
+  // prefix that contains it, so painting each one's /24s in order leaves
+  // every /24 with the longest prefix that covers it.
+  for (size_t i = 0; i < n; ++i) {
+    if (i % 65536 == 0) check_stop(stop);
+    if (e[i].len > DirectIndex::kBits) continue;
+    const Result r = make_result(e[i].type, e[i].len);
+    auto it = ids.find(r);
+    if (it == ids.end()) {
+      if (results.size() >= DirectIndex::kMaxResults) return give_up();
+      it = ids.emplace(r, uint8_t(results.size())).first;
+      results.push_back(r);
+    }
+    std::memset(slots.data() + (e[i].net >> kShift), it->second,
+                size_t(1) << (DirectIndex::kBits - e[i].len));
+  }
+  // The /24s holding longer prefixes, and the prefix covering each.
+  std::unordered_set<uint64_t> covers;
+  auto cover_key = [](uint32_t net, unsigned len) { return uint64_t(net) << 8 | len; };
+  for (size_t i = 0; i < n; ++i) {
+    if (e[i].len <= DirectIndex::kBits) continue;
+    uint8_t& slot = slots[e[i].net >> kShift];
+    if (slot == DirectIndex::kDeeper) continue;
+    const Result cover = results[slot];
+    if (cover != 0) {
+      const unsigned len = result_len(cover);
+      covers.insert(cover_key(e[i].net & uint32_t(~uint64_t(0) << (32 - len)), len));
+    }
+    slot = DirectIndex::kDeeper;
+  }
+  size_t kept = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (e[i].len > DirectIndex::kBits || covers.count(cover_key(e[i].net, e[i].len)) != 0) {
+      e[kept++] = e[i];
+    }
+  }
+  return kept;
+}
 
 // Lays out one family's arrays from its sorted, unique prefixes.
 template <typename Key, typename Entry>
@@ -611,7 +697,13 @@ size_t TableBuilder::build_family(PageArray<Entry>& entries, Family family, size
   check_stop(stop);
   size_t n = sort_and_dedupe(entries, family, counts, diag);
   check_stop(stop);
-  TrieLayout<Key, Entry>(entries.data(), n, out, bucket_max, stop).build(top_bits_for(family, n));
+  size_t in_trie = n;
+  if constexpr (std::is_same<Entry, BuildEntry4>::value) {
+    in_trie = build_direct_index(entries.data(), n, direct_index_min_, out, stop);
+    check_stop(stop);
+  }
+  TrieLayout<Key, Entry>(entries.data(), in_trie, out, bucket_max, stop)
+      .build(top_bits_for(family, in_trie));
   entries.release();
   return n;
 }
@@ -635,6 +727,7 @@ std::unique_ptr<PrefixTable> TableBuilder::build(Diagnostics& diag, StopFlag sto
   TableParts parts;
   parts.v4 = storage->v4.sections();
   parts.v6 = storage->v6.sections();
+  parts.v4_direct = storage->v4.direct();
   parts.count_v4 = n4;
   parts.count_v6 = n6;
   parts.name_offsets = storage->name_offsets.data();

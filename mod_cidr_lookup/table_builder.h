@@ -70,6 +70,12 @@ class TableBuilder {
   // The table's info() is left for the caller (identity, build time).
   std::unique_ptr<PrefixTable> build(Diagnostics& diag, StopFlag stop = nullptr);
 
+  // IPv4 tables of at least this many prefixes get a direct index
+  // (prefix_table.h) when few of their prefixes are longer than /24. Its
+  // 16 MiB then cost at most 20 bytes a prefix. Tests lower it.
+  static constexpr size_t kDirectIndexMinPrefixes = DirectIndex::kSlots / 20;
+  void set_direct_index_min_prefixes(size_t n) { direct_index_min_ = n; }
+
  private:
   struct Location {
     uint32_t source;
@@ -85,6 +91,7 @@ class TableBuilder {
   size_t build_family(PageArray<Entry>& entries, Family family, size_t bucket_max, Arrays& out,
                       std::vector<uint32_t>& counts, Diagnostics& diag, StopFlag stop) const;
 
+  size_t direct_index_min_ = kDirectIndexMinPrefixes;
   std::vector<std::string> types_;
   std::unordered_map<std::string, uint16_t> type_ids_;
   std::vector<std::string> sources_;

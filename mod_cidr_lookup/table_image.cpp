@@ -57,6 +57,7 @@ struct ImageHeader {
   uint64_t type_count;
   ImageFamily v4, v6;
   ImageSection name_offsets, names, type_counts, warnings;
+  ImageSection v4_direct_slots, v4_direct_results;  // both empty: no direct index
 };
 
 // The TableInfo fields of a header, both ways.
@@ -259,6 +260,42 @@ class Validator {
       return fail("too many nodes or records");
     }
     return Structure(*this, t, v6, type_count).check();
+  }
+
+  // IPv4's direct index: none, or every /24's byte either kDeeper or the
+  // index of one of its results, each a match of /24 or shorter (or none).
+  bool direct(const ImageSection& slots, const ImageSection& results, size_t type_count,
+              DirectIndex& d) {
+    if (slots.bytes == 0 && results.bytes == 0) return true;
+    const void* p = nullptr;
+    if (slots.bytes != DirectIndex::kSlots || !section(slots, 1, "direct index", p)) {
+      return fail("bad direct index");
+    }
+    const auto* bytes = static_cast<const uint8_t*>(p);
+    if (results.bytes == 0 || results.bytes > DirectIndex::kMaxResults * sizeof(uint32_t) ||
+        !section(results, sizeof(uint32_t), "direct results", p)) {
+      return fail("bad direct index results");
+    }
+    const auto* list = static_cast<const uint32_t*>(p);
+    const size_t count = size_t(results.bytes / sizeof(uint32_t));
+    for (size_t i = 0; i < count; ++i) {
+      const Result r = list[i];
+      if (r != 0 && (r > kMaxResult || (r >> 8) == 0 || (r >> 8) - 1 >= type_count ||
+                     result_len(r) > DirectIndex::kBits)) {
+        return fail("bad result in the direct index");
+      }
+    }
+    // The largest byte other than kDeeper, without a branch per byte.
+    uint8_t largest = 0;
+    for (size_t i = 0; i < DirectIndex::kSlots; ++i) {
+      const uint8_t b = bytes[i] == DirectIndex::kDeeper ? 0 : bytes[i];
+      largest = b > largest ? b : largest;
+    }
+    if (largest >= count) return fail("bad entry in the direct index");
+    d.slots = bytes;
+    d.results = list;
+    d.result_count = count;
+    return true;
   }
 
   bool fail(const std::string& why) {
@@ -501,7 +538,8 @@ std::unique_ptr<PrefixTable> open_validated(std::unique_ptr<ImageBytes> bytes,
     return nullptr;
   }
   if (!v.family(h.v4, false, parts.type_count, parts.v4) ||
-      !v.family(h.v6, true, parts.type_count, parts.v6)) {
+      !v.family(h.v6, true, parts.type_count, parts.v6) ||
+      !v.direct(h.v4_direct_slots, h.v4_direct_results, parts.type_count, parts.v4_direct)) {
     return nullptr;
   }
   return std::make_unique<PrefixTable>(std::move(bytes), parts, info_of(h), std::move(warnings));
@@ -563,6 +601,11 @@ bool write_image(int fd, const PrefixTable& table, std::string& error, ImageDige
   h.names = layout.place(parts.names, parts.names_bytes);
   h.type_counts = layout.place(parts.type_counts, parts.type_count * 2 * sizeof(uint32_t));
   h.warnings = layout.place(warnings.data(), warnings.size());
+  const DirectIndex& direct = parts.v4_direct;
+  if (direct.slots != nullptr) {
+    h.v4_direct_slots = layout.place(direct.slots, DirectIndex::kSlots);
+    h.v4_direct_results = layout.place(direct.results, direct.result_count * sizeof(uint32_t));
+  }
   h.file_bytes = layout.end();
   h.checksum = checksum_of(h, layout);
 

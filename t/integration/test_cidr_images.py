@@ -4,6 +4,7 @@ rebuilt, never trusted; who owns what; CIDRLookupOnError; client_type() in
 expressions; the new directives' errors.
 """
 import os
+import random
 import re
 import subprocess
 
@@ -204,3 +205,36 @@ def test_client_type_in_expressions(httpd_event):
 def test_directive_errors(httpd_event, directive, message):
     rc, out = httpd_event.config_test(cidr_conf(httpd_event).add(directive))
     assert rc != 0 and message in out, out
+
+
+def test_routing_table_sized_list_through_its_image(httpd_event):
+    """A list the size of a full IPv4 routing table (900,000 /24s and some
+    longer prefixes): its image carries the direct index (one byte per /24,
+    16 MiB), and children mapping it answer from the index where a /24 holds
+    nothing longer, and from the trie where it does."""
+    h = httpd_event
+    rng = random.Random(5)
+    lines = set()
+    while len(lines) < 900_000:
+        a = rng.randrange(0x01000000, 0x7E000000) & ~0xFF
+        lines.add(f"{a >> 24}.{a >> 16 & 255}.{a >> 8 & 255}.0/24")
+    for _ in range(2000):
+        a = rng.randrange(0x01000000, 0x7E000000)
+        lines.add(f"{a >> 24}.{a >> 16 & 255}.{a >> 8 & 255}.{a & 255}/32")
+    routes = write_list(h, "routes.txt", "\n".join(sorted(lines)) + "\n127.0.0.0/24\n")
+    host = write_list(h, "host.txt", "127.0.0.1/32\n")
+    conf = cidr_conf(h, "headers").add(
+        f'CIDRFile "{h.root}/cidr/*.txt"\nCIDRLookupNetworkEnv X_CLIENT_CIDR\n{ECHO_TYPE}')
+    h.start(conf)
+    imgs = images(h)
+    assert len(imgs) == 1 and os.stat(imgs[0]).st_size > 16 << 20, imgs
+    # 127.0.0.0/24 holds a /32: the trie answers.
+    env = cgi_env(h)
+    assert (env["X_CLIENT_TYPE"], env["X_CLIENT_CIDR"]) == ("host", "127.0.0.1/32"), env
+
+    # Without the /32, the index answers for the whole /24.
+    os.unlink(host)
+    h.graceful()
+    env = cgi_env(h)
+    assert (env["X_CLIENT_TYPE"], env["X_CLIENT_CIDR"]) == ("routes", "127.0.0.0/24"), env
+    assert routes.exists()

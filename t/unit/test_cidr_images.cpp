@@ -20,6 +20,7 @@
 #include "content_hash.h"
 #include "image_store.h"
 #include "prefix_table.h"
+#include "table_builder.h"
 #include "table_image.h"
 #include "test_cidr_fixture.h"
 
@@ -219,6 +220,55 @@ START_TEST(hostile_images_are_refused) {
     std::memcpy(copy.data() + node, &children, sizeof(children));
     CHECK(refusal(copy, node + 16, 0).find("child") != std::string::npos);
   }
+}
+END_TEST
+
+// The direct index (prefix_table.h) in an image: every byte names one of
+// its results or sends the lookup to the trie, and every result is a type
+// of the table and a length of at most /24.
+START_TEST(direct_index_in_images) {
+  cidr::TableBuilder builder;
+  builder.set_direct_index_min_prefixes(1);
+  uint32_t src = builder.add_source("direct");
+  const uint16_t wide = builder.intern_type("wide"), office = builder.intern_type("office"),
+                 host = builder.intern_type("host");
+  cidr::Prefix p;
+  bool host_bits = false;
+  std::string why;
+  ck_assert(cidr::parse_prefix("10.0.0.0/8", p, host_bits, why));
+  builder.add(p, wide, src, 1);
+  for (uint32_t i = 0; i < 64; ++i) {
+    ck_assert(cidr::parse_prefix("10.1." + std::to_string(i) + ".0/24", p, host_bits, why));
+    builder.add(p, office, src, 2 + i);
+  }
+  ck_assert(cidr::parse_prefix("10.1.7.9/32", p, host_bits, why));
+  builder.add(p, host, src, 100);
+  cidr::Diagnostics diag(0);
+  auto table = builder.build(diag);
+  ck_assert(table->parts().v4_direct.slots != nullptr);
+  auto bytes = image_bytes(*table);
+  std::string error;
+  auto image = cidr::open_image_bytes(bytes.data(), bytes.size(), cidr::ImageExpectation{}, error);
+  ck_assert_msg(image != nullptr, "%s", error.c_str());
+  for (const char* a : {"10.1.7.9", "10.1.7.10", "10.1.8.1", "10.200.0.1", "11.0.0.1"}) {
+    CHECK(answer(*image, a) == answer(*table, a));
+  }
+  CHECK(answer(*image, "10.1.7.9") == "host 10.1.7.9/32");
+  CHECK(answer(*image, "10.1.7.10") == "office 10.1.7.0/24");
+  CHECK(answer(*image, "10.2.0.1") == "wide 10.0.0.0/8");
+  CHECK(answer(*image, "11.0.0.1") == "-");
+
+  const cidr::DirectIndex& d = image->parts().v4_direct;
+  const size_t slots = offset_in(bytes, d.slots), results = offset_in(bytes, d.results);
+  // A byte past the results (four /24s at once).
+  CHECK(refusal(bytes, slots + (0x0a0100 & ~3u), 0xc8c8c8c8u).find("direct index") !=
+        std::string::npos);
+  CHECK(refusal(bytes, results + 4, cidr::make_result(77, 8)).find("direct index") !=
+        std::string::npos);
+  CHECK(refusal(bytes, results + 4, cidr::make_result(0, 25)).find("direct index") !=
+        std::string::npos);
+  // A harmless change is accepted: the byte names another result.
+  CHECK(refusal(bytes, slots + (0x0b0000 & ~3u), 0x01010101u) == "accepted");
 }
 END_TEST
 
@@ -456,6 +506,7 @@ int main() {
   tcase_add_test(tc, image_answers_as_its_table);
   tcase_add_test(tc, damaged_images_are_refused);
   tcase_add_test(tc, hostile_images_are_refused);
+  tcase_add_test(tc, direct_index_in_images);
   tcase_add_test(tc, image_directory_is_made_safely);
   tcase_add_test(tc, images_are_trusted_by_owner_and_mode);
   tcase_add_test(tc, newest_image_and_cleaning_up);

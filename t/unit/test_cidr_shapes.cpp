@@ -103,6 +103,26 @@ void v4_hosts(Rng& rng, std::vector<Prefix>& out, size_t n) {
     out.push_back(make_prefix(Family::V4, 32, random_bits(rng, Family::V4)));
 }
 
+// A routing table as the direct index takes it (fewer than 1 in 16
+// prefixes longer than /24), with every length from /0 up, nested half of
+// the time.
+void v4_mostly_short(Rng& rng, std::vector<Prefix>& out, size_t n) {
+  out.push_back(make_prefix(Family::V4, 0, 0));
+  for (size_t i = 0; i < n; ++i) {
+    // Short lengths have few networks (and repeat): most are /16 to /24.
+    const unsigned pick = unsigned(rng() % 30);
+    unsigned len = pick == 0  ? 25 + unsigned(rng() % 8)
+                   : pick < 4 ? 1 + unsigned(rng() % 24)
+                              : 16 + unsigned(rng() % 9);
+    U128 addr = random_bits(rng, Family::V4);
+    if (rng() % 2 == 0) {
+      const Prefix& outer = out[rng() % out.size()];
+      if (outer.len < len) addr = outer.value | (addr & ~cidr::prefix_mask(Family::V4, outer.len));
+    }
+    out.push_back(make_prefix(Family::V4, len, addr));
+  }
+}
+
 void v4_slash24s(Rng& rng, std::vector<Prefix>& out, size_t n) {
   for (size_t i = 0; i < n; ++i)
     out.push_back(make_prefix(Family::V4, 24, random_bits(rng, Family::V4)));
@@ -233,10 +253,16 @@ void expect_same(const cidr::PrefixTable& table, const char* which, const Refere
 // Builds the table (types at random, some networks listed twice with
 // another type) and compares it, and its image, with the reference on
 // random addresses, on addresses inside each prefix and just outside it.
-void compare(const Shape& shape, uint64_t seed, size_t probes) {
+// Whether the IPv4 side is to have a direct index (prefix_table.h): by
+// default only tables of the size it is for have one.
+enum class DirectIndex { AsBuilt, Required, Refused };
+
+void compare(const Shape& shape, uint64_t seed, size_t probes,
+             DirectIndex direct = DirectIndex::AsBuilt) {
   std::vector<Prefix> prefixes = generate(shape, seed);
   Rng rng(seed * 7 + 1);
   cidr::TableBuilder builder;
+  if (direct != DirectIndex::AsBuilt) builder.set_direct_index_min_prefixes(1);
   Reference ref;
   uint16_t types[6];
   for (int i = 0; i < 6; ++i) types[i] = builder.intern_type("t" + std::to_string(i));
@@ -254,6 +280,11 @@ void compare(const Shape& shape, uint64_t seed, size_t probes) {
   ck_assert_uint_eq(table->size(), ref.size());
   auto image = through_image(*table);
   ck_assert_uint_eq(image->size(), ref.size());
+  if (direct != DirectIndex::AsBuilt) {
+    const bool want = direct == DirectIndex::Required;
+    ck_assert_int_eq(table->parts().v4_direct.slots != nullptr, want);
+    ck_assert_int_eq(image->parts().v4_direct.slots != nullptr, want);
+  }
 
   for (size_t i = 0; i < probes; ++i) {
     const Prefix& p = prefixes[rng() % prefixes.size()];
@@ -357,6 +388,54 @@ START_TEST(both_families_and_any_lengths) {
 }
 END_TEST
 
+// The direct index in front of the trie: lists it takes, and lists it
+// leaves to the trie alone (too many prefixes longer than /24).
+START_TEST(v4_direct_index_over_every_length) {
+  compare([](Rng& r, std::vector<Prefix>& o) { v4_mostly_short(r, o, 150000); }, 12, kProbes,
+          DirectIndex::Required);
+}
+END_TEST
+
+START_TEST(v4_direct_index_over_slash24s_and_hosts) {
+  compare(
+      [](Rng& r, std::vector<Prefix>& o) {
+        v4_slash24s(r, o, 100000);
+        v4_host_clusters(r, o, 400);
+      },
+      13, kProbes, DirectIndex::Required);
+}
+END_TEST
+
+START_TEST(v4_direct_index_refused_for_host_lists) {
+  compare([](Rng& r, std::vector<Prefix>& o) { v4_routing_like(r, o, 20000); }, 14, 50000,
+          DirectIndex::Refused);
+  compare([](Rng& r, std::vector<Prefix>& o) { v4_hosts(r, o, 20000); }, 15, 50000,
+          DirectIndex::Refused);
+}
+END_TEST
+
+// More distinct answers (type and length) than an index byte can name: no
+// index, and every /24 still gets its own type.
+START_TEST(v4_direct_index_refused_for_many_types) {
+  cidr::TableBuilder builder;
+  builder.set_direct_index_min_prefixes(1);
+  uint32_t src = builder.add_source("types");
+  for (uint32_t i = 0; i < 300; ++i) {
+    uint16_t type = builder.intern_type("t" + std::to_string(i));
+    builder.add(make_prefix(Family::V4, 24, U128(0x0a000000u + (i << 8))), type, src, i + 1);
+  }
+  cidr::Diagnostics diag(0);
+  auto table = builder.build(diag);
+  ck_assert(table->parts().v4_direct.slots == nullptr);
+  for (uint32_t i = 0; i < 300; i += 37) {
+    Match m;
+    ck_assert(table->lookup_v4(0x0a000000u + (i << 8) + 9, m));
+    const std::string want = "t" + std::to_string(i);
+    ck_assert_str_eq(table->type_name(m.type), want.c_str());
+  }
+}
+END_TEST
+
 // A handful of prefixes, every length of both families: the smallest
 // tables, a bucket at the top array, a lead of every size.
 START_TEST(small_tables) {
@@ -393,6 +472,10 @@ int main() {
   tcase_add_test(tc, v6_prefixes_shorter_than_the_lead);
   tcase_add_test(tc, both_families_and_any_lengths);
   tcase_add_test(tc, small_tables);
+  tcase_add_test(tc, v4_direct_index_over_every_length);
+  tcase_add_test(tc, v4_direct_index_over_slash24s_and_hosts);
+  tcase_add_test(tc, v4_direct_index_refused_for_host_lists);
+  tcase_add_test(tc, v4_direct_index_refused_for_many_types);
   suite_add_tcase(s, tc);
   return cidr_test::run_suite(s);
 }
