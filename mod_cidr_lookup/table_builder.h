@@ -73,7 +73,7 @@ class TableBuilder {
   // IPv4 tables of at least this many prefixes get a direct index
   // (prefix_table.h) when few of their prefixes are longer than /24. Its
   // 16 MiB then cost at most 20 bytes a prefix. Tests lower it.
-  static constexpr size_t kDirectIndexMinPrefixes = DirectIndex::kSlots / 20;
+  static constexpr size_t kDirectIndexMinPrefixes = (DirectIndex::kSlots + 19) / 20;
   void set_direct_index_min_prefixes(size_t n) { direct_index_min_ = n; }
 
  private:

@@ -414,6 +414,32 @@ START_TEST(v4_direct_index_refused_for_host_lists) {
 }
 END_TEST
 
+// By default, only from 2^24 / 20 prefixes on: the index then costs at most
+// 20 bytes a prefix.
+START_TEST(v4_direct_index_from_its_size_on) {
+  for (size_t n : {cidr::TableBuilder::kDirectIndexMinPrefixes - 1,
+                   cidr::TableBuilder::kDirectIndexMinPrefixes}) {
+    cidr::TableBuilder builder;
+    const uint16_t type = builder.intern_type("routes");
+    const uint32_t src = builder.add_source("routes");
+    for (size_t i = 0; i < n; ++i) {
+      builder.add(make_prefix(Family::V4, 24, U128(uint32_t(0x01000000u + (i << 8)))), type, src,
+                  uint32_t(i + 1));
+    }
+    cidr::Diagnostics diag(0);
+    auto table = builder.build(diag);
+    ck_assert_uint_eq(table->size(), n);
+    ck_assert_int_eq(table->parts().v4_direct.slots != nullptr,
+                     n >= cidr::TableBuilder::kDirectIndexMinPrefixes);
+    Match m;
+    ck_assert(table->lookup_v4(0x01000000u + uint32_t((n - 1) << 8) + 7, m));
+    ck_assert_uint_eq(m.network.len, 24);
+    ck_assert(!table->lookup_v4(0x01000000u + uint32_t(n << 8), m));
+  }
+  ck_assert_uint_eq(cidr::TableBuilder::kDirectIndexMinPrefixes, 838861);
+}
+END_TEST
+
 // More distinct answers (type and length) than an index byte can name: no
 // index, and every /24 still gets its own type.
 START_TEST(v4_direct_index_refused_for_many_types) {
@@ -476,6 +502,7 @@ int main() {
   tcase_add_test(tc, v4_direct_index_over_slash24s_and_hosts);
   tcase_add_test(tc, v4_direct_index_refused_for_host_lists);
   tcase_add_test(tc, v4_direct_index_refused_for_many_types);
+  tcase_add_test(tc, v4_direct_index_from_its_size_on);
   suite_add_tcase(s, tc);
   return cidr_test::run_suite(s);
 }
