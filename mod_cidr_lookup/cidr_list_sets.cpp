@@ -207,10 +207,11 @@ void log_summary(server_rec* s, int flags, const TableSource& src) {
   }
   ap_log_error(APLOG_MARK, APLOG_NOTICE | flags, 0, s,
                "CL0010: lists of %s: %" APR_SIZE_T_FMT " IPv4 and %" APR_SIZE_T_FMT
-               " IPv6 prefixes (per type, IPv4+IPv6: %s), %" APR_SIZE_T_FMT " bytes%s%s; %s",
+               " IPv6 prefixes (per type, IPv4+IPv6: %s), %" APR_SIZE_T_FMT " bytes%s%s%s; %s",
                src.origin.c_str(), t.size_v4(), t.size_v6(), type_breakdown(t).c_str(),
-               t.memory_bytes(), src.image.empty() ? "" : ", image ", src.image.c_str(),
-               how.c_str());
+               t.memory_bytes(),
+               t.parts().v4_direct.slots != nullptr ? " (with an IPv4 direct index)" : "",
+               src.image.empty() ? "" : ", image ", src.image.c_str(), how.c_str());
 }
 
 // Everything worth saying about a source, once per generation.

@@ -24,6 +24,7 @@ class ContentHash {
  public:
   explicit ContentHash(uint64_t seed = 0);
   ~ContentHash();
+  // A moved-from hash has no state: only assign to it or destroy it.
   ContentHash(ContentHash&&) noexcept;
   ContentHash& operator=(ContentHash&&) noexcept;
 

@@ -25,7 +25,8 @@ CIDR_GLUE_SRCS := $(addprefix $(CIDR_DIR)/, mod_cidr_lookup.c cidr_glue.cpp \
 	cidr_list_sets.cpp cidr_reload_glue.cpp)
 CIDR_GLUE_OBJS := $(call OBJS_OF,$(CIDR_GLUE_SRCS))
 
-# What the core links: libcrypto (SHA-256 of table images, table_image.cpp).
+# What the core links: libcrypto (SHA-256 of table images, table_image.cpp)
+# and libxxhash (list identities and image checksums, content_hash.cpp).
 CIDR_LIBS := -lcrypto -lxxhash
 
 # Archive.

@@ -167,7 +167,9 @@ size_t build_direct_index(BuildEntry4* e, size_t n, size_t min_prefixes, HeapTri
       it = ids.emplace(r, uint8_t(results.size())).first;
       results.push_back(r);
     }
-    std::memset(slots.data() + (e[i].net >> kShift), it->second,
+    // Masked here too, whatever add() was given: the range stays inside.
+    const uint32_t net = e[i].net & uint32_t(~uint64_t(0) << (32 - e[i].len));
+    std::memset(slots.data() + (net >> kShift), it->second,
                 size_t(1) << (DirectIndex::kBits - e[i].len));
   }
   // The /24s holding longer prefixes, and the prefix covering each.

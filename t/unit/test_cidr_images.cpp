@@ -260,15 +260,41 @@ START_TEST(direct_index_in_images) {
 
   const cidr::DirectIndex& d = image->parts().v4_direct;
   const size_t slots = offset_in(bytes, d.slots), results = offset_in(bytes, d.results);
-  // A byte past the results (four /24s at once).
+  // Bytes naming no result (four /24s at once): the first past the last
+  // result, and far past it. The last result is fine.
+  ck_assert_uint_eq(d.result_count, 3);  // no match, wide /8, office /24
+  CHECK(refusal(bytes, slots + (0x0a0100 & ~3u), 0x03030303u).find("direct index") !=
+        std::string::npos);
   CHECK(refusal(bytes, slots + (0x0a0100 & ~3u), 0xc8c8c8c8u).find("direct index") !=
         std::string::npos);
+  CHECK(refusal(bytes, slots + (0x0a0100 & ~3u), 0x02020202u) == "accepted");
   CHECK(refusal(bytes, results + 4, cidr::make_result(77, 8)).find("direct index") !=
         std::string::npos);
   CHECK(refusal(bytes, results + 4, cidr::make_result(0, 25)).find("direct index") !=
         std::string::npos);
   // A harmless change is accepted: the byte names another result.
   CHECK(refusal(bytes, slots + (0x0b0000 & ~3u), 0x01010101u) == "accepted");
+
+  // The header's two sections (offset and size each), found by their
+  // values: the index without its results, results without the index, an
+  // index of the wrong size.
+  const uint64_t want[2] = {slots, cidr::DirectIndex::kSlots};
+  size_t at = 0;
+  while (at + 32 <= 512 && std::memcmp(bytes.data() + at, want, sizeof(want)) != 0) at += 8;
+  ck_assert_uint_lt(at + 32, 512);
+  auto headed = [&](size_t field, uint64_t value) {
+    std::vector<unsigned char> copy = bytes;
+    std::memcpy(copy.data() + at + field, &value, sizeof(value));
+    ck_assert(cidr::reseal_image(copy.data(), copy.size()));
+    std::string why;
+    return cidr::open_image_bytes(copy.data(), copy.size(), cidr::ImageExpectation{}, why)
+               ? std::string("accepted")
+               : why;
+  };
+  CHECK(headed(24, 0).find("direct index") != std::string::npos);  // results: 0 bytes
+  CHECK(headed(8, 0).find("direct index") != std::string::npos);   // index: 0 bytes
+  CHECK(headed(8, cidr::DirectIndex::kSlots - 64).find("direct index") != std::string::npos);
+  CHECK(headed(24, 3 * sizeof(uint32_t)) == "accepted");  // unchanged
 }
 END_TEST
 

@@ -280,6 +280,8 @@ void compare(const Shape& shape, uint64_t seed, size_t probes,
   ck_assert_uint_eq(table->size(), ref.size());
   auto image = through_image(*table);
   ck_assert_uint_eq(image->size(), ref.size());
+  // As httpd keeps a table it built itself: moved onto huge pages.
+  table->settle();
   if (direct != DirectIndex::AsBuilt) {
     const bool want = direct == DirectIndex::Required;
     ck_assert_int_eq(table->parts().v4_direct.slots != nullptr, want);
@@ -440,24 +442,29 @@ START_TEST(v4_direct_index_from_its_size_on) {
 }
 END_TEST
 
-// More distinct answers (type and length) than an index byte can name: no
-// index, and every /24 still gets its own type.
-START_TEST(v4_direct_index_refused_for_many_types) {
-  cidr::TableBuilder builder;
-  builder.set_direct_index_min_prefixes(1);
-  uint32_t src = builder.add_source("types");
-  for (uint32_t i = 0; i < 300; ++i) {
-    uint16_t type = builder.intern_type("t" + std::to_string(i));
-    builder.add(make_prefix(Family::V4, 24, U128(0x0a000000u + (i << 8))), type, src, i + 1);
-  }
-  cidr::Diagnostics diag(0);
-  auto table = builder.build(diag);
-  ck_assert(table->parts().v4_direct.slots == nullptr);
-  for (uint32_t i = 0; i < 300; i += 37) {
+// An index byte names one of 254 answers (type and length) besides "no
+// match": with one more distinct answer there is no index, and every /24
+// still gets its own type either way.
+START_TEST(v4_direct_index_up_to_254_answers) {
+  for (uint32_t types : {254u, 255u, 300u}) {
+    cidr::TableBuilder builder;
+    builder.set_direct_index_min_prefixes(1);
+    uint32_t src = builder.add_source("types");
+    for (uint32_t i = 0; i < types; ++i) {
+      uint16_t type = builder.intern_type("t" + std::to_string(i));
+      builder.add(make_prefix(Family::V4, 24, U128(0x0a000000u + (i << 8))), type, src, i + 1);
+    }
+    cidr::Diagnostics diag(0);
+    auto table = builder.build(diag);
+    ck_assert_int_eq(table->parts().v4_direct.slots != nullptr, types <= 254);
+    for (uint32_t i = 0; i < types; ++i) {
+      Match m;
+      ck_assert(table->lookup_v4(0x0a000000u + (i << 8) + 9, m));
+      const std::string want = "t" + std::to_string(i);
+      ck_assert_str_eq(table->type_name(m.type), want.c_str());
+    }
     Match m;
-    ck_assert(table->lookup_v4(0x0a000000u + (i << 8) + 9, m));
-    const std::string want = "t" + std::to_string(i);
-    ck_assert_str_eq(table->type_name(m.type), want.c_str());
+    ck_assert(!table->lookup_v4(0x0a000000u + (types << 8), m));
   }
 }
 END_TEST
@@ -501,7 +508,7 @@ int main() {
   tcase_add_test(tc, v4_direct_index_over_every_length);
   tcase_add_test(tc, v4_direct_index_over_slash24s_and_hosts);
   tcase_add_test(tc, v4_direct_index_refused_for_host_lists);
-  tcase_add_test(tc, v4_direct_index_refused_for_many_types);
+  tcase_add_test(tc, v4_direct_index_up_to_254_answers);
   tcase_add_test(tc, v4_direct_index_from_its_size_on);
   suite_add_tcase(s, tc);
   return cidr_test::run_suite(s);
