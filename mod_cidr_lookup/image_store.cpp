@@ -189,8 +189,7 @@ bool ImageStore::write_to(const PrefixTable& table, std::string& name, std::stri
 
 std::unique_ptr<PrefixTable> ImageStore::open_file(const std::string& name,
                                                    const TrustedWriters& writers,
-                                                   bool check_identity, uint64_t identity,
-                                                   const ImageDigest* digest,
+                                                   ImageExpectation expect,
                                                    std::string& why) const {
   why.clear();
   // Non-blocking: a FIFO put there must not hang the reader; it is refused
@@ -218,22 +217,23 @@ std::unique_ptr<PrefixTable> ImageStore::open_file(const std::string& name,
     return nullptr;
   }
   const bool roots = st.st_uid == 0;
-  if (!roots && !digest) {
+  if (!roots && !expect.digest) {
     why = "written by a child (uid " + std::to_string(st.st_uid) +
           "), and no digest of it was published: anything running as that user may have "
           "written it";
     return nullptr;
   }
-  ImageExpectation expect;
-  expect.check_identity = check_identity;
-  expect.identity = identity;
-  expect.digest = roots ? nullptr : digest;
+  if (roots) expect.digest = nullptr;  // root's own: its checksum is enough
   return map_image(fd.get(), expect, why, roots ? ImageAccess::Shared : ImageAccess::Copy);
 }
 
 std::unique_ptr<PrefixTable> ImageStore::open(uint64_t identity, const TrustedWriters& writers,
                                               std::string& why, const ImageDigest* digest) const {
-  return open_file(image_name(identity), writers, true, identity, digest, why);
+  ImageExpectation expect;
+  expect.check_identity = true;
+  expect.identity = identity;
+  expect.digest = digest;
+  return open_file(image_name(identity), writers, expect, why);
 }
 
 bool ImageStore::owner_of(uint64_t identity, uid_t& uid) const {
@@ -265,7 +265,7 @@ std::unique_ptr<PrefixTable> ImageStore::newest_for(uint64_t config_key,
   }
   if (newest.empty()) return nullptr;
   std::string why;
-  return open_file(newest, writers, false, 0, nullptr, why);
+  return open_file(newest, writers, ImageExpectation{}, why);
 }
 
 void ImageStore::collect(const std::vector<std::string>& keep) const {

@@ -109,9 +109,9 @@ class ImageStore {
   const std::string& path() const { return path_; }
 
  private:
+  // An image not root's is used only with expect.digest (see open()).
   std::unique_ptr<PrefixTable> open_file(const std::string& name, const TrustedWriters& writers,
-                                         bool check_identity, uint64_t identity,
-                                         const ImageDigest* digest, std::string& why) const;
+                                         ImageExpectation expect, std::string& why) const;
   bool write_to(const PrefixTable& table, std::string& name, std::string& error,
                 ImageDigest* digest) const;
 

@@ -189,17 +189,17 @@ void ListReloader::build(State& s, const std::vector<ListFile>& files, uint64_t 
   }
   // This child uses the table it built; its siblings read the image, which
   // must have the digest of what was written (the file is User's).
-  std::shared_ptr<const PrefixTable> mapped = std::move(built);
+  std::shared_ptr<const PrefixTable> table = std::move(built);
   publish(*s.slot, info.identity, digest.bytes);
   s.slot->reloads.fetch_add(1);
   s.slot->reloaded_at.store(now);
   char seconds[32];
   std::snprintf(seconds, sizeof seconds, "%.2f", double(info.load_micros) / 1e6);
   report_(ReloadEvent::Built, s.origin,
-          std::to_string(mapped->size_v4()) + " IPv4 and " + std::to_string(mapped->size_v6()) +
-              " IPv6 prefixes, " + std::to_string(mapped->type_count()) +
+          std::to_string(table->size_v4()) + " IPv4 and " + std::to_string(table->size_v6()) +
+              " IPv6 prefixes, " + std::to_string(table->type_count()) +
               " client types, loaded in " + seconds + " s, image " + name);
-  place(s, std::move(mapped), info.identity, stamps, files);
+  place(s, std::move(table), info.identity, stamps, files);
 }
 
 void ListReloader::trouble(State& s, uint64_t identity, const std::string& text) {

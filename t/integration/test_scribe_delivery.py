@@ -268,9 +268,10 @@ def test_full_disk_keeps_lines_in_memory_and_counts_the_rest(httpd_event, collec
                             "MaxKeepAliveRequests 0",
                             f'ScribeSpoolDir "{small_disk}/spool"',
                             f'CustomLog "scribe:www" {PADDED}'))
-    # One keep-alive connection (never closed by the server), so one child: its 900 KB are past the half
-    # of its queue where it spills to the spool, and within the queue. Spread
-    # over two children they might stay under both.
+    # One keep-alive connection (never closed by the server), so one child:
+    # its 900 KB are past the half of its queue where it spills to the spool,
+    # and within the queue. Spread over two children they might stay under
+    # both.
     ok = fetch(httpd, [f"full-{n}" for n in range(600)], pad=1500, concurrency=1)
     assert len(ok) == 600
     # The sender spills as its queue fills: on a busy machine that may take
